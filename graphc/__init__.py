@@ -1,0 +1,14 @@
+"""graphc: array programs as symbolic graphs, differentiated, fused and run as OpenCL."""
+from __future__ import annotations
+
+from .autodiff import grad
+from .errors import (BuildError, CodegenError, DeviceError, DTypeError, GradientError,
+                     GraphcError, ShapeError)
+from .evaluate import evaluate
+from .gradcheck import check_grad
+from .graph import Tensor, constant, parameter, placeholder
+from .ops import (abs, broadcast_to, clamp, exp, log, log_softmax, logsumexp, matmul, max,
+                  maximum, mean, min, minimum, mm, permute, relu, reshape, sigmoid, softmax,
+                  sqrt, sum, tanh, transpose, where)
+
+__version__ = "0.1.0"

@@ -1,0 +1,122 @@
+"""Reverse mode: ``grad`` walks the DAG backwards and adds the backward DAG to the graph.
+
+Each op's vector-Jacobian product is one entry of ``VJP``, returning one cotangent per
+source (``None`` where there is none). Elementwise rules are not written by hand: they are
+``sympy.diff`` of the op's scalar form. Gradients are ordinary nodes, so grad of grad works.
+"""
+from __future__ import annotations
+
+from typing import Callable, Optional, Sequence, Union
+
+import numpy as np
+
+from . import ops
+from .errors import ShapeError, DTypeError
+from .graph import Op, Tensor, toposort
+from .symbolic import operand, partial
+
+Cotangents = Sequence[Optional[Tensor]]
+
+
+def _vjp_elementwise(node: Tensor, g: Tensor) -> Cotangents:
+    n = len(node.src)
+    out = []
+    for i in range(n):
+        d = partial(node.arg, i)
+        out.append(None if d == 0 else
+                   ops.ew_node(operand(n) * d, node.src + (g,), node.shape, node.dtype))
+    return out
+
+
+def _vjp_reduce(node: Tensor, g: Tensor) -> Cotangents:
+    kind, axes, differentiable = node.arg
+    (x,) = node.src
+    kept = tuple(1 if i in axes else d for i, d in enumerate(x.shape))
+    spread = ops.broadcast_to(ops.reshape(g, kept), x.shape)
+    if kind == "sum":
+        return [spread]
+    if not differentiable:
+        return [None]
+    return [ops.mul(spread, ops.maxmask(x, axes))]
+
+
+def _vjp_matmul(node: Tensor, g: Tensor) -> Cotangents:
+    a, b = node.src
+    return [ops.matmul(g, ops.swap_last(b)), ops.matmul(ops.swap_last(a), g)]
+
+
+VJP: dict[Op, Callable[[Tensor, Tensor], Cotangents]] = {
+    Op.EW: _vjp_elementwise,
+    Op.RESHAPE: lambda node, g: [ops.reshape(g, node.src[0].shape)],
+    Op.PERMUTE: lambda node, g: [ops.permute(g, tuple(np.argsort(node.arg)))],
+    Op.BROADCAST: lambda node, g: [ops.unbroadcast(g, node.src[0].shape)],
+    Op.REDUCE: _vjp_reduce,
+    Op.MATMUL: _vjp_matmul,
+    Op.MAXMASK: lambda node, g: [None],
+}
+
+
+def grad(cost: Tensor, wrt: Union[Tensor, Sequence[Tensor]],
+         grad_output: Optional[object] = None) -> Union[Tensor, list[Tensor]]:
+    """Symbolic gradients of ``cost`` with respect to ``wrt``, as new graph nodes.
+
+    Parameters
+    ----------
+    cost : Tensor
+        A scalar (one element), or any tensor when ``grad_output`` is given.
+    wrt : Tensor or sequence of Tensor
+        Placeholders, parameters or intermediate tensors.
+    grad_output : Tensor or array, optional
+        The cotangent of ``cost`` (the vector of the vector-Jacobian product).
+
+    Returns
+    -------
+    One Tensor when ``wrt`` is one Tensor, else a list, each of the shape of its ``wrt``.
+    Tensors that ``cost`` does not depend on get a gradient of zeros.
+    """
+    if not isinstance(cost, Tensor):
+        raise TypeError(f"grad: cost must be a graphc Tensor, got {type(cost).__name__}")
+    single = isinstance(wrt, Tensor)
+    targets = [wrt] if single else list(wrt)
+    for i, w in enumerate(targets):
+        if not isinstance(w, Tensor):
+            raise TypeError(f"grad: wrt[{i}] must be a graphc Tensor, got {type(w).__name__}")
+    seed = _seed(cost, grad_output)
+
+    order = toposort([cost])
+    depends = set(map(id, targets))
+    for node in order:
+        if any(id(s) in depends for s in node.src):
+            depends.add(id(node))
+    cotangent: dict[int, Tensor] = {id(cost): seed}
+    for node in reversed(order):
+        g = cotangent.get(id(node))
+        if g is None or node.op not in VJP:
+            continue
+        for src, contribution in zip(node.src, VJP[node.op](node, g)):
+            if contribution is None or id(src) not in depends:
+                continue
+            previous = cotangent.get(id(src))
+            cotangent[id(src)] = contribution if previous is None else ops.add(previous,
+                                                                              contribution)
+    grads = [cotangent.get(id(w)) for w in targets]
+    grads = [g if g is not None else ops.broadcast_to(ops.as_tensor(0.0, w), w.shape)
+             for g, w in zip(grads, targets)]
+    return grads[0] if single else grads
+
+
+def _seed(cost: Tensor, grad_output: Optional[object]) -> Tensor:
+    if grad_output is None:
+        if cost.size != 1:
+            raise ShapeError(f"grad: cost has shape {cost.shape}, not a scalar; pass "
+                             "grad_output= (the cotangent, of the same shape) or reduce it "
+                             "first, e.g. with .sum()")
+        return ops.broadcast_to(ops.as_tensor(1.0, cost), cost.shape)
+    seed = ops.as_tensor(grad_output, cost, "grad_output")
+    if seed.shape != cost.shape:
+        raise ShapeError(f"grad: grad_output has shape {seed.shape} but cost has shape "
+                         f"{cost.shape}; they must be equal")
+    if seed.dtype != cost.dtype:
+        raise DTypeError(f"grad: grad_output has dtype {seed.dtype} but cost has dtype "
+                         f"{cost.dtype}")
+    return seed

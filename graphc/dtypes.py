@@ -1,0 +1,48 @@
+"""numpy dtype <-> OpenCL type name <-> literal text. graphc computes in float32 and float64."""
+from __future__ import annotations
+
+import numpy as np
+
+from .errors import DTypeError
+
+_CL_NAMES = {np.dtype(np.float32): "float", np.dtype(np.float64): "double"}
+
+
+def as_dtype(dtype: object, what: str = "dtype") -> np.dtype:
+    """Normalise ``dtype`` to a supported numpy dtype, or raise ``DTypeError``."""
+    try:
+        d = np.dtype(dtype)
+    except TypeError:
+        raise DTypeError(f"{what}: {dtype!r} is not a dtype; use 'float32' or 'float64'") from None
+    if d not in _CL_NAMES:
+        raise DTypeError(f"{what}: graphc computes in float32 or float64, got {d}; "
+                         f"convert with .astype('float32') first")
+    return d
+
+
+def cl_type(dtype: np.dtype) -> str:
+    """The OpenCL C scalar type of ``dtype``."""
+    return _CL_NAMES[np.dtype(dtype)]
+
+
+def needs_fp64(dtype: np.dtype) -> bool:
+    return np.dtype(dtype) == np.float64
+
+
+def literal(value: float, dtype: np.dtype) -> str:
+    """``value`` as an OpenCL literal of ``dtype``: ``0.5f`` in float32, ``0.5`` in float64."""
+    value = float(value)
+    if np.isnan(value):
+        return "NAN" if dtype == np.float32 else "((double)NAN)"
+    if np.isinf(value):
+        text = "INFINITY" if dtype == np.float32 else "((double)INFINITY)"
+        return text if value > 0 else f"(-{text})"
+    if dtype == np.float32:
+        text = repr(float(np.float32(value)))
+        if "e" not in text and "." not in text:
+            text += ".0"
+        return text + "f"
+    text = repr(value)
+    if "e" not in text and "." not in text:
+        text += ".0"
+    return text

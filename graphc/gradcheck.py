@@ -1,0 +1,59 @@
+"""``check_grad``: symbolic gradients against central differences, in float64."""
+from __future__ import annotations
+
+from typing import Any, Mapping, Optional, Sequence, Union
+
+import numpy as np
+
+from .autodiff import grad
+from .errors import GradientError
+from .evaluate import evaluate
+from .graph import Op, Tensor
+
+
+def check_grad(cost: Tensor, wrt: Union[Tensor, Sequence[Tensor]],
+               values: Optional[Mapping[Tensor, Any]] = None, *,
+               grad_output: Any = None, directions: int = 3, eps: float = 1e-6,
+               rtol: float = 1e-5, atol: float = 1e-8, seed: int = 0) -> None:
+    """Raise ``GradientError`` unless ``gc.grad`` matches central differences.
+
+    Everything is computed in float64 by the numpy interpreter. For each tensor in
+    ``wrt`` and each of ``directions`` random unit directions ``u``, the directional
+    derivative ``<grad, u>`` is compared with ``(f(x + eps u) - f(x - eps u)) / 2 eps``,
+    where ``f`` is ``sum(cost * grad_output)``. ``values`` feeds the placeholders (and
+    may override parameters).
+    """
+    targets = [wrt] if isinstance(wrt, Tensor) else list(wrt)
+    feed = {k: np.asarray(v, dtype=np.float64) for k, v in (values or {}).items()}
+    for t in targets:
+        if t not in feed:
+            if t.op is not Op.PARAMETER:
+                raise ValueError(f"check_grad: give a value for {t.name or t!r} in values")
+            feed[t] = np.asarray(t.value, dtype=np.float64)
+    weight = (np.ones(cost.shape) if grad_output is None
+              else np.asarray(grad_output, dtype=np.float64))
+    grads = grad(cost, targets, grad_output=grad_output)
+    symbolic = evaluate(grads, feed, dtype=np.float64)
+
+    def f(point: dict) -> float:
+        return float(np.sum(evaluate(cost, point, dtype=np.float64) * weight))
+
+    rng = np.random.default_rng(seed)
+    failures = []
+    for position, (t, g) in enumerate(zip(targets, symbolic)):
+        for _ in range(directions):
+            u = rng.standard_normal(t.shape)
+            u /= np.linalg.norm(u) or 1.0
+            analytic = float(np.sum(g * u))
+            numeric = (f({**feed, t: feed[t] + eps * u})
+                       - f({**feed, t: feed[t] - eps * u})) / (2 * eps)
+            tolerance = atol + rtol * max(abs(analytic), abs(numeric))
+            if not abs(analytic - numeric) <= tolerance:
+                failures.append(
+                    f"  wrt[{position}] {t.name or t!r}: grad . u = {analytic:.10g}, "
+                    f"central difference = {numeric:.10g}, |diff| = "
+                    f"{abs(analytic - numeric):.3g} > tolerance {tolerance:.3g}")
+    if failures:
+        raise GradientError(
+            f"check_grad: the gradient of {cost!r} disagrees with central differences "
+            f"(eps={eps}, rtol={rtol}, atol={atol}):\n" + "\n".join(failures))

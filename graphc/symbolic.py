@@ -1,0 +1,132 @@
+"""The sympy side of elementwise ops: their scalar forms, partial derivatives, numpy lambdas.
+
+Every elementwise node holds a sympy expression over the operand symbols ``a0, a1, ...``.
+Derivatives come from ``sympy.diff``; the few functions sympy lacks or models differently
+(comparisons as 0/1 values, sigmoid, where) are defined here with their own ``fdiff``.
+"""
+from __future__ import annotations
+
+import functools
+from typing import Callable
+
+import numpy as np
+import sympy as sp
+
+
+@functools.lru_cache(maxsize=None)
+def operand(i: int) -> sp.Symbol:
+    """The symbol standing for operand ``i`` of an elementwise node."""
+    return sp.Symbol(f"a{i}", real=True)
+
+
+def operand_index(symbol: sp.Symbol) -> int:
+    return int(symbol.name[1:])
+
+
+class Greater(sp.Function):
+    """1 where ``a > b``, else 0. Piecewise constant: its derivative is 0."""
+
+    nargs = 2
+
+    @classmethod
+    def eval(cls, a, b):
+        if a.is_Number and b.is_Number:
+            return sp.S.One if a > b else sp.S.Zero
+        return None
+
+    def fdiff(self, argindex=1):
+        return sp.S.Zero
+
+
+class GreaterEqual(sp.Function):
+    """1 where ``a >= b``, else 0."""
+
+    nargs = 2
+
+    @classmethod
+    def eval(cls, a, b):
+        if a.is_Number and b.is_Number:
+            return sp.S.One if a >= b else sp.S.Zero
+        if a == b:
+            return sp.S.One
+        return None
+
+    def fdiff(self, argindex=1):
+        return sp.S.Zero
+
+
+class Sigmoid(sp.Function):
+    """The logistic function 1 / (1 + exp(-x))."""
+
+    nargs = 1
+
+    @classmethod
+    def eval(cls, x):
+        if x.is_Number:
+            return 1 / (1 + sp.exp(-x))
+        return None
+
+    def fdiff(self, argindex=1):
+        return Sigmoid(self.args[0]) * (1 - Sigmoid(self.args[0]))
+
+
+class Where(sp.Function):
+    """``a`` where ``c`` is non-zero, else ``b``."""
+
+    nargs = 3
+
+    @classmethod
+    def eval(cls, c, a, b):
+        if c.is_Number:
+            return a if c != 0 else b
+        if a == b:
+            return a
+        return None
+
+    def fdiff(self, argindex=1):
+        c = self.args[0]
+        if argindex == 1:
+            return sp.S.Zero
+        return Where(c, 1, 0) if argindex == 2 else Where(c, 0, 1)
+
+
+def _heaviside_to_mask(z, *h0):
+    # PyTorch's convention: the gradient of relu, clamp, max at the kink is 0.
+    return Greater(z, 0)
+
+
+@functools.lru_cache(maxsize=None)
+def partial(expr: sp.Expr, i: int) -> sp.Expr:
+    """d expr / d a_i, with Heaviside(z) as the mask z > 0 and Dirac deltas dropped."""
+    d = sp.diff(expr, operand(i))
+    if d.has(sp.Heaviside):
+        d = d.replace(sp.Heaviside, _heaviside_to_mask)
+    if d.has(sp.DiracDelta):
+        d = d.replace(sp.DiracDelta, lambda *args: sp.S.Zero)
+    return d
+
+
+def _np_sigmoid(x):
+    with np.errstate(over="ignore"):
+        return 1 / (1 + np.exp(-x))
+
+
+_NUMPY_FUNCS = {
+    "Greater": lambda a, b: np.greater(a, b),
+    "GreaterEqual": lambda a, b: np.greater_equal(a, b),
+    "Sigmoid": _np_sigmoid,
+    "Where": lambda c, a, b: np.where(np.not_equal(c, 0), a, b),
+}
+
+
+@functools.lru_cache(maxsize=None)
+def numpy_function(expr: sp.Expr, arity: int) -> Callable[..., np.ndarray]:
+    """A numpy function of ``arity`` arrays computing ``expr`` elementwise."""
+    return sp.lambdify([operand(i) for i in range(arity)], expr,
+                       modules=[_NUMPY_FUNCS, "numpy"])
+
+
+def renumber(expr: sp.Expr, mapping: dict[int, int]) -> sp.Expr:
+    """Rename operand symbols: a_i -> a_mapping[i]."""
+    pairs = {operand(old): operand(new) for old, new in mapping.items() if old != new}
+    return expr.xreplace(pairs) if pairs else expr
