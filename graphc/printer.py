@@ -1,0 +1,117 @@
+"""sympy -> OpenCL C. Overloaded math functions, typed literals, integer powers unrolled."""
+from __future__ import annotations
+
+import numpy as np
+import sympy as sp
+from sympy.printing.c import C99CodePrinter
+
+from .dtypes import literal
+from .errors import CodegenError
+from .symbolic import Greater, GreaterEqual, Sigmoid, Where
+
+_FUNCTIONS = {"exp": "exp", "log": "log", "tanh": "tanh", "Abs": "fabs", "sign": "sign",
+              "sqrt": "sqrt"}
+
+
+class OpenCLPrinter(C99CodePrinter):
+    """Prints the elementwise expressions of one kernel in that kernel's dtype.
+
+    OpenCL C overloads ``exp``/``log``/... for float and double, so no ``f`` suffixes on
+    functions; literals carry the kernel's precision, so float32 kernels hold no double.
+    """
+
+    printmethod = "_graphc_opencl"
+
+    def __init__(self, dtype: np.dtype, names: dict | None = None):
+        super().__init__({"strict": True})
+        self.dtype = np.dtype(dtype)
+        self.names = names or {}
+
+    def _lit(self, value: float) -> str:
+        text = literal(value, self.dtype)
+        return f"({text})" if text.startswith("-") else text
+
+    def _print_Symbol(self, expr: sp.Symbol) -> str:
+        return self.names.get(expr, expr.name)
+
+    def _print_Integer(self, expr: sp.Integer) -> str:
+        return self._lit(int(expr))
+
+    def _print_Rational(self, expr: sp.Rational) -> str:
+        return self._lit(float(expr))
+
+    def _print_Float(self, expr: sp.Float) -> str:
+        return self._lit(float(expr))
+
+    def _print_NaN(self, expr) -> str:
+        return literal(float("nan"), self.dtype)
+
+    def _print_Infinity(self, expr) -> str:
+        return literal(float("inf"), self.dtype)
+
+    def _print_NegativeInfinity(self, expr) -> str:
+        return literal(float("-inf"), self.dtype)
+
+    def _print_Exp1(self, expr) -> str:
+        return self._lit(float(sp.E))
+
+    def _print_Pi(self, expr) -> str:
+        return self._lit(float(sp.pi))
+
+    def _print_Pow(self, expr: sp.Pow) -> str:
+        base, exponent = expr.args
+        b = self.parenthesize(base, 1000)   # atoms and calls print bare, sums get ()
+        one = self._lit(1)
+        if exponent.is_Integer:
+            n = int(exponent)
+            if 0 < abs(n) <= 4:
+                product = "*".join([b] * abs(n))
+                return f"({product})" if n > 0 else f"({one}/({product}))"
+            return f"pown({self._print(base)}, {n})"
+        if exponent == sp.S.Half:
+            return f"sqrt({self._print(base)})"
+        if exponent == -sp.S.Half:
+            return f"rsqrt({self._print(base)})"
+        return f"pow({self._print(base)}, {self._print(exponent)})"
+
+    def _print_Function(self, expr: sp.Function) -> str:
+        name = type(expr).__name__
+        if name in _FUNCTIONS:
+            args = ", ".join(self._print(a) for a in expr.args)
+            return f"{_FUNCTIONS[name]}({args})"
+        raise CodegenError(f"the OpenCL printer has no rule for {name}({expr.args})")
+
+    def _print_sign(self, expr) -> str:
+        return f"sign({self._print(expr.args[0])})"
+
+    def _print_exp(self, expr) -> str:
+        return f"exp({self._print(expr.args[0])})"
+
+    def _print_Max(self, expr: sp.Max) -> str:
+        return self._fold("fmax", expr.args)
+
+    def _print_Min(self, expr: sp.Min) -> str:
+        return self._fold("fmin", expr.args)
+
+    def _fold(self, fn: str, args) -> str:
+        text = self._print(args[0])
+        for a in args[1:]:
+            text = f"{fn}({text}, {self._print(a)})"
+        return text
+
+    def _compare(self, op: str, a, b) -> str:
+        return f"(({self._print(a)} {op} {self._print(b)}) ? {self._lit(1)} : {self._lit(0)})"
+
+    def _print_Greater(self, expr: Greater) -> str:
+        return self._compare(">", *expr.args)
+
+    def _print_GreaterEqual(self, expr: GreaterEqual) -> str:
+        return self._compare(">=", *expr.args)
+
+    def _print_Sigmoid(self, expr: Sigmoid) -> str:
+        one = self._lit(1)
+        return f"({one}/({one} + exp(-{self.parenthesize(expr.args[0], 1000)})))"
+
+    def _print_Where(self, expr: Where) -> str:
+        c, a, b = (self._print(x) for x in expr.args)
+        return f"(({c} != {self._lit(0)}) ? {a} : {b})"
