@@ -4,9 +4,11 @@ from __future__ import annotations
 from .autodiff import grad
 from .errors import (BuildError, CodegenError, DeviceError, DTypeError, GradientError,
                      GraphcError, ShapeError)
+from .compiler import Function, compile
 from .evaluate import evaluate
 from .gradcheck import check_grad
 from .graph import Tensor, constant, parameter, placeholder
+from .runtime import devices
 from .ops import (abs, broadcast_to, clamp, exp, log, log_softmax, logsumexp, matmul, max,
                   maximum, mean, min, minimum, mm, permute, relu, reshape, sigmoid, softmax,
                   sqrt, sum, tanh, transpose, where)

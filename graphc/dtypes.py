@@ -38,7 +38,7 @@ def literal(value: float, dtype: np.dtype) -> str:
         text = "INFINITY" if dtype == np.float32 else "((double)INFINITY)"
         return text if value > 0 else f"(-{text})"
     if dtype == np.float32:
-        text = repr(float(np.float32(value)))
+        text = str(np.float32(value))   # the shortest text that rounds back to it
         if "e" not in text and "." not in text:
             text += ".0"
         return text + "f"

@@ -40,9 +40,9 @@ def load(name: str) -> string.Template:
     return string.Template(path.read_text())
 
 
-def render(name: str, **fields: object) -> str:
-    """Fill template ``name``; a missing field is an error, never a silent ``$gap``."""
+def render(template: str, /, **fields: object) -> str:
+    """Fill template ``template``; a missing field is an error, never a silent ``$gap``."""
     try:
-        return load(name).substitute({k: str(v) for k, v in fields.items()})
+        return load(template).substitute({k: str(v) for k, v in fields.items()})
     except KeyError as e:
-        raise CodegenError(f"template {name!r} needs field {e.args[0]!r}") from None
+        raise CodegenError(f"template {template!r} needs field {e.args[0]!r}") from None

@@ -1,0 +1,240 @@
+"""``compile``: the one place that runs the whole pipeline, and the ``Function`` it returns."""
+from __future__ import annotations
+
+import os
+import sys
+from typing import Any, Mapping, Optional, Sequence, Union
+
+import numpy as np
+
+from . import codegen, runtime
+from .codegen import BufferRef
+from .errors import DeviceError, DTypeError, ShapeError
+from .graph import Op, Tensor, toposort
+from .ops import as_tensor
+from .schedule import plan_buffers, schedule
+
+try:
+    import pyopencl as cl
+    import pyopencl.array as cl_array
+except ImportError:  # pragma: no cover
+    cl = cl_array = None
+
+
+def compile(inputs: Sequence[Tensor], outputs: Union[Tensor, Sequence[Tensor]],  # noqa: A001
+            updates: Optional[Mapping[Tensor, Any]] = None,
+            device: Any = None) -> "Function":
+    """Compile a step function: ``inputs`` fed per call, ``outputs`` returned, ``updates``
+    ({parameter: new value}) applied on the device after all outputs are computed.
+
+    Parameters
+    ----------
+    inputs : sequence of Tensor
+        Placeholders, in the order the function takes its arguments.
+    outputs : Tensor or sequence of Tensor
+        What a call returns: one array for one Tensor, a list for a list.
+    updates : mapping, optional
+        New values of parameters, computed from the old values (Theano semantics).
+    device : pyopencl.Device or str, optional
+        ``"cpu"``, ``"gpu"`` or part of a device name; default ``$GRAPHC_DEVICE``, else the
+        first GPU, else the first CPU.
+    """
+    inputs = list(inputs)
+    for i, p in enumerate(inputs):
+        if not isinstance(p, Tensor) or p.op is not Op.PLACEHOLDER:
+            raise TypeError(f"compile: inputs[{i}] must be a placeholder, got {p!r}")
+    if len({id(p) for p in inputs}) != len(inputs):
+        raise ValueError("compile: a placeholder appears twice in inputs")
+    single = isinstance(outputs, Tensor)
+    outs = [outputs] if single else list(outputs)
+    for i, o in enumerate(outs):
+        if not isinstance(o, Tensor):
+            raise TypeError(f"compile: outputs[{i}] must be a graphc Tensor, got "
+                            f"{type(o).__name__}")
+    pairs = []
+    for param, value in (updates or {}).items():
+        if not isinstance(param, Tensor) or param.op is not Op.PARAMETER:
+            raise TypeError(f"compile: updates keys must be parameters, got {param!r}")
+        value = as_tensor(value, param, "updates")
+        if value.shape != param.shape:
+            raise ShapeError(f"compile: update of {param.name!r} has shape {value.shape}, "
+                             f"the parameter has shape {param.shape}")
+        if value.dtype != param.dtype:
+            raise DTypeError(f"compile: update of {param.name!r} has dtype {value.dtype}, "
+                             f"the parameter has dtype {param.dtype}")
+        pairs.append((param, value))
+    nodes = toposort(outs + [v for _, v in pairs])
+    fed = {id(p) for p in inputs}
+    for n in nodes:
+        if n.op is Op.PLACEHOLDER and id(n) not in fed:
+            raise ValueError(f"compile: the outputs need placeholder {n.name!r}, which is "
+                             "not in inputs")
+    ctx = runtime.device_context(device)
+    if not ctx.has_fp64 and any(n.dtype == np.float64 for n in nodes):
+        raise DeviceError(f"{ctx.device.name.strip()} has no float64 support; build the "
+                          "graph in float32 or choose another device")
+    return Function(ctx, inputs, outs, single, pairs, nodes)
+
+
+class Function:
+    """A compiled step function. Call it with arrays for its inputs.
+
+    ``kernels`` lists the kernels one call launches, in order; ``source`` is the whole
+    OpenCL program; ``queue`` is the pyopencl queue it runs on.
+    """
+
+    def __init__(self, ctx: runtime.DeviceContext, inputs: list, outputs: list, single: bool,
+                 updates: list, nodes: list):
+        self.ctx, self.inputs, self.outputs, self.single = ctx, inputs, outputs, single
+        self.updates = updates
+        self.queue = ctx.queue
+        self.device = ctx.device
+        self.schedule = schedule(outputs, updates)
+        slot_of, sizes = plan_buffers(self.schedule)
+        in_place = self.schedule.in_place
+
+        def buffer_of(node: Tensor) -> BufferRef:
+            if id(node) in in_place:
+                return BufferRef("param", in_place[id(node)])
+            if node.op is Op.PLACEHOLDER:
+                return BufferRef("input", node)
+            if node.op is Op.PARAMETER:
+                return BufferRef("param", node)
+            if node.op is Op.CONST:
+                return BufferRef("const", node)
+            return BufferRef("temp", slot=slot_of[id(node)])
+
+        self._buffer_of = buffer_of
+        self.kernels = codegen.generate(self.schedule, buffer_of)
+        self.source = codegen.program_source(self.kernels, len(nodes))
+        program = ctx.build(self.source)
+        self._temps = [ctx.alloc(n) for n in sizes]
+        self.device_bytes = int(np.sum(sizes, dtype=np.int64))
+        self._consts: dict[int, Any] = {}
+        self._inputs = {id(p): ctx.alloc(p.size * p.dtype.itemsize) for p in inputs}
+        self.device_bytes += int(sum(p.size * p.dtype.itemsize for p in inputs))
+        self.params = [n for n in nodes if n.op is Op.PARAMETER]
+        self._launch = []
+        self._bound: dict[tuple, Any] = {}
+        for spec in self.kernels:
+            kernel = getattr(program, spec.name)
+            for i, ref in enumerate(spec.args):
+                if ref.kind == "const" and id(ref.node) not in self._consts:
+                    self._consts[id(ref.node)] = ctx.upload(ref.node.arg.array)
+                    self.device_bytes += ref.node.size * ref.node.dtype.itemsize
+            self._launch.append((kernel, spec))
+        self._final_copies = [(param, self._temps[slot_of[id(value)]])
+                              for param, value in updates if id(value) not in in_place]
+        self._output_buffers = [self._temps[slot_of[id(o)]] for o in outputs]
+        if os.environ.get("GRAPHC_DEBUG"):
+            print(self.describe(), file=sys.stderr)
+
+    # {{{ inspection
+
+    def describe(self) -> str:
+        lines = [f"graphc function on {self.device.name.strip()}: {len(self.kernels)} kernels,"
+                 f" {self.device_bytes} bytes of temporaries, inputs and constants"]
+        for spec in self.kernels:
+            names = ", ".join(n.name or n.op.value for n in spec.outputs)
+            lines.append(f"  {spec.name:<24} global={spec.global_size} local={spec.local_size}"
+                         f" writes: {names}")
+        return "\n".join(lines)
+
+    def __repr__(self) -> str:
+        return self.describe()
+
+    # }}}
+
+    # {{{ calling
+
+    def _buffer(self, ref: BufferRef, fed: dict) -> Any:
+        if ref.kind == "temp":
+            return self._temps[ref.slot]
+        if ref.kind == "input":
+            return fed[id(ref.node)]
+        if ref.kind == "const":
+            return self._consts[id(ref.node)]
+        return ref.node.arg.buffers[self.ctx]
+
+    def _check_args(self, args: tuple) -> list:
+        if len(args) != len(self.inputs):
+            names = ", ".join(repr(p.name) for p in self.inputs)
+            raise TypeError(f"this function takes {len(self.inputs)} inputs ({names}), "
+                            f"got {len(args)}")
+        checked = []
+        for p, a in zip(self.inputs, args):
+            if cl_array is not None and isinstance(a, cl_array.Array):
+                if a.context != self.ctx.context:
+                    raise ValueError(f"input {p.name!r}: the pyopencl array lives in another "
+                                     "context; make it on this function's queue (fn.queue)")
+                if a.dtype != p.dtype or a.shape != p.shape or not a.flags.c_contiguous \
+                        or a.offset:
+                    raise ValueError(f"input {p.name!r}: expected a contiguous pyopencl "
+                                     f"array of shape {p.shape} and dtype {p.dtype}, got "
+                                     f"shape {a.shape}, dtype {a.dtype}")
+                checked.append(a)
+                continue
+            array = np.asarray(a)
+            if array.dtype != p.dtype:
+                if array.dtype.kind == "f" or array.dtype.kind not in "biu":
+                    raise TypeError(f"input {p.name!r}: expected dtype {p.dtype}, got "
+                                    f"{array.dtype}; convert with .astype(np.{p.dtype})")
+                array = array.astype(p.dtype)
+            if array.shape != p.shape:
+                raise ValueError(f"input {p.name!r}: expected shape {p.shape}, got "
+                                 f"{array.shape}")
+            checked.append(np.ascontiguousarray(array))
+        return checked
+
+    def _sync_params(self) -> None:
+        ctx = self.ctx
+        for p in self.params:
+            state = p.arg
+            if state.where is ctx:
+                continue
+            host = state.read()
+            buf = state.buffers.get(ctx)
+            if buf is None:
+                buf = state.buffers[ctx] = ctx.alloc(host.nbytes)
+            cl.enqueue_copy(ctx.queue, buf, np.ascontiguousarray(host))
+            state.where = ctx
+            state.pull = _puller(ctx, buf, p)
+
+    def __call__(self, *args: Any) -> Union[np.ndarray, list]:
+        checked = self._check_args(args)
+        self._sync_params()
+        queue = self.queue
+        fed = {}
+        for p, a in zip(self.inputs, checked):
+            if isinstance(a, np.ndarray):
+                buf = self._inputs[id(p)]
+                cl.enqueue_copy(queue, buf, a, is_blocking=False)
+                fed[id(p)] = buf
+            else:
+                fed[id(p)] = a.data
+        for kernel, spec in self._launch:
+            bufs = [self._buffer(ref, fed) for ref in spec.args]
+            key = id(kernel)
+            if self._bound.get(key) != bufs:
+                kernel.set_args(*bufs)
+                self._bound[key] = bufs
+            cl.enqueue_nd_range_kernel(queue, kernel, spec.global_size, spec.local_size)
+        for param, temp in self._final_copies:
+            cl.enqueue_copy(queue, param.arg.buffers[self.ctx], temp)
+        results = [np.empty(o.shape, o.dtype) for o in self.outputs]
+        for host, buf in zip(results, self._output_buffers):
+            cl.enqueue_copy(queue, host, buf, is_blocking=False)
+        queue.finish()
+        for param, _ in self.updates:
+            param.arg.host_stale = True
+        return results[0] if self.single else results
+
+    # }}}
+
+
+def _puller(ctx: runtime.DeviceContext, buf: Any, param: Tensor):
+    def pull() -> np.ndarray:
+        host = np.empty(param.shape, param.dtype)
+        cl.enqueue_copy(ctx.queue, host, buf)
+        return host
+    return pull

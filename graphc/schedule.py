@@ -1,0 +1,400 @@
+"""Fusion: partition the forward+backward DAG into kernel groups, order them, plan buffers.
+
+A ``Group`` becomes one kernel. Its kinds:
+
+- ``elementwise``: elementwise nodes of one shape, evaluated per output element;
+- ``reduce``: a reduction, its elementwise producers fused in as a prologue (evaluated at
+  each reduced element) and its elementwise consumers as an epilogue;
+- ``matmul``: a matrix product with its elementwise consumers as an epilogue;
+- ``maxmask``: the first-maximum mask that the gradient of ``max`` needs.
+
+Views (reshape, permute, broadcast) are never computed: a kernel reads their base buffer
+through strides (``View``). A value crosses kernels only through a device buffer.
+"""
+from __future__ import annotations
+
+import dataclasses
+from typing import Iterable, Optional
+
+import numpy as np
+
+from .graph import LEAVES, VIEWS, Op, Tensor, toposort
+
+# A reduction whose prologue is fused runs the prologue inside the reduction's work-groups;
+# with few outputs and a large input that would leave most of a device idle.
+PROLOGUE_MAX_ELEMENTS_PER_OUTPUT = 1 << 16
+
+
+# {{{ strided views
+
+@dataclasses.dataclass(frozen=True)
+class View:
+    """Element ``idx`` of a view is element ``offset + sum(idx * strides)`` of its buffer."""
+
+    shape: tuple
+    strides: tuple
+    offset: int = 0
+
+    @staticmethod
+    def contiguous(shape: tuple) -> "View":
+        return View(tuple(shape), contiguous_strides(shape))
+
+    @property
+    def is_contiguous(self) -> bool:
+        return self.offset == 0 and all(
+            s == c or d == 1 for d, s, c in
+            zip(self.shape, self.strides, contiguous_strides(self.shape)))
+
+
+def contiguous_strides(shape: tuple) -> tuple:
+    strides, step = [], 1
+    for d in reversed(shape):
+        strides.append(step)
+        step *= d
+    return tuple(reversed(strides))
+
+
+def _reshape_strides(view: View, shape: tuple) -> Optional[tuple]:
+    """Strides that read ``view`` as ``shape`` in row-major order, or None if impossible."""
+    old = [(d, s) for d, s in zip(view.shape, view.strides) if d != 1]
+    new = [i for i, d in enumerate(shape) if d != 1]
+    strides = [0] * len(shape)
+    o = n = 0
+    while o < len(old) or n < len(new):
+        # take the smallest run of old and new axes with equal element counts
+        o_end, n_end = o + 1, n + 1
+        o_size, n_size = old[o][0], shape[new[n]]
+        while o_size != n_size:
+            if o_size < n_size:
+                o_size *= old[o_end][0]
+                o_end += 1
+            else:
+                n_size *= shape[new[n_end]]
+                n_end += 1
+        for k in range(o, o_end - 1):   # the run must be contiguous in memory
+            if old[k][1] != old[k + 1][1] * old[k + 1][0]:
+                return None
+        step = old[o_end - 1][1]
+        for k in reversed(range(n, n_end)):
+            strides[new[k]] = step
+            step *= shape[new[k]]
+        o, n = o_end, n_end
+    return tuple(strides)
+
+
+def resolve(node: Tensor, bases: set) -> tuple[Tensor, Optional[View]]:
+    """The buffer node and strided view that ``node`` reads, looking through views.
+
+    Returns ``(base, view)``; when a reshape cannot be expressed with strides, returns
+    ``(inner, None)``: ``inner`` must be materialised (added to ``bases``) first.
+    """
+    chain = []
+    base = node
+    while base.op in VIEWS and id(base) not in bases:
+        chain.append(base)
+        base = base.src[0]
+    view = View.contiguous(base.shape)
+    for v in reversed(chain):
+        if v.op is Op.PERMUTE:
+            view = View(v.shape, tuple(view.strides[p] for p in v.arg), view.offset)
+        elif v.op is Op.BROADCAST:
+            view = View(v.shape, tuple(0 if d != v_d else s for d, v_d, s in
+                                       zip(view.shape, v.shape, view.strides)), view.offset)
+        else:
+            strides = _reshape_strides(view, v.shape)
+            if strides is None:
+                return v.src[0], None
+            view = View(v.shape, strides, view.offset)
+    return base, view
+
+# }}}
+
+
+@dataclasses.dataclass(eq=False)
+class Group:
+    """The nodes one kernel computes. ``space`` is the shape its main body runs over."""
+
+    kind: str
+    space: tuple
+    anchor: Optional[Tensor] = None
+    nodes: list = dataclasses.field(default_factory=list)      # elementwise, in ``space``
+    prologue: list = dataclasses.field(default_factory=list)   # reduce: in the input space
+    copies: list = dataclasses.field(default_factory=list)     # views/leaves materialised
+    outputs: list = dataclasses.field(default_factory=list)    # nodes written to buffers
+    index: int = -1
+
+    def members(self) -> list:
+        return self.prologue + ([self.anchor] if self.anchor is not None else []) + self.nodes
+
+    def __repr__(self) -> str:
+        return f"Group({self.kind}, {self.space}, {len(self.members())} nodes)"
+
+
+@dataclasses.dataclass
+class Schedule:
+    groups: list                 # in launch order
+    writer: dict                 # id(node) -> Group writing it
+    loads: dict                  # id(group) -> list of (node, base, view)
+    in_place: dict               # id(update value node) -> parameter node it is written into
+    roots: list
+
+
+class _Builder:
+    def __init__(self, roots: list):
+        self.roots = roots
+        self.group_of: dict[int, Group] = {}
+        self.groups: list[Group] = []
+        self.bases: set[int] = set()      # ids of view nodes materialised by copy groups
+        self.copy_of: dict[int, Group] = {}
+
+    # {{{ dependencies
+
+    def load_base(self, src: Tensor) -> Tensor:
+        """The node whose buffer a read of ``src`` uses, making copy groups as needed."""
+        while True:
+            base, view = resolve(src, self.bases)
+            if view is not None:
+                return base
+            self.materialise(base)
+
+    def writer(self, node: Tensor) -> Optional[Group]:
+        return self.copy_of.get(id(node)) or self.group_of.get(id(node))
+
+    def source_groups(self, group: Group, extra: Iterable[Tensor] = ()) -> set:
+        found = set()
+        for node in list(self.group_nodes_reads(group)) + list(extra):
+            w = self.writer(self.load_base(node))
+            if w is not None and w is not group:
+                found.add(w)
+        return found
+
+    def group_nodes_reads(self, group: Group) -> Iterable[Tensor]:
+        members = set(map(id, group.members()))
+        for n in group.members():
+            for s in n.src:
+                if id(s) not in members:
+                    yield s
+        yield from group.copies
+
+    def depends(self, a: Group, b: Group) -> bool:
+        """Does group ``a`` (transitively) read what group ``b`` writes?"""
+        stack, seen = [a], {id(a)}
+        while stack:
+            for g in self.source_groups(stack.pop()):
+                if g is b:
+                    return True
+                if id(g) not in seen:
+                    seen.add(id(g))
+                    stack.append(g)
+        return False
+
+    # }}}
+
+    def new_group(self, kind: str, space: tuple, anchor: Optional[Tensor] = None) -> Group:
+        group = Group(kind, space, anchor)
+        self.groups.append(group)
+        if anchor is not None:
+            self.group_of[id(anchor)] = group
+        return group
+
+    def materialise(self, node: Tensor) -> Group:
+        """A copy kernel writing ``node`` (a view or leaf) to a buffer of its own."""
+        if id(node) not in self.copy_of:
+            group = self.new_group("elementwise", node.shape)
+            group.copies.append(node)
+            self.copy_of[id(node)] = group
+            if node.op in VIEWS:
+                self.bases.add(id(node))
+        return self.copy_of[id(node)]
+
+    def can_join(self, node: Tensor, group: Group) -> bool:
+        if group.space != node.shape or group.kind == "maxmask":
+            return False
+        members = set(map(id, group.members()))
+        for s in node.src:
+            if id(s) in members and s.op not in VIEWS:
+                if group.kind == "reduce" and any(s is p for p in group.prologue):
+                    return False
+                continue
+            w = self.writer(self.load_base(s))
+            if w is group or (w is not None and self.depends(w, group)):
+                return False
+        return True
+
+    def place_elementwise(self, node: Tensor) -> None:
+        candidates = []
+        for s in node.src:
+            g = self.group_of.get(id(s))
+            if g is not None and g not in candidates and s.op is not Op.EW:
+                candidates.append(g)      # anchors first: epilogues of matmul / reduce
+        for s in node.src:
+            g = self.group_of.get(id(s))
+            if g is not None and g not in candidates:
+                candidates.append(g)
+        for g in candidates:
+            if self.can_join(node, g):
+                g.nodes.append(node)
+                self.group_of[id(node)] = g
+                return
+        group = self.new_group("elementwise", node.shape)
+        group.nodes.append(node)
+        self.group_of[id(node)] = group
+        for s in node.src:
+            self.load_base(s)
+
+    def place_reduce(self, node: Tensor) -> None:
+        (x,) = node.src
+        producer = self.group_of.get(id(x))
+        if (x.op is Op.EW and producer is not None and producer.kind == "elementwise"
+                and not producer.copies and producer.space == x.shape
+                and x.size // max(node.size, 1) <= PROLOGUE_MAX_ELEMENTS_PER_OUTPUT):
+            producer.kind, producer.space, producer.anchor = "reduce", node.shape, node
+            producer.prologue, producer.nodes = producer.nodes, []
+            self.group_of[id(node)] = producer
+            return
+        self.new_group("reduce", node.shape, node)
+        self.load_base(x)
+
+    def build(self) -> list:
+        for node in toposort(self.roots):
+            if node.op is Op.EW:
+                self.place_elementwise(node)
+            elif node.op is Op.REDUCE:
+                self.place_reduce(node)
+            elif node.op is Op.MATMUL:
+                self.new_group("matmul", node.shape, node)
+                for s in node.src:
+                    self.load_base(s)
+            elif node.op is Op.MAXMASK:
+                self.new_group("maxmask", node.shape, node)
+                self.load_base(node.src[0])
+        for r in self.roots:
+            if r.op in LEAVES or r.op in VIEWS:
+                self.materialise(r)
+        return self.groups
+
+
+def _launch_order(builder: _Builder, groups: list, in_place_candidates: set) -> list:
+    """Topological order of groups; kernels that overwrite a parameter go as late as they can."""
+    deps = {id(g): builder.source_groups(g) for g in groups}
+    done: set[int] = set()
+    order = []
+    while len(order) < len(groups):
+        ready = [g for g in groups if id(g) not in done and all(id(d) in done for d in deps[id(g)])]
+        ready.sort(key=lambda g: id(g) in in_place_candidates)
+        order.append(ready[0])
+        done.add(id(ready[0]))
+    return order
+
+
+def schedule(outputs: list, updates: list) -> Schedule:
+    """Fuse the graph of ``outputs`` and ``updates`` ([(parameter, new value)]) into kernels."""
+    roots = list(outputs) + [v for _, v in updates]
+    builder = _Builder(roots)
+    groups = builder.build()
+
+    loads: dict[int, list] = {}
+    needed: set[int] = {id(r) for r in roots}
+    for g in groups:
+        entries = []
+        for s in builder.group_nodes_reads(g):
+            base = builder.load_base(s)
+            entries.append((s, base, resolve(s, builder.bases)[1]))
+            needed.add(id(base))
+        loads[id(g)] = entries
+    writer: dict[int, Group] = {}
+    for g in groups:
+        g.outputs = [n for n in g.members() + g.copies if id(n) in needed]
+        for n in g.outputs:
+            writer[id(n)] = g
+
+    candidates = _in_place_candidates(updates, outputs, builder, loads, writer)
+    groups = _launch_order(builder, groups, {id(writer[id(v)]) for _, v in
+                                             updates if id(v) in candidates})
+    for i, g in enumerate(groups):
+        g.index = i
+    in_place = {}
+    for param, value in updates:
+        if id(value) not in candidates:
+            continue
+        g = writer[id(value)]
+        later_reads = any(base is param for h in groups[g.index + 1:]
+                          for _, base, _ in loads[id(h)])
+        if not later_reads:
+            in_place[id(value)] = param
+    return Schedule(groups, writer, loads, in_place, roots)
+
+
+def _in_place_candidates(updates, outputs, builder, loads, writer) -> set:
+    """Update values that their kernel may write straight into the parameter's buffer."""
+    consumers: dict[int, int] = {}
+    for entries in loads.values():
+        for _, base, _ in entries:
+            consumers[id(base)] = consumers.get(id(base), 0) + 1
+    for g in builder.groups:
+        members = g.members()
+        for n in members:
+            for s in n.src:
+                consumers[id(s)] = consumers.get(id(s), 0) + 1
+    output_ids = {id(o) for o in outputs}
+    values = [v for _, v in updates]
+    found = set()
+    for param, value in updates:
+        g = writer.get(id(value))
+        if (g is None or id(value) in output_ids or values.count(value) > 1
+                or consumers.get(id(value), 0) or value in g.prologue or value in g.copies):
+            continue
+        # inside its kernel the parameter may only be read at the element being written
+        ok = all(base is not param or (s is param and _reads_pointwise(g, s))
+                 for s, base, _ in loads[id(g)])
+        if ok:
+            found.add(id(value))
+    return found
+
+
+def _reads_pointwise(group: Group, param: Tensor) -> bool:
+    if group.kind == "maxmask" or param.shape != group.space:
+        return False
+    return all(all(s is not param for s in n.src) for n in group.prologue + (
+        [group.anchor] if group.anchor is not None else []))
+
+
+def plan_buffers(sched: Schedule) -> tuple[dict, list]:
+    """Temporary buffers for the values that cross kernels, reused once no kernel needs them.
+
+    Returns ``(slot_of, sizes)``: ``slot_of`` maps id(node) to a slot number, and ``sizes``
+    gives each slot's bytes. In-place update values and leaves take no slot.
+    """
+    last_read: dict[int, int] = {}
+    for g in sched.groups:
+        for _, base, _ in sched.loads[id(g)]:
+            last_read[id(base)] = builtins_max(last_read.get(id(base), -1), g.index)
+    end = len(sched.groups)
+    for r in sched.roots:
+        last_read[id(r)] = end
+    slot_of: dict[int, int] = {}
+    sizes: list[int] = []
+    busy: list[tuple[int, int]] = []           # (last reader, slot)
+    free: list[int] = []
+    for g in sched.groups:
+        for last, slot in [b for b in busy if b[0] < g.index]:
+            busy.remove((last, slot))
+            free.append(slot)
+        for node in g.outputs:
+            if id(node) in sched.in_place:
+                continue
+            nbytes = node.size * node.dtype.itemsize
+            fits = sorted((sizes[s], s) for s in free if sizes[s] >= nbytes)
+            if fits:
+                slot = fits[0][1]
+                free.remove(slot)
+            else:
+                slot = len(sizes)
+                sizes.append(nbytes)
+            slot_of[id(node)] = slot
+            busy.append((last_read.get(id(node), g.index), slot))
+    return slot_of, sizes
+
+
+def builtins_max(a: int, b: int) -> int:
+    return a if a > b else b
