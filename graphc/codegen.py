@@ -177,7 +177,9 @@ class KernelWriter:
         reduced = int(np.prod([x.shape[d] for d in axes], dtype=np.int64))
         outs = int(np.prod([x.shape[d] for d in kept], dtype=np.int64))
         in_space = _Space(x.shape, "i", lambda d: f"x{d}")
-        out_space = _Space(self.group.space, "o", lambda d: f"x{kept[d]}")
+        keepdims = len(self.group.space) == x.ndim
+        out_space = _Space(self.group.space, "o",
+                           lambda d: f"x{d}" if keepdims else f"x{kept[d]}")
         members = set(map(id, self.group.prologue))
         value = self.value(x, in_space, members)
         prologue = self.body(self.group.prologue, [], in_space, "        ", {"value": value})

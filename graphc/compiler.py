@@ -23,7 +23,7 @@ except ImportError:  # pragma: no cover
 
 def compile(inputs: Sequence[Tensor], outputs: Union[Tensor, Sequence[Tensor]],  # noqa: A001
             updates: Optional[Mapping[Tensor, Any]] = None,
-            device: Any = None) -> "Function":
+            device: Any = None, *, fuse: bool = True) -> "Function":
     """Compile a step function: ``inputs`` fed per call, ``outputs`` returned, ``updates``
     ({parameter: new value}) applied on the device after all outputs are computed.
 
@@ -38,6 +38,9 @@ def compile(inputs: Sequence[Tensor], outputs: Union[Tensor, Sequence[Tensor]], 
     device : pyopencl.Device or str, optional
         ``"cpu"``, ``"gpu"`` or part of a device name; default ``$GRAPHC_DEVICE``, else the
         first GPU, else the first CPU.
+    fuse : bool
+        False launches one kernel per elementwise node and per reduction (for testing
+        fusion against, and for debugging).
     """
     inputs = list(inputs)
     for i, p in enumerate(inputs):
@@ -73,7 +76,7 @@ def compile(inputs: Sequence[Tensor], outputs: Union[Tensor, Sequence[Tensor]], 
     if not ctx.has_fp64 and any(n.dtype == np.float64 for n in nodes):
         raise DeviceError(f"{ctx.device.name.strip()} has no float64 support; build the "
                           "graph in float32 or choose another device")
-    return Function(ctx, inputs, outs, single, pairs, nodes)
+    return Function(ctx, inputs, outs, single, pairs, nodes, fuse)
 
 
 class Function:
@@ -84,12 +87,12 @@ class Function:
     """
 
     def __init__(self, ctx: runtime.DeviceContext, inputs: list, outputs: list, single: bool,
-                 updates: list, nodes: list):
+                 updates: list, nodes: list, fuse: bool = True):
         self.ctx, self.inputs, self.outputs, self.single = ctx, inputs, outputs, single
         self.updates = updates
         self.queue = ctx.queue
         self.device = ctx.device
-        self.schedule = schedule(outputs, updates)
+        self.schedule = schedule(outputs, updates, fuse)
         slot_of, sizes = plan_buffers(self.schedule)
         in_place = self.schedule.in_place
 
@@ -117,7 +120,7 @@ class Function:
         self._launch = []
         self._bound: dict[tuple, Any] = {}
         for spec in self.kernels:
-            kernel = getattr(program, spec.name)
+            kernel = cl.Kernel(program, spec.name)   # one per launch: each binds its own buffers
             for i, ref in enumerate(spec.args):
                 if ref.kind == "const" and id(ref.node) not in self._consts:
                     self._consts[id(ref.node)] = ctx.upload(ref.node.arg.array)

@@ -24,7 +24,7 @@ def _maxmask(x: np.ndarray, axes: tuple) -> np.ndarray:
 
 def _reduce(node: Tensor, x: np.ndarray) -> np.ndarray:
     kind, axes, _ = node.arg
-    return (np.sum if kind == "sum" else np.max)(x, axis=axes)
+    return (np.sum if kind == "sum" else np.max)(x, axis=axes, keepdims=node.ndim == x.ndim)
 
 
 _IMPL: dict[Op, Callable[..., np.ndarray]] = {

@@ -308,7 +308,9 @@ def _reduction(kind: str, x: Operand, axis: Axes, keepdims: bool, dim: Axes,
         kept_inner = tuple(d for i, d in enumerate(inner.shape) if i not in axes)
         result = broadcast_to(reshape(mul(inner, n), kept_inner), out)
     else:
-        result = Tensor(Op.REDUCE, (x,), out, x.dtype, (kind, axes, differentiable))
+        # keepdims is the node's own shape, so consumers of (n, 1) fuse as its epilogue
+        return Tensor(Op.REDUCE, (x,), kept if keepdims else out, x.dtype,
+                      (kind, axes, differentiable))
     return reshape(result, kept) if keepdims else result
 
 

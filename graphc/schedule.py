@@ -140,8 +140,8 @@ class Schedule:
 
 
 class _Builder:
-    def __init__(self, roots: list):
-        self.roots = roots
+    def __init__(self, roots: list, fuse: bool = True):
+        self.roots, self.fuse = roots, fuse
         self.group_of: dict[int, Group] = {}
         self.groups: list[Group] = []
         self.bases: set[int] = set()      # ids of view nodes materialised by copy groups
@@ -221,8 +221,22 @@ class _Builder:
                 return False
         return True
 
+    def can_merge(self, into: Group, other: Group) -> bool:
+        """May plain elementwise group ``other`` become part of ``into``'s main body?"""
+        return (other is not into and other.kind == "elementwise" and not other.copies
+                and into.kind != "maxmask" and into.space == other.space
+                and not self.depends(into, other) and not self.depends(other, into))
+
+    def merge(self, into: Group, other: Group) -> None:
+        into.nodes.extend(other.nodes)
+        for n in other.nodes:
+            self.group_of[id(n)] = into
+        self.groups.remove(other)
+
     def place_elementwise(self, node: Tensor) -> None:
         candidates = []
+        if not self.fuse:
+            candidates = [None]   # one kernel per node: the unfused reference schedule
         for s in node.src:
             g = self.group_of.get(id(s))
             if g is not None and g not in candidates and s.op is not Op.EW:
@@ -232,6 +246,13 @@ class _Builder:
             if g is not None and g not in candidates:
                 candidates.append(g)
         for g in candidates:
+            if g is None:
+                break
+            if g not in self.groups or g.space != node.shape or g.kind == "maxmask":
+                continue
+            for other in candidates:   # siblings of one shape become one kernel
+                if other in self.groups and self.can_merge(g, other):
+                    self.merge(g, other)
             if self.can_join(node, g):
                 g.nodes.append(node)
                 self.group_of[id(node)] = g
@@ -245,7 +266,7 @@ class _Builder:
     def place_reduce(self, node: Tensor) -> None:
         (x,) = node.src
         producer = self.group_of.get(id(x))
-        if (x.op is Op.EW and producer is not None and producer.kind == "elementwise"
+        if (self.fuse and x.op is Op.EW and producer is not None and producer.kind == "elementwise"
                 and not producer.copies and producer.space == x.shape
                 and x.size // max(node.size, 1) <= PROLOGUE_MAX_ELEMENTS_PER_OUTPUT):
             producer.kind, producer.space, producer.anchor = "reduce", node.shape, node
@@ -287,10 +308,14 @@ def _launch_order(builder: _Builder, groups: list, in_place_candidates: set) -> 
     return order
 
 
-def schedule(outputs: list, updates: list) -> Schedule:
-    """Fuse the graph of ``outputs`` and ``updates`` ([(parameter, new value)]) into kernels."""
+def schedule(outputs: list, updates: list, fuse: bool = True) -> Schedule:
+    """Fuse the graph of ``outputs`` and ``updates`` ([(parameter, new value)]) into kernels.
+
+    ``fuse=False`` gives every elementwise node and reduction a kernel of its own (the
+    reference that fusion is tested against); updates may still be written in place.
+    """
     roots = list(outputs) + [v for _, v in updates]
-    builder = _Builder(roots)
+    builder = _Builder(roots, fuse)
     groups = builder.build()
 
     loads: dict[int, list] = {}
