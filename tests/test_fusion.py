@@ -89,8 +89,11 @@ def test_kernel_count_and_results(build, fused, unfused, dtype):
     assert len(reference.kernels) == unfused
     unfused_got = _run(reference, inputs, feed, dtype, updates)
 
-    tol = dict(rtol=2e-4, atol=1e-5) if dtype == np.float32 else dict(rtol=1e-9, atol=1e-12)
     for a, b, e in zip(got, unfused_got, expected):
+        # float32: rounding differs between kernels and numpy (1 - tanh**2 near 1 cancels)
+        scale = np.max(np.abs(e)) + 1e-30
+        tol = (dict(rtol=2e-4, atol=1e-4 * scale) if dtype == np.float32
+               else dict(rtol=1e-9, atol=1e-12 * scale))
         np.testing.assert_allclose(a, e, **tol)
         np.testing.assert_allclose(a, b, **tol)
 
