@@ -7,7 +7,7 @@ from typing import Any, Mapping, Optional, Sequence, Union
 
 import numpy as np
 
-from . import codegen, runtime
+from . import codegen, rewrite, runtime
 from .codegen import BufferRef
 from .errors import DeviceError, DTypeError, ShapeError
 from .graph import Op, Tensor, toposort
@@ -66,7 +66,9 @@ def compile(inputs: Sequence[Tensor], outputs: Union[Tensor, Sequence[Tensor]], 
             raise DTypeError(f"compile: update of {param.name!r} has dtype {value.dtype}, "
                              f"the parameter has dtype {param.dtype}")
         pairs.append((param, value))
-    nodes = toposort(outs + [v for _, v in pairs])
+    roots = rewrite.run_passes(outs + [v for _, v in pairs], fuse)
+    outs, pairs = roots[:len(outs)], [(p, v) for (p, _), v in zip(pairs, roots[len(outs):])]
+    nodes = toposort(roots)
     fed = {id(p) for p in inputs}
     for n in nodes:
         if n.op is Op.PLACEHOLDER and id(n) not in fed:

@@ -1,0 +1,113 @@
+"""Graph rewrites: named passes from roots to new roots, run by ``compile`` before fusion.
+
+Much simplification happens as nodes are built: hash-consing shares equal nodes (CSE),
+``ew_node`` folds constants and lets sympy simplify each scalar form, and the view and
+reduction builders collapse transposes of transposes, broadcasts of broadcasts and sums
+of broadcasts. The passes here work on the whole joint forward+backward graph.
+"""
+from __future__ import annotations
+
+import os
+import sys
+from typing import Callable
+
+from . import ops
+from .graph import Op, Tensor, toposort
+import sympy as sp
+
+from .symbolic import operand
+
+
+def rebuild(node: Tensor, src: tuple) -> Tensor:
+    """``node`` with new sources, through the builders (so their simplifications apply)."""
+    if src == node.src:
+        return node
+    if node.op is Op.EW:
+        return ops.ew_node(node.arg, src, node.shape, node.dtype)
+    if node.op is Op.RESHAPE:
+        return ops.reshape(src[0], node.shape)
+    if node.op is Op.PERMUTE:
+        return ops.permute(src[0], node.arg)
+    if node.op is Op.BROADCAST:
+        return ops.broadcast_to(src[0], node.shape)
+    if node.op is Op.MAXMASK:
+        return ops.maxmask(src[0], node.arg)
+    return Tensor(node.op, src, node.shape, node.dtype, node.arg, node.name)
+
+
+def substitute(roots: list, rule: Callable[[Tensor, tuple, dict], Tensor | None]) -> list:
+    """Rebuild the graph under ``roots`` bottom-up. ``rule(node, src, uses)`` sees each
+    original node, its rewritten sources (aligned with ``node.src``) and the number of
+    consumers of every original node; it returns a replacement, or None to rebuild as is."""
+    order = toposort(roots)
+    uses: dict[int, int] = {id(r): 1 for r in roots}
+    for n in order:
+        for s in n.src:
+            uses[id(s)] = uses.get(id(s), 0) + 1
+    new: dict[int, Tensor] = {}
+    for n in order:
+        src = tuple(new[id(s)] for s in n.src)
+        replacement = rule(n, src, uses)
+        new[id(n)] = replacement if replacement is not None else rebuild(n, src)
+    return [new[id(r)] for r in roots]
+
+
+def merge_elementwise(roots: list) -> list:
+    """Substitute an elementwise node into its only consumer, so sympy simplifies across
+    what were two ops (``--x``, ``log(exp(x))``, ``x * 1 * 2``)."""
+    def rule(node: Tensor, src: tuple, uses: dict):
+        if node.op is not Op.EW:
+            return None
+        expr, merged = node.arg, list(src)
+        for i, (old, s) in enumerate(zip(node.src, src)):
+            if s.op is Op.EW and uses[id(old)] == 1:
+                shift = len(merged)
+                inner = s.arg.xreplace({operand(k): operand(shift + k)
+                                        for k in range(len(s.src))})
+                expr = expr.xreplace({operand(i): inner})
+                merged.extend(s.src)
+        return ops.ew_node(expr, merged, node.shape, node.dtype)
+    return substitute(roots, rule)
+
+
+def dead_code(roots: list) -> list:
+    """Only what the roots need is compiled: the graph is walked from the roots."""
+    return list(roots)
+
+
+# (name, pass, is a fusion: skipped when compiling with fuse=False)
+PASSES = [
+    ("merge_elementwise", merge_elementwise, True),
+    ("dead_code", dead_code, False),
+]
+
+
+def run_passes(roots: list, fuse: bool = True) -> list:
+    """Every pass of ``PASSES`` in order; ``GRAPHC_DEBUG>=4`` prints the graph after each."""
+    debug = int(os.environ.get("GRAPHC_DEBUG", "0") or 0)
+    for name, rewrite, fusing in PASSES:
+        if fusing and not fuse:
+            continue
+        roots = rewrite(roots)
+        if debug >= 4:
+            print(f"graphc: after {name}:\n{format_graph(roots)}", file=sys.stderr)
+    return roots
+
+
+def format_graph(roots: list) -> str:
+    """A let-style listing of the graph, one node per line, inputs first."""
+    names: dict[int, str] = {}
+    lines = []
+    for i, n in enumerate(toposort(roots)):
+        names[id(n)] = n.name if n.op in (Op.PLACEHOLDER, Op.PARAMETER) else f"%{i}"
+        if n.op in (Op.PLACEHOLDER, Op.PARAMETER):
+            detail = n.op.value
+        elif n.op is Op.EW:
+            detail = str(n.arg.xreplace({operand(k): sp.Symbol(names[id(s)])
+                                         for k, s in enumerate(n.src)}))
+        else:
+            args = ", ".join(names[id(s)] for s in n.src)
+            detail = f"{n.op.value}({args}{', ' + str(n.arg) if n.arg is not None else ''})"
+        lines.append(f"  {names[id(n)]}: {n.dtype}{list(n.shape)} = {detail}")
+    outs = ", ".join(names[id(r)] for r in roots)
+    return "\n".join(lines + [f"  -> {outs}"])
