@@ -25,6 +25,10 @@ ACC = sp.Symbol("acc", real=True)
 INT_LIMIT = 2 ** 31 - 1
 
 
+def builtins_max(a: int, b: int) -> int:
+    return a if a > b else b
+
+
 @dataclasses.dataclass(frozen=True)
 class BufferRef:
     """A device buffer a kernel argument is bound to: a placeholder's, a parameter's, a
@@ -48,6 +52,10 @@ class KernelSpec:
     nodes: list                   # graph nodes the kernel computes
     outputs: list                 # nodes it writes
     dtype: np.dtype
+    flops: int = 0                # floating-point operations per call (estimated)
+    bytes: int = 0                # bytes read and written per call (each buffer once)
+    expression: dict = dataclasses.field(default_factory=dict)   # output -> sympy formula
+    loads: dict = dataclasses.field(default_factory=dict)        # formula symbol -> node
 
 
 class _Space:
@@ -85,19 +93,26 @@ class KernelWriter:
 
     def __init__(self, group: Group, sched: Schedule, buffer_of: Callable[[Tensor], BufferRef]):
         self.group, self.sched, self.buffer_of = group, sched, buffer_of
-        self.dtype = (group.members() + group.copies)[0].dtype
+        self.dtype = group.members()[0].dtype
         self.T = cl_type(self.dtype)
         self.printer = OpenCLPrinter(self.dtype)
         self.args: list[BufferRef] = []
         self.written: set = set()
         self.load_of = {id(s): (base, view) for s, base, view in sched.loads[id(group)]}
         self.register: dict[int, sp.Expr] = {}
+        self.traffic: dict[BufferRef, int] = {}    # bytes each argument moves per call
+        self.flops = 0
+        self.expression: dict = {}
+        self.loads: dict = {}
 
-    def arg(self, ref: BufferRef, write: bool = False) -> str:
+    def arg(self, ref: BufferRef, write: bool = False, node: Optional[Tensor] = None) -> str:
         if ref not in self.args:
             self.args.append(ref)
         if write:
             self.written.add(ref)
+        if node is not None:
+            nbytes = node.size * node.dtype.itemsize
+            self.traffic[(ref, write)] = builtins_max(self.traffic.get((ref, write), 0), nbytes)
         return f"b{self.args.index(ref)}"
 
     def signature(self) -> str:
@@ -117,20 +132,20 @@ class KernelWriter:
                 self.register[id(node)] = node.arg.xreplace(args)
             return self.register[id(node)]
         base, view = self.load_of[id(node)]
-        key = (self.arg(self.buffer_of(base)), view)
+        key = (self.arg(self.buffer_of(base), node=base), view)
         if key not in space.loads:
             space.loads[key] = sp.Symbol(f"v{len(space.loads)}_{space.flat}", real=True)
+            self.loads[space.loads[key]] = base
         return space.loads[key]
 
-    def body(self, nodes: list, copies: list, space: _Space, indent: str,
+    def body(self, nodes: list, space: _Space, indent: str,
              named: Optional[dict] = None) -> list:
-        """Loads, shared subexpressions and stores of ``nodes`` (and copies) in ``space``.
+        """Loads, shared subexpressions and stores of ``nodes`` in ``space``.
 
         ``named`` adds expressions assigned to local variables of the given names.
         """
         members = set(map(id, nodes))
-        outs = [n for n in self.group.outputs if id(n) in members or
-                any(n is c for c in copies)]
+        outs = [n for n in self.group.outputs if id(n) in members]
         exprs = [self.value(n, space, members) for n in outs]
         named = named or {}
         exprs += list(named.values())
@@ -139,8 +154,13 @@ class KernelWriter:
         lines = [f"const {self.T} {sym} = {name}[{space.offset(view)}];"
                  for (name, view), sym in space.loads.items()]
         lines += [f"const {self.T} {sym} = {self.printer.doprint(e)};" for sym, e in temps]
+        size = int(np.prod(space.shape, dtype=np.int64))
+        self.flops += size * sum(int(sp.count_ops(e)) for e in
+                                 [e for _, e in temps] + list(reduced))
+        for node, e in zip(outs, exprs):
+            self.expression[node] = e
         for node, e in zip(outs, reduced):
-            target = self.arg(self.buffer_of(node), write=True)
+            target = self.arg(self.buffer_of(node), write=True, node=node)
             lines.append(f"{target}[{space.flat}] = {self.printer.doprint(e)};")
         for name, e in zip(named, reduced[len(outs):]):
             lines.append(f"const {self.T} {name} = {self.printer.doprint(e)};")
@@ -151,20 +171,39 @@ class KernelWriter:
     def write(self) -> KernelSpec:
         kind = self.group.kind
         source_fields, gsize, lsize = getattr(self, f"_write_{kind}")()
+        self._count_skeleton()
         source_fields["args"] = self.signature()
-        body = templates.render(kind, name="$name", **source_fields)
+        template = source_fields.pop("_template", kind)
+        body = templates.render(template, name="$name", **source_fields)
         digest = hashlib.sha1(body.encode()).hexdigest()[:8]
         name = f"{kind}_{digest}"
         source = body.replace("$name", name, 1)
-        nodes = [n for n in self.group.members() + self.group.copies]
+        nodes = self.group.members()
         return KernelSpec(name, kind, source, list(self.args), gsize, lsize, nodes,
-                          list(self.group.outputs), self.dtype)
+                          list(self.group.outputs), self.dtype, self.flops,
+                          sum(self.traffic.values()), self.expression, self.loads)
+
+    def _count_skeleton(self) -> None:
+        """Traffic and flops of what the skeleton itself does (operands, reduction, GEMM)."""
+        anchor = self.group.anchor
+        if anchor is None:
+            return
+        for s in anchor.src:
+            if id(s) in self.load_of:       # not a fused prologue value
+                base, _ = self.load_of[id(s)]
+                self.arg(self.buffer_of(base), node=base)
+        if any(n is anchor for n in self.group.outputs):
+            self.arg(self.buffer_of(anchor), write=True, node=anchor)
+        if self.group.kind == "matmul":
+            self.flops += 2 * anchor.size * anchor.src[0].shape[-1]
+        else:
+            self.flops += anchor.src[0].size
 
     def _write_elementwise(self):
         shape = self.group.space
         size = int(np.prod(shape, dtype=np.int64))
         space = _Space(shape, "i", lambda d: f"x{d}")
-        lines = self.body(self.group.nodes, self.group.copies, space, "    ")
+        lines = self.body(self.group.nodes, space, "    ")
         index = ["    " + line for line in unravel(shape, "i", space.index, list(range(len(shape))))]
         local = 64 if size >= 64 else size
         gsize = (-(-size // local) * local,)
@@ -182,12 +221,12 @@ class KernelWriter:
                            lambda d: f"x{d}" if keepdims else f"x{kept[d]}")
         members = set(map(id, self.group.prologue))
         value = self.value(x, in_space, members)
-        prologue = self.body(self.group.prologue, [], in_space, "        ", {"value": value})
+        prologue = self.body(self.group.prologue, in_space, "        ", {"value": value})
         flat = " + ".join(f"x{d} * {s}" for d, s in enumerate(contiguous_strides(x.shape))
                           if x.shape[d] != 1) or "0"
         in_index = unravel(x.shape, "r", lambda d: f"x{d}", list(axes))
         in_index.append(f"const int i = {flat};")
-        epilogue = self.body(self.group.nodes, [], out_space, "        ")
+        epilogue = self.body(self.group.nodes, out_space, "        ")
         if any(n is self.group.anchor for n in self.group.outputs):
             epilogue.append(f"        {self.arg(self.buffer_of(self.group.anchor), True)}[o] = acc;")
         local = 1
@@ -215,7 +254,7 @@ class KernelWriter:
             views[name] = (self.arg(self.buffer_of(base)), view)
         space = _Space(self.group.space, "i",
                        lambda d: f"x{d}" if d < nb else ("xm" if d == nb else "xn"))
-        epilogue = self.body(self.group.nodes, [], space, "                ")
+        epilogue = self.body(self.group.nodes, space, "                ")
         if any(n is self.group.anchor for n in self.group.outputs):
             target = self.arg(self.buffer_of(self.group.anchor), True)
             epilogue.append(f"                {target}[i] = acc;")
@@ -224,16 +263,20 @@ class KernelWriter:
             terms = [f"x{d} * {s}" for d, s in enumerate(view.strides[:nb]) if s]
             return " + ".join([str(view.offset)] + terms)
 
-        TM, TN = 4, 4
+        a_m, a_k = views["A"][1].strides[-2:]
+        b_k, b_n = views["B"][1].strides[-2:]
+        nbatch = int(np.prod(batch_shape, dtype=np.int64))
+        plan = _matmul_plan(M, N, K, a_m, a_k, b_k, b_n, nbatch, self.dtype)
+        TM, TN = plan["TM"], plan["TN"]
         fields = {"T": self.T, "TM": TM, "TN": TN, "M": M, "N": N, "K": K,
                   "A": views["A"][0], "B": views["B"][0],
                   "batch_index": "\n".join("    " + s for s in unravel(
                       batch_shape, "batch", lambda d: f"x{d}", list(range(nb)))),
                   "a_base": base_offset(views["A"][1]), "b_base": base_offset(views["B"][1]),
-                  "a_m": views["A"][1].strides[-2], "a_k": views["A"][1].strides[-1],
-                  "b_k": views["B"][1].strides[-2], "b_n": views["B"][1].strides[-1],
+                  "a_m": a_m, "a_k": a_k, "b_k": b_k, "b_n": b_n,
                   "epilogue": "\n".join(epilogue)}
-        nbatch = int(np.prod(batch_shape, dtype=np.int64))
+        fields["accumulate"] = _matmul_accumulate(plan, fields)
+        fields["variant"] = plan["variant"]
         return fields, (-(-N // TN), -(-M // TM), nbatch), (1, 1, 1)
 
     def _write_maxmask(self):
@@ -259,11 +302,120 @@ class KernelWriter:
         return fields, (outs,), (1,)
 
 
+# {{{ matmul tiling
+
+# Work-items run on this many cores at once (the cost model's only use of it: a tile count
+# is rounded up to a multiple of it). PoCL on the development machine has 2.
+_MATMUL_CORES = 2
+
+
+def _outer_cycles(K: int, TS: int, NV: int, loads: int, elements: int,
+                  strided: bool) -> float:
+    """Estimated cycles of one work-item of the outer-product loop: per k, TS*NV FMAs at 2 a
+    cycle, TS + ``loads`` loads at 2 a cycle, and at least 4 cycles (FMA latency over the
+    TS*NV independent chains); then the epilogue, dearer when a vector's lanes are elements
+    ``N`` apart (``strided``, role "cols") than when they are neighbours."""
+    return K * max(TS * NV / 2, (TS + loads) / 2, 4) + (2.5 if strided else 1.5) * elements + 200
+
+
+def _dot_cycles(K: int, W: int, TM: int, TN: int) -> float:
+    steps, rest = divmod(K, W)
+    return (steps * max(TM * TN / 2, TM + TN, 4) + rest * max(TM * TN, 4)
+            + TM * TN * (W // 2 + 4) + 200)
+
+
+def _matmul_plan(M: int, N: int, K: int, a_m: int, a_k: int, b_k: int, b_n: int,
+                 nbatch: int, dtype: np.dtype) -> dict:
+    """How to tile one matmul: the accumulation variant and its tile, chosen by a cost model
+    of a CPU with 512-bit vectors (16 floats, 8 doubles) and 32 vector registers.
+
+    ``outer`` vectorises along a free dimension whose operand is contiguous there: n when
+    b_n == 1 (vector operand B, role "rows") or m when a_m == 1 (vector operand A, "cols");
+    ``dot`` vectorises along k when both operands are contiguous in k; ``outer`` with W = 1
+    (scalar loads through any strides) always works. Vectors narrower than 512 bits (W < 16
+    floats) are allowed where a dimension is short, at the cost of idle lanes. Tiles never
+    exceed C's extent (a vector dimension needs at least W elements).
+    """
+    wide = 16 if np.dtype(dtype) == np.float32 else 8
+    widths = [w for w in (16, 8, 4) if w <= wide]
+    best = None
+
+    def consider(cost: float, plan: dict) -> None:
+        nonlocal best
+        if best is None or cost < best[0]:
+            best = (cost, plan)
+
+    def rounds(count: int) -> int:
+        return -(-count // _MATMUL_CORES)
+
+    # (role, vector dimension's size, scalar dimension's size, W, gather): "rows" vectors
+    # of B along n, "cols" vectors of A along m; a vector is one load where its operand is
+    # contiguous along it, else W scalar loads ("gather", rows only)
+    outer = [("rows", N, M, w, b_n != 1) for w in widths if N >= w]
+    outer += [("cols", M, N, w, False) for w in widths if a_m == 1 and M >= w]
+    outer.append(("rows", N, M, 1, False))
+    for role, V, U, w, gather in outer:
+        for NV in (1, 2, 3, 4) if w > 1 else (1, 2, 3, 4, 6, 8):
+            for TS in (1, 2, 3, 4, 6, 8, 12, 16):
+                if TS * NV + NV + 1 > 30 or TS > U or NV * w > V:
+                    continue
+                count = nbatch * -(-U // TS) * -(-V // (NV * w))
+                # narrower vectors leave lanes idle; scalar FMAs measured ~2x slower still;
+                # a gathered lane costs about a load and two shuffles
+                slow = wide / w * (2 if w == 1 else 1)
+                cycles = _outer_cycles(K, TS, NV, NV * (3 * w if gather else 1), TS * NV * w,
+                                       role == "cols")
+                TM, TN = (TS, NV * w) if role == "rows" else (NV * w, TS)
+                consider(rounds(count) * cycles * slow,
+                         {"variant": "outer", "role": role, "W": w, "TS": TS, "NV": NV,
+                          "TM": TM, "TN": TN, "gather": gather})
+    for w in widths if a_k == 1 and b_k == 1 else ():
+        if K < w:
+            continue
+        for TM in (1, 2, 3, 4, 5, 6):
+            for TN in (1, 2, 3, 4, 5, 6):
+                if TM * TN + TM + TN > 30 or TM > M or TN > N:
+                    continue
+                count = nbatch * -(-M // TM) * -(-N // TN)
+                consider(rounds(count) * _dot_cycles(K, w, TM, TN) * wide / w,
+                         {"variant": "dot", "W": w, "TM": TM, "TN": TN})
+    return best[1]
+
+
+def _matmul_accumulate(plan: dict, fields: dict) -> str:
+    """The accumulation loop of ``plan`` (a ``kernels/matmul_<variant>.cl`` template) that
+    fills ``res[TM][TN]``; ``fields`` are the matmul template's."""
+    T, W = fields["T"], plan["W"]
+    VT = f"{T}{W}" if W > 1 else T
+    if plan["variant"] == "dot":
+        return templates.render("matmul_dot", T=T, VT=VT, W=W, TM=plan["TM"], TN=plan["TN"],
+                                K=fields["K"], KV=fields["K"] - fields["K"] % W,
+                                a_m=fields["a_m"], b_n=fields["b_n"])
+    if plan["role"] == "rows":     # vectors of B along n, scalars of A
+        p, p_k, p_v, s_, s_k, s_u = "b", fields["b_k"], fields["b_n"], "a", fields["a_k"], fields["a_m"]
+        store = f"res[t][j * {W} + l]"
+    else:                          # vectors of A along m, scalars of B
+        p, p_k, p_v, s_, s_k, s_u = "a", fields["a_k"], fields["a_m"], "b", fields["b_k"], fields["b_n"]
+        store = f"res[j * {W} + l][t]"
+    if W == 1:
+        load_p = f"{p}[k * {p_k} + j * {p_v}]"
+    elif plan["gather"]:
+        load_p = f"({VT})(" + ", ".join(f"{p}[k * {p_k} + (j * {W} + {l}) * {p_v}]"
+                                        for l in range(W)) + ")"
+    else:
+        load_p = f"vload{W}(0, {p} + k * {p_k} + j * {W})"
+    return templates.render("matmul_outer", T=T, VT=VT, W=W, TS=plan["TS"], NV=plan["NV"],
+                            K=fields["K"], P=p.upper(), S=s_.upper(), load_p=load_p,
+                            load_s=f"{s_}[t * {s_u} + k * {s_k}]", store_res=store)
+
+# }}}
+
+
 def generate(sched: Schedule, buffer_of: Callable[[Tensor], BufferRef]) -> list:
     """One ``KernelSpec`` per group of ``sched``, in launch order."""
     specs = []
     for group in sched.groups:
-        for node in group.members() + group.copies:
+        for node in group.members():
             if node.size > INT_LIMIT:
                 raise ValueError(f"{node!r} has more than 2**31 elements; graphc indexes "
                                  "with 32-bit ints")

@@ -94,20 +94,20 @@ class Function:
         self.updates = updates
         self.queue = ctx.queue
         self.device = ctx.device
-        self.schedule = schedule(outputs, updates, fuse)
-        slot_of, sizes = plan_buffers(self.schedule)
-        in_place = self.schedule.in_place
+        self.schedule = sched = schedule(outputs, updates, fuse)
+        slot_of, sizes = plan_buffers(sched)
+        in_place = sched.in_place
 
         def buffer_of(node: Tensor) -> BufferRef:
             if id(node) in in_place:
                 return BufferRef("param", in_place[id(node)])
+            if id(node) in slot_of:
+                return BufferRef("temp", slot=slot_of[id(node)])
             if node.op is Op.PLACEHOLDER:
                 return BufferRef("input", node)
             if node.op is Op.PARAMETER:
                 return BufferRef("param", node)
-            if node.op is Op.CONST:
-                return BufferRef("const", node)
-            return BufferRef("temp", slot=slot_of[id(node)])
+            return BufferRef("const", node)
 
         self._buffer_of = buffer_of
         self.kernels = codegen.generate(self.schedule, buffer_of)
@@ -118,7 +118,8 @@ class Function:
         self._consts: dict[int, Any] = {}
         self._inputs = {id(p): ctx.alloc(p.size * p.dtype.itemsize) for p in inputs}
         self.device_bytes += int(sum(p.size * p.dtype.itemsize for p in inputs))
-        self.params = [n for n in nodes if n.op is Op.PARAMETER]
+        self.params = [n for n in nodes if n.op is Op.PARAMETER] + [
+            p for p, _ in updates if all(p is not n for n in nodes)]
         self._launch = []
         self._bound: dict[tuple, Any] = {}
         for spec in self.kernels:
@@ -129,8 +130,8 @@ class Function:
                     self.device_bytes += ref.node.size * ref.node.dtype.itemsize
             self._launch.append((kernel, spec))
         self._final_copies = [(param, self._temps[slot_of[id(value)]])
-                              for param, value in updates if id(value) not in in_place]
-        self._output_buffers = [self._temps[slot_of[id(o)]] for o in outputs]
+                              for param, value in sched.updates if id(value) not in in_place]
+        self._output_buffers = [self._temps[slot_of[id(o)]] for o in sched.outputs]
         if os.environ.get("GRAPHC_DEBUG"):
             print(self.describe(), file=sys.stderr)
 
@@ -172,8 +173,10 @@ class Function:
                 if a.context != self.ctx.context:
                     raise ValueError(f"input {p.name!r}: the pyopencl array lives in another "
                                      "context; make it on this function's queue (fn.queue)")
-                if a.dtype != p.dtype or a.shape != p.shape or not a.flags.c_contiguous \
-                        or a.offset:
+                if a.dtype != p.dtype:
+                    raise TypeError(f"input {p.name!r}: expected dtype {p.dtype}, got "
+                                    f"{a.dtype}; convert with .astype(np.{p.dtype})")
+                if a.shape != p.shape or not a.flags.c_contiguous or a.offset:
                     raise ValueError(f"input {p.name!r}: expected a contiguous pyopencl "
                                      f"array of shape {p.shape} and dtype {p.dtype}, got "
                                      f"shape {a.shape}, dtype {a.dtype}")

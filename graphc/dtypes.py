@@ -32,6 +32,8 @@ def needs_fp64(dtype: np.dtype) -> bool:
 def literal(value: float, dtype: np.dtype) -> str:
     """``value`` as an OpenCL literal of ``dtype``: ``0.5f`` in float32, ``0.5`` in float64."""
     value = float(value)
+    if dtype == np.float32 and np.isfinite(value) and abs(value) > np.finfo(np.float32).max:
+        value = float("inf") if value > 0 else float("-inf")   # rounds to infinity
     if np.isnan(value):
         return "NAN" if dtype == np.float32 else "((double)NAN)"
     if np.isinf(value):

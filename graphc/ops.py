@@ -15,7 +15,8 @@ import sympy as sp
 from . import graph
 from .errors import DTypeError, ShapeError
 from .graph import ConstValue, Op, Tensor
-from .symbolic import Greater, GreaterEqual, Sigmoid, Where, numpy_function, operand, renumber
+from .symbolic import (Greater, GreaterEqual, Maximum, Minimum, Sigmoid, Where, numpy_function,
+                       operand, renumber)
 
 Operand = Union[Tensor, float, int, np.ndarray]
 Axes = Union[None, int, Sequence[int]]
@@ -39,8 +40,8 @@ BINARY = {
     "mul": a0 * a1,
     "div": a0 / a1,
     "pow": a0 ** a1,
-    "maximum": sp.Max(a0, a1),
-    "minimum": sp.Min(a0, a1),
+    "maximum": Maximum(a0, a1),
+    "minimum": Minimum(a0, a1),
     "lt": Greater(a1, a0),
     "le": GreaterEqual(a1, a0),
     "gt": Greater(a0, a1),
@@ -276,7 +277,7 @@ def unbroadcast(g: Tensor, shape: tuple) -> Tensor:
 # {{{ reductions
 
 def _reduce_axes(x: Tensor, axis: Axes, op: str) -> tuple:
-    if axis is None:
+    if axis is None or x.ndim == 0:   # torch accepts dim=0 and dim=-1 on a 0-d tensor
         return tuple(range(x.ndim))
     if isinstance(axis, (int, np.integer)):
         axis = (axis,)
@@ -397,7 +398,12 @@ def matmul(a: Operand, b: Operand) -> Tensor:
     if a2.shape[-1] != b2.shape[-2]:
         raise ShapeError(f"matmul: shapes {a.shape} and {b.shape} do not align "
                          f"({a2.shape[-1]} != {b2.shape[-2]}, the contracted dimension)")
-    batch = broadcast_shapes(a2.shape[:-2], b2.shape[:-2], op="matmul")
+    try:
+        batch = broadcast_shapes(a2.shape[:-2], b2.shape[:-2], op="matmul")
+    except ShapeError:
+        raise ShapeError(f"matmul: shapes {a.shape} and {b.shape} have batch dimensions "
+                         f"{a2.shape[:-2]} and {b2.shape[:-2]} that cannot be broadcast "
+                         "together") from None
     a2 = broadcast_to(a2, batch + a2.shape[-2:])
     b2 = broadcast_to(b2, batch + b2.shape[-2:])
     out = Tensor(Op.MATMUL, (a2, b2), batch + (a2.shape[-2], b2.shape[-1]), a.dtype)

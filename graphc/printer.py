@@ -7,7 +7,7 @@ from sympy.printing.c import C99CodePrinter
 
 from .dtypes import literal
 from .errors import CodegenError
-from .symbolic import Greater, GreaterEqual, Sigmoid, Where
+from .symbolic import Greater, GreaterEqual, Sigmoid, Where  # noqa: F401 (printed by name)
 
 _FUNCTIONS = {"exp": "exp", "log": "log", "tanh": "tanh", "Abs": "fabs", "sign": "sign",
               "sqrt": "sqrt"}
@@ -68,9 +68,9 @@ class OpenCLPrinter(C99CodePrinter):
                 product = "*".join([b] * abs(n))
                 return f"({product})" if n > 0 else f"({one}/({product}))"
             return f"pown({self._print(base)}, {n})"
-        if exponent == sp.S.Half:
+        if exponent.is_Number and float(exponent) == 0.5:
             return f"sqrt({self._print(base)})"
-        if exponent == -sp.S.Half:
+        if exponent.is_Number and float(exponent) == -0.5:
             return f"rsqrt({self._print(base)})"
         return f"pow({self._print(base)}, {self._print(exponent)})"
 
@@ -107,6 +107,12 @@ class OpenCLPrinter(C99CodePrinter):
 
     def _print_GreaterEqual(self, expr: GreaterEqual) -> str:
         return self._compare(">=", *expr.args)
+
+    def _print_Maximum(self, expr) -> str:
+        return self._fold("fmax", expr.args)
+
+    def _print_Minimum(self, expr) -> str:
+        return self._fold("fmin", expr.args)
 
     def _print_Sigmoid(self, expr: Sigmoid) -> str:
         one = self._lit(1)

@@ -19,6 +19,7 @@ from typing import Iterable, Optional
 import numpy as np
 
 from .graph import LEAVES, VIEWS, Op, Tensor, toposort
+from .symbolic import operand
 
 # A reduction whose prologue is fused runs the prologue inside the reduction's work-groups;
 # with few outputs and a large input that would leave most of a device idle.
@@ -82,10 +83,11 @@ def _reshape_strides(view: View, shape: tuple) -> Optional[tuple]:
     return tuple(strides)
 
 
-def resolve(node: Tensor, bases: set) -> tuple[Tensor, Optional[View]]:
+def resolve(node: Tensor, bases: dict) -> tuple[Tensor, Optional[View]]:
     """The buffer node and strided view that ``node`` reads, looking through views.
 
-    Returns ``(base, view)``; when a reshape cannot be expressed with strides, returns
+    ``bases`` maps views that were materialised to the copies holding them. Returns
+    ``(base, view)``; when a reshape cannot be expressed with strides, returns
     ``(inner, None)``: ``inner`` must be materialised (added to ``bases``) first.
     """
     chain = []
@@ -93,6 +95,7 @@ def resolve(node: Tensor, bases: set) -> tuple[Tensor, Optional[View]]:
     while base.op in VIEWS and id(base) not in bases:
         chain.append(base)
         base = base.src[0]
+    base = bases.get(id(base), base)
     view = View.contiguous(base.shape)
     for v in reversed(chain):
         if v.op is Op.PERMUTE:
@@ -119,7 +122,6 @@ class Group:
     anchor: Optional[Tensor] = None
     nodes: list = dataclasses.field(default_factory=list)      # elementwise, in ``space``
     prologue: list = dataclasses.field(default_factory=list)   # reduce: in the input space
-    copies: list = dataclasses.field(default_factory=list)     # views/leaves materialised
     outputs: list = dataclasses.field(default_factory=list)    # nodes written to buffers
     index: int = -1
 
@@ -136,7 +138,8 @@ class Schedule:
     writer: dict                 # id(node) -> Group writing it
     loads: dict                  # id(group) -> list of (node, base, view)
     in_place: dict               # id(update value node) -> parameter node it is written into
-    roots: list
+    outputs: list                # the nodes holding the outputs (copies of leaves and views)
+    updates: list                # [(parameter, node holding its new value)]
 
 
 class _Builder:
@@ -144,37 +147,44 @@ class _Builder:
         self.roots, self.fuse = roots, fuse
         self.group_of: dict[int, Group] = {}
         self.groups: list[Group] = []
-        self.bases: set[int] = set()      # ids of view nodes materialised by copy groups
-        self.copy_of: dict[int, Group] = {}
+        self.bases: dict[int, Tensor] = {}    # id(view) -> the copy that materialises it
+        self.copies: set[int] = set()         # ids of the copy nodes
 
     # {{{ dependencies
 
-    def load_base(self, src: Tensor) -> Tensor:
-        """The node whose buffer a read of ``src`` uses, making copy groups as needed."""
+    def read(self, consumer: Optional[Tensor], src: Tensor) -> tuple[Tensor, View]:
+        """The buffer node and view through which ``consumer`` reads ``src``, making copy
+        kernels for views that strides cannot express."""
         while True:
-            base, view = resolve(src, self.bases)
+            bases = self.bases
+            if consumer is not None and id(consumer) in self.copies:
+                bases = {k: v for k, v in bases.items() if k != id(src)}
+            base, view = resolve(src, bases)
             if view is not None:
-                return base
+                return base, view
             self.materialise(base)
 
-    def writer(self, node: Tensor) -> Optional[Group]:
-        return self.copy_of.get(id(node)) or self.group_of.get(id(node))
+    def load_base(self, src: Tensor) -> Tensor:
+        return self.read(None, src)[0]
 
-    def source_groups(self, group: Group, extra: Iterable[Tensor] = ()) -> set:
+    def writer(self, node: Tensor) -> Optional[Group]:
+        return self.group_of.get(id(node))
+
+    def source_groups(self, group: Group) -> set:
         found = set()
-        for node in list(self.group_nodes_reads(group)) + list(extra):
-            w = self.writer(self.load_base(node))
+        for consumer, node in self.group_reads(group):
+            w = self.writer(self.read(consumer, node)[0])
             if w is not None and w is not group:
                 found.add(w)
         return found
 
-    def group_nodes_reads(self, group: Group) -> Iterable[Tensor]:
+    def group_reads(self, group: Group) -> Iterable[tuple[Tensor, Tensor]]:
+        """(consumer, source) for every value a group reads from a buffer."""
         members = set(map(id, group.members()))
         for n in group.members():
             for s in n.src:
                 if id(s) not in members:
-                    yield s
-        yield from group.copies
+                    yield n, s
 
     def depends(self, a: Group, b: Group) -> bool:
         """Does group ``a`` (transitively) read what group ``b`` writes?"""
@@ -197,22 +207,26 @@ class _Builder:
             self.group_of[id(anchor)] = group
         return group
 
-    def materialise(self, node: Tensor) -> Group:
-        """A copy kernel writing ``node`` (a view or leaf) to a buffer of its own."""
-        if id(node) not in self.copy_of:
+    def materialise(self, node: Tensor) -> Tensor:
+        """An identity node copying ``node`` (a view or leaf) into a buffer of its own."""
+        copy = Tensor(Op.EW, (node,), node.shape, node.dtype, operand(0))
+        if id(copy) not in self.group_of:
             group = self.new_group("elementwise", node.shape)
-            group.copies.append(node)
-            self.copy_of[id(node)] = group
+            group.nodes.append(copy)
+            self.group_of[id(copy)] = group
+            self.copies.add(id(copy))
             if node.op in VIEWS:
-                self.bases.add(id(node))
-        return self.copy_of[id(node)]
+                self.bases[id(node)] = copy
+            self.read(copy, node)
+        return copy
 
     def can_join(self, node: Tensor, group: Group) -> bool:
+        """May ``node`` be computed in ``group``'s main body without a race or a cycle?"""
         if group.space != node.shape or group.kind == "maxmask":
             return False
         members = set(map(id, group.members()))
         for s in node.src:
-            if id(s) in members and s.op not in VIEWS:
+            if id(s) in members:
                 if group.kind == "reduce" and any(s is p for p in group.prologue):
                     return False
                 continue
@@ -223,7 +237,8 @@ class _Builder:
 
     def can_merge(self, into: Group, other: Group) -> bool:
         """May plain elementwise group ``other`` become part of ``into``'s main body?"""
-        return (other is not into and other.kind == "elementwise" and not other.copies
+        return (other is not into and other.kind == "elementwise"
+                and not any(id(n) in self.copies for n in into.nodes + other.nodes)
                 and into.kind != "maxmask" and into.space == other.space
                 and not self.depends(into, other) and not self.depends(other, into))
 
@@ -267,7 +282,7 @@ class _Builder:
         (x,) = node.src
         producer = self.group_of.get(id(x))
         if (self.fuse and x.op is Op.EW and producer is not None and producer.kind == "elementwise"
-                and not producer.copies and producer.space == x.shape
+                and producer.space == x.shape
                 and x.size // max(node.size, 1) <= PROLOGUE_MAX_ELEMENTS_PER_OUTPUT):
             producer.kind, producer.space, producer.anchor = "reduce", node.shape, node
             producer.prologue, producer.nodes = producer.nodes, []
@@ -289,10 +304,11 @@ class _Builder:
             elif node.op is Op.MAXMASK:
                 self.new_group("maxmask", node.shape, node)
                 self.load_base(node.src[0])
-        for r in self.roots:
-            if r.op in LEAVES or r.op in VIEWS:
-                self.materialise(r)
         return self.groups
+
+    def holder(self, root: Tensor) -> Tensor:
+        """The node whose buffer will hold ``root``: a copy for leaves and views."""
+        return self.materialise(root) if root.op in LEAVES or root.op in VIEWS else root
 
 
 def _launch_order(builder: _Builder, groups: list, in_place_candidates: set) -> list:
@@ -314,22 +330,24 @@ def schedule(outputs: list, updates: list, fuse: bool = True) -> Schedule:
     ``fuse=False`` gives every elementwise node and reduction a kernel of its own (the
     reference that fusion is tested against); updates may still be written in place.
     """
-    roots = list(outputs) + [v for _, v in updates]
-    builder = _Builder(roots, fuse)
-    groups = builder.build()
+    builder = _Builder(list(outputs) + [v for _, v in updates], fuse)
+    builder.build()
+    outputs = [builder.holder(o) for o in outputs]
+    updates = [(p, builder.holder(v)) for p, v in updates]
+    groups = builder.groups
 
     loads: dict[int, list] = {}
-    needed: set[int] = {id(r) for r in roots}
+    needed: set[int] = {id(r) for r in outputs + [v for _, v in updates]}
     for g in groups:
         entries = []
-        for s in builder.group_nodes_reads(g):
-            base = builder.load_base(s)
-            entries.append((s, base, resolve(s, builder.bases)[1]))
+        for consumer, s in builder.group_reads(g):
+            base, view = builder.read(consumer, s)
+            entries.append((s, base, view))
             needed.add(id(base))
         loads[id(g)] = entries
     writer: dict[int, Group] = {}
     for g in groups:
-        g.outputs = [n for n in g.members() + g.copies if id(n) in needed]
+        g.outputs = [n for n in g.members() if id(n) in needed]
         for n in g.outputs:
             writer[id(n)] = g
 
@@ -347,7 +365,7 @@ def schedule(outputs: list, updates: list, fuse: bool = True) -> Schedule:
                           for _, base, _ in loads[id(h)])
         if not later_reads:
             in_place[id(value)] = param
-    return Schedule(groups, writer, loads, in_place, roots)
+    return Schedule(groups, writer, loads, in_place, outputs, updates)
 
 
 def _in_place_candidates(updates, outputs, builder, loads, writer) -> set:
@@ -367,7 +385,8 @@ def _in_place_candidates(updates, outputs, builder, loads, writer) -> set:
     for param, value in updates:
         g = writer.get(id(value))
         if (g is None or id(value) in output_ids or values.count(value) > 1
-                or consumers.get(id(value), 0) or value in g.prologue or value in g.copies):
+                or consumers.get(id(value), 0) or value in g.prologue
+                or id(value) in builder.copies):
             continue
         # inside its kernel the parameter may only be read at the element being written
         ok = all(base is not param or (s is param and _reads_pointwise(g, s))
@@ -395,7 +414,7 @@ def plan_buffers(sched: Schedule) -> tuple[dict, list]:
         for _, base, _ in sched.loads[id(g)]:
             last_read[id(base)] = builtins_max(last_read.get(id(base), -1), g.index)
     end = len(sched.groups)
-    for r in sched.roots:
+    for r in sched.outputs + [v for _, v in sched.updates]:
         last_read[id(r)] = end
     slot_of: dict[int, int] = {}
     sizes: list[int] = []

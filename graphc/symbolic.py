@@ -55,6 +55,48 @@ class GreaterEqual(sp.Function):
         return sp.S.Zero
 
 
+def _half_step(a, b):
+    """1 where a > b, 1/2 where a == b, 0 where a < b."""
+    return (Greater(a, b) + GreaterEqual(a, b)) / 2
+
+
+class Maximum(sp.Function):
+    """Elementwise maximum of two tensors; at a tie each side gets half the gradient,
+    as in PyTorch (sympy's Max gives Heaviside, which graphc takes as 0 at the kink)."""
+
+    nargs = 2
+
+    @classmethod
+    def eval(cls, a, b):
+        if a.is_Number and b.is_Number:
+            return sp.Max(a, b)
+        if a == b:
+            return a
+        return None
+
+    def fdiff(self, argindex=1):
+        a, b = self.args
+        return _half_step(a, b) if argindex == 1 else _half_step(b, a)
+
+
+class Minimum(sp.Function):
+    """Elementwise minimum of two tensors; a tie splits the gradient."""
+
+    nargs = 2
+
+    @classmethod
+    def eval(cls, a, b):
+        if a.is_Number and b.is_Number:
+            return sp.Min(a, b)
+        if a == b:
+            return a
+        return None
+
+    def fdiff(self, argindex=1):
+        a, b = self.args
+        return _half_step(b, a) if argindex == 1 else _half_step(a, b)
+
+
 class Sigmoid(sp.Function):
     """The logistic function 1 / (1 + exp(-x))."""
 
@@ -115,6 +157,8 @@ _NUMPY_FUNCS = {
     "Greater": lambda a, b: np.greater(a, b),
     "GreaterEqual": lambda a, b: np.greater_equal(a, b),
     "Sigmoid": _np_sigmoid,
+    "Maximum": np.maximum,
+    "Minimum": np.minimum,
     "Where": lambda c, a, b: np.where(np.not_equal(c, 0), a, b),
 }
 

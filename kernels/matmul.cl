@@ -1,55 +1,49 @@
-// C[b, m, n] = sum_k A[b, m, k] * B[b, k, n] for a $TM x $TN register tile per work-item;
-// operands are read through strides (transposes are never materialised); the fused
-// elementwise epilogue runs on each element of the tile.
+// C[b, m, n] = sum_k A[b, m, k] * B[b, k, n]: each work-item computes a $TM x $TN tile of C
+// (rows m0.., columns n0..) into res[][] by the accumulation loop $variant below, then runs
+// the fused elementwise epilogue on each element of the tile. Operands are read through
+// their strides (transposes are never materialised). Tiles never leave C: the last tile of a
+// row or column is shifted back inside C, and a work-item stores only the elements from
+// (own_m, own_n) on, so no element is written twice and no load needs a clamp.
 __kernel void $name($args)
 {
-    const int n0 = get_global_id(0) * $TN;
-    const int m0 = get_global_id(1) * $TM;
+    const int own_n = get_global_id(0) * $TN;
+    const int own_m = get_global_id(1) * $TM;
     const int batch = get_global_id(2);
-    if (n0 >= $N || m0 >= $M)
+    if (own_n >= $N || own_m >= $M)
         return;
+    const int n0 = min(own_n, $N - $TN);
+    const int m0 = min(own_m, $M - $TM);
 $batch_index
-    const int a_base = $a_base;
-    const int b_base = $b_base;
-    int a_row[$TM], b_col[$TN];
-    #pragma unroll
-    for (int ti = 0; ti < $TM; ti++)
-        a_row[ti] = a_base + min(m0 + ti, $M - 1) * $a_m;
-    #pragma unroll
-    for (int tj = 0; tj < $TN; tj++)
-        b_col[tj] = b_base + min(n0 + tj, $N - 1) * $b_n;
-    $T tile[$TM][$TN];
-    #pragma unroll
-    for (int ti = 0; ti < $TM; ti++) {
+    const __global $T* restrict a = $A + ($a_base) + m0 * $a_m;
+    const __global $T* restrict b = $B + ($b_base) + n0 * $b_n;
+    $T res[$TM][$TN];
+$accumulate
+    if (m0 == own_m && n0 == own_n) {
+        // a whole tile of its own: every element, no conditions
         #pragma unroll
-        for (int tj = 0; tj < $TN; tj++)
-            tile[ti][tj] = 0;
-    }
-    for (int k = 0; k < $K; k++) {
-        $T a_k[$TM], b_k[$TN];
-        #pragma unroll
-        for (int ti = 0; ti < $TM; ti++)
-            a_k[ti] = $A[a_row[ti] + k * $a_k];
-        #pragma unroll
-        for (int tj = 0; tj < $TN; tj++)
-            b_k[tj] = $B[b_col[tj] + k * $b_k];
-        #pragma unroll
-        for (int ti = 0; ti < $TM; ti++) {
+        for (int tm = 0; tm < $TM; tm++) {
             #pragma unroll
-            for (int tj = 0; tj < $TN; tj++)
-                tile[ti][tj] = a_k[ti] * b_k[tj] + tile[ti][tj];
-        }
-    }
-    #pragma unroll
-    for (int ti = 0; ti < $TM; ti++) {
-        #pragma unroll
-        for (int tj = 0; tj < $TN; tj++) {
-            const int xm = m0 + ti;
-            const int xn = n0 + tj;
-            if (xm < $M && xn < $N) {
+            for (int tn = 0; tn < $TN; tn++) {
+                const int xm = m0 + tm;
+                const int xn = n0 + tn;
                 const int i = (batch * $M + xm) * $N + xn;
-                const $T acc = tile[ti][tj];
+                const $T acc = res[tm][tn];
 $epilogue
+            }
+        }
+    } else {
+        // a tile shifted back inside C: only the elements from (own_m, own_n) on
+        #pragma unroll
+        for (int tm = 0; tm < $TM; tm++) {
+            #pragma unroll
+            for (int tn = 0; tn < $TN; tn++) {
+                const int xm = m0 + tm;
+                const int xn = n0 + tn;
+                if (xm >= own_m && xn >= own_n) {
+                    const int i = (batch * $M + xm) * $N + xn;
+                    const $T acc = res[tm][tn];
+$epilogue
+                }
             }
         }
     }

@@ -1,0 +1,372 @@
+"""Every deliberate error of SPEC's "Bad input gets a clear error, and nothing is lost"."""
+from __future__ import annotations
+
+import os
+import re
+
+import numpy as np
+import pytest
+
+import graphc as gc
+from graphc import runtime
+
+
+def ph(*shape, dtype="float32", name=None):
+    return gc.placeholder(shape, dtype=dtype, name=name)
+
+
+def shapes_named(*shapes):
+    """A regex that matches a message naming every shape of ``shapes`` (any order)."""
+    return "".join(f"(?=.*{re.escape(str(s))})" for s in shapes)
+
+
+# {{{ the exception hierarchy
+
+def test_error_classes_are_builtin_subclasses():
+    assert issubclass(gc.ShapeError, ValueError)
+    assert issubclass(gc.DTypeError, TypeError)
+    assert issubclass(gc.DeviceError, RuntimeError)
+    for cls in (gc.ShapeError, gc.DTypeError, gc.DeviceError, gc.BuildError,
+                gc.CodegenError, gc.GradientError):
+        assert issubclass(cls, gc.GraphcError)
+
+# }}}
+
+# {{{ shapes at build time
+
+def test_add_shape_mismatch_names_op_and_shapes():
+    x, y = ph(3, 4), ph(5)
+    with pytest.raises(ValueError, match=r"^add" + shapes_named((3, 4), (5,))) as info:
+        x + y
+    assert isinstance(info.value, gc.ShapeError)
+    with pytest.raises(gc.ShapeError, match=r"^mul" + shapes_named((3, 4), (5,))):
+        x * y
+    with pytest.raises(gc.ShapeError, match=r"^sub" + shapes_named((2, 3), (3, 2))):
+        ph(2, 3) - ph(3, 2)
+
+
+def test_matmul_shape_mismatch_names_op_and_shapes():
+    with pytest.raises(gc.ShapeError, match=r"^matmul" + shapes_named((3, 4), (3, 4))):
+        ph(3, 4) @ ph(3, 4)
+    with pytest.raises(gc.ShapeError, match=r"matmul" + shapes_named((5,), (4, 2))):
+        gc.matmul(ph(5), ph(4, 2))
+    with pytest.raises(gc.ShapeError, match=r"^mm" + shapes_named((3, 4), (4,))):
+        ph(3, 4).mm(ph(4))
+    with pytest.raises(gc.ShapeError, match=r"matmul.*at least 1 dimension"):
+        gc.matmul(ph(3), ph())
+
+
+def test_matmul_batch_mismatch_names_operand_shapes():
+    with pytest.raises(gc.ShapeError,
+                       match=r"matmul" + shapes_named((2, 3, 4), (3, 4, 5))):
+        ph(2, 3, 4) @ ph(3, 4, 5)
+
+
+def test_where_shape_mismatch_names_op_and_shapes():
+    with pytest.raises(gc.ShapeError, match=r"^where" + shapes_named((3, 4), (5,))):
+        gc.where(ph(3, 4), ph(5), 1.0)
+
+
+def test_broadcast_to_shape_mismatch_names_op_and_shapes():
+    with pytest.raises(gc.ShapeError,
+                       match=r"^broadcast_to" + shapes_named((3, 4), (3, 5))):
+        ph(3, 4).broadcast_to((3, 5))
+    with pytest.raises(gc.ShapeError, match=r"broadcast_to" + shapes_named((3, 4), (4,))):
+        gc.broadcast_to(ph(3, 4), (4,))
+
+
+def test_reshape_mismatch_names_op_and_shapes():
+    with pytest.raises(gc.ShapeError, match=r"^reshape" + shapes_named((3, 4), (5, 3))):
+        ph(3, 4).reshape(5, 3)
+    with pytest.raises(gc.ShapeError, match=r"^reshape" + shapes_named((3, 4), (-1, 5))):
+        ph(3, 4).reshape(-1, 5)
+    with pytest.raises(gc.ShapeError, match=r"reshape.*-1"):
+        ph(3, 4).reshape(-1, -1)
+
+
+def test_bad_axes():
+    x = ph(3, 4)
+    with pytest.raises(gc.ShapeError, match=r"sum.*axis 2.*2-d"):
+        x.sum(axis=2)
+    with pytest.raises(gc.ShapeError, match=r"max.*repeated axis"):
+        x.max(axis=(1, -1))
+    with pytest.raises(gc.ShapeError, match=r"permute.*not a permutation"):
+        ph(2, 3, 4).permute(0, 0, 1)
+    with pytest.raises(gc.ShapeError, match=r"^t:.*\(2, 3, 4\)"):
+        ph(2, 3, 4).t()
+
+
+def test_bad_shapes_of_leaves():
+    with pytest.raises(gc.ShapeError, match=r"placeholder.*positive.*\(3, 0\)"):
+        gc.placeholder((3, 0))
+    with pytest.raises(gc.ShapeError, match=r"placeholder.*tuple of ints"):
+        gc.placeholder(3)
+
+
+def test_set_value_wrong_shape_names_parameter():
+    w = gc.parameter(np.zeros((2, 3), np.float32), name="weights")
+    with pytest.raises(gc.ShapeError, match=r"'weights'" + shapes_named((2, 3), (3, 2))):
+        w.set_value(np.zeros((3, 2)))
+    np.testing.assert_array_equal(w.value, np.zeros((2, 3)))
+
+
+def test_no_truth_value_and_value_of_non_parameter():
+    x = ph(3)
+    with pytest.raises(TypeError, match="where"):
+        bool(x > 0)
+    with pytest.raises(TypeError, match="not a parameter"):
+        x.value
+    with pytest.raises(ValueError, match="clamp"):
+        x.clamp()
+
+# }}}
+
+# {{{ dtypes
+
+def test_mixing_float32_and_float64_is_a_dtype_error():
+    x, y = ph(3), ph(3, dtype="float64")
+    with pytest.raises(gc.DTypeError, match=r"add.*float32.*float64") as info:
+        x + y
+    assert isinstance(info.value, TypeError)
+    with pytest.raises(gc.DTypeError, match=r"matmul.*float32.*float64"):
+        ph(2, 3) @ ph(3, 2, dtype="float64")
+    with pytest.raises(gc.DTypeError, match=r"where"):
+        gc.where(x, x, y)
+
+
+@pytest.mark.parametrize("bad", ["int32", np.int64, "float16", "complex64", bool])
+def test_unsupported_placeholder_dtype(bad):
+    with pytest.raises(gc.DTypeError, match=r"placeholder.*float32 or float64"):
+        gc.placeholder((2,), dtype=bad)
+
+
+def test_not_a_dtype():
+    with pytest.raises(gc.DTypeError, match=r"placeholder.*not a dtype"):
+        gc.placeholder((2,), dtype="floaty")
+
+
+def test_unsupported_parameter_and_constant_dtype():
+    with pytest.raises(gc.DTypeError, match=r"parameter.*int32"):
+        gc.parameter(np.zeros(3), dtype="int32")
+    with pytest.raises(gc.DTypeError, match=r"constant.*float16"):
+        gc.constant(1.0, dtype="float16")
+
+
+def test_non_numeric_operand():
+    with pytest.raises(TypeError, match=r"add.*str"):
+        ph(3) + "one"
+
+# }}}
+
+# {{{ gradients
+
+def test_grad_of_non_scalar_needs_grad_output():
+    x = gc.parameter(np.ones((3, 4), np.float32), name="x")
+    with pytest.raises(ValueError, match=r"grad_output") as info:
+        gc.grad(x * 2, x)
+    assert re.search(re.escape(str((3, 4))), str(info.value))
+    # with the cotangent it works
+    g = gc.grad(x * 2, x, grad_output=gc.constant(np.ones((3, 4), np.float32)))
+    assert g.shape == (3, 4)
+
+# }}}
+
+# {{{ compile
+
+def test_compile_update_of_wrong_shape():
+    w = gc.parameter(np.zeros((4, 2), np.float32), name="w")
+    with pytest.raises(gc.ShapeError, match=r"update of 'w'" + shapes_named((2, 4), (4, 2))):
+        gc.compile([], [], updates={w: w.T})
+
+
+def test_compile_update_of_wrong_dtype():
+    w = gc.parameter(np.zeros(3, np.float32), name="w")
+    with pytest.raises(gc.DTypeError, match=r"update of 'w'.*float64.*float32"):
+        gc.compile([], [], updates={w: ph(3, dtype="float64")})
+
+
+def test_compile_update_key_must_be_parameter():
+    x = ph(3, name="x")
+    with pytest.raises(TypeError, match="updates keys must be parameters"):
+        gc.compile([x], [], updates={x: x + 1})
+
+
+def test_compile_output_needs_missing_placeholder():
+    x, y = ph(3, name="x"), ph(3, name="why")
+    with pytest.raises(ValueError, match=r"placeholder 'why'.*not in inputs"):
+        gc.compile([x], [x + y])
+    w = gc.parameter(np.zeros(3, np.float32), name="w")
+    with pytest.raises(ValueError, match=r"placeholder 'why'.*not in inputs"):
+        gc.compile([x], [x], updates={w: w + y})
+
+
+def test_compile_bad_inputs_and_outputs():
+    x = ph(3, name="x")
+    w = gc.parameter(np.zeros(3, np.float32))
+    with pytest.raises(TypeError, match=r"inputs\[0\] must be a placeholder"):
+        gc.compile([w], [w + 1])
+    with pytest.raises(TypeError, match=r"outputs\[1\]"):
+        gc.compile([x], [x + 1, np.zeros(3)])
+    with pytest.raises(ValueError, match="twice"):
+        gc.compile([x, x], [x + 1])
+
+# }}}
+
+# {{{ calls
+
+
+@pytest.fixture(scope="module")
+def step():
+    """A training step: inputs ('xin', 'target'), output the loss, one parameter updated."""
+    x = gc.placeholder((3, 4), name="xin")
+    y = gc.placeholder((3, 2), name="target")
+    w = gc.parameter(np.linspace(-1, 1, 8, dtype=np.float32).reshape(4, 2), name="w")
+    loss = ((x @ w - y) ** 2).sum()
+    g = gc.grad(loss, w)
+    fn = gc.compile([x, y], [loss], updates={w: w - 0.01 * g})
+    return fn, w
+
+
+XS = np.arange(12, dtype=np.float32).reshape(3, 4) / 10
+YS = np.ones((3, 2), np.float32)
+
+
+def test_wrong_number_of_arguments_names_placeholders(step):
+    fn, _ = step
+    with pytest.raises(TypeError, match=r"2 inputs.*'xin'.*'target'.*got 1"):
+        fn(XS)
+    with pytest.raises(TypeError, match=r"2 inputs.*'xin'.*'target'.*got 3"):
+        fn(XS, YS, YS)
+
+
+def test_wrong_shape_names_placeholder(step):
+    fn, _ = step
+    with pytest.raises(ValueError, match=r"'target'" + shapes_named((3, 2), (2, 3))):
+        fn(XS, YS.T.copy())
+
+
+def test_wrong_dtype_names_placeholder(step):
+    fn, _ = step
+    with pytest.raises(TypeError, match=r"'xin'.*float32.*float64"):
+        fn(XS.astype(np.float64), YS)
+
+
+def test_integer_arrays_are_converted(step):
+    fn, w = step
+    before = w.value
+    (loss,) = fn(np.zeros((3, 4), np.int64), YS)    # integer arrays are accepted
+    np.testing.assert_allclose(loss, 6.0)
+    # with x = 0 the gradient x.T @ (x @ w - y) is 0, so w is unchanged
+    np.testing.assert_array_equal(w.value, before)
+
+
+def test_failed_call_leaves_parameters_unchanged(step):
+    fn, w = step
+    before = w.value
+    bad_calls = [(XS,), (XS, YS, YS), (XS, YS.T.copy()), (XS.astype(np.float64), YS),
+                 (np.zeros((4, 3), np.float32), YS), (XS, "not an array")]
+    for args in bad_calls:
+        with pytest.raises((TypeError, ValueError)):
+            fn(*args)
+        np.testing.assert_array_equal(w.value, before)
+    # a good call does change it
+    fn(XS, YS)
+    after = w.value
+    assert not np.array_equal(after, before)
+    x = XS.astype(np.float64)
+    grad = 2 * x.T @ (x @ before - YS)
+    np.testing.assert_allclose(after, before - 0.01 * grad, rtol=1e-5, atol=1e-6)
+    # and another failing call after it leaves the new value alone
+    with pytest.raises(ValueError):
+        fn(XS, np.zeros((2, 2), np.float32))
+    np.testing.assert_array_equal(w.value, after)
+
+
+def test_failed_call_with_pyopencl_array_leaves_parameters_unchanged(step):
+    import pyopencl.array as cl_array
+    fn, w = step
+    before = w.value
+    wrong = cl_array.to_device(fn.queue, np.zeros((4, 3), np.float32))
+    with pytest.raises(ValueError, match=r"'xin'.*\(3, 4\)"):
+        fn(wrong, YS)
+    np.testing.assert_array_equal(w.value, before)
+
+
+def test_wrong_dtype_pyopencl_array_is_type_error(step):
+    import pyopencl.array as cl_array
+    fn, _ = step
+    bad = cl_array.to_device(fn.queue, XS.astype(np.float64))
+    with pytest.raises(TypeError, match=r"'xin'"):
+        fn(bad, YS)
+
+# }}}
+
+# {{{ devices
+
+
+def test_unknown_device_lists_available_devices():
+    names = [d.name.strip() for d in gc.devices()]
+    with pytest.raises(gc.DeviceError, match=r"nonexistent-device.*available") as info:
+        gc.compile([ph(3)], [], device="nonexistent-device")
+    for name in names:
+        assert name in str(info.value)
+    with pytest.raises(gc.DeviceError, match=r"nonexistent-device.*available"):
+        runtime.select_device("nonexistent-device")
+
+
+def test_device_of_wrong_type():
+    with pytest.raises(TypeError, match="device="):
+        runtime.select_device(3)
+
+
+def test_no_platform_says_how_to_install_pocl(monkeypatch):
+    import pyopencl as cl
+    monkeypatch.setattr(cl, "get_platforms", lambda: [])
+    with pytest.raises(gc.DeviceError, match=re.escape("pip install 'graphc[pocl]'")):
+        runtime.devices()
+    with pytest.raises(gc.DeviceError, match=re.escape("pip install 'graphc[pocl]'")):
+        gc.devices()
+
+
+def test_no_platform_error_from_icd_loader(monkeypatch):
+    """Without an ICD, pyopencl raises PLATFORM_NOT_FOUND_KHR instead of returning []."""
+    import pyopencl as cl
+
+    def fail():
+        raise cl.LogicError("clGetPlatformIDs failed: PLATFORM_NOT_FOUND_KHR")
+
+    monkeypatch.setattr(cl, "get_platforms", fail)
+    with pytest.raises(gc.DeviceError, match=re.escape("pip install 'graphc[pocl]'")):
+        runtime.devices()
+
+
+def test_float64_on_device_without_fp64(monkeypatch):
+    monkeypatch.setattr(runtime.DeviceContext, "has_fp64", property(lambda self: False))
+    x = ph(3, dtype="float64")
+    with pytest.raises(gc.DeviceError, match=r"float64.*float32"):
+        gc.compile([x], [x * 2])
+    # float32 graphs still compile
+    y = ph(3)
+    fn = gc.compile([y], y * 2)
+    np.testing.assert_array_equal(fn(np.ones(3, np.float32)), 2 * np.ones(3))
+
+
+def test_build_failure_is_a_build_error():
+    source = "__kernel void f() { this is not C; }"
+    with pytest.raises(gc.BuildError, match=r"rejected") as info:
+        runtime.device_context().build(source)
+    err = info.value
+    try:
+        assert "error" in err.log.lower()
+        assert err.log and err.log in str(err)
+        assert err.source_path and os.path.isfile(err.source_path)
+        assert err.source_path in str(err)
+        with open(err.source_path) as f:
+            assert f.read() == source
+        assert isinstance(err.options, tuple)
+    finally:
+        if err.source_path and os.path.isfile(err.source_path):
+            os.remove(err.source_path)
+    assert source not in runtime.device_context().programs
+
+# }}}
