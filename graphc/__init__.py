@@ -8,6 +8,7 @@ from .compiler import Function, compile
 from .evaluate import evaluate
 from .gradcheck import check_grad
 from .graph import Tensor, constant, parameter, placeholder
+from .inspect import render, to_dot
 from .runtime import devices
 from .ops import (abs, broadcast_to, clamp, exp, log, log_softmax, logsumexp, matmul, max,
                   maximum, mean, min, minimum, mm, permute, relu, reshape, sigmoid, softmax,

@@ -10,7 +10,7 @@ from typing import Callable, Optional, Sequence, Union
 
 import numpy as np
 
-from . import ops
+from . import inspect, ops
 from .errors import ShapeError, DTypeError
 from .graph import Op, Tensor, toposort
 from .symbolic import operand, partial
@@ -102,6 +102,12 @@ def grad(cost: Tensor, wrt: Union[Tensor, Sequence[Tensor]],
     grads = [cotangent.get(id(w)) for w in targets]
     grads = [g if g is not None else ops.broadcast_to(ops.as_tensor(0.0, w), w.shape)
              for g, w in zip(grads, targets)]
+    forward = set(map(id, order))
+    for node in toposort(grads):
+        if id(node) not in forward:
+            inspect.BACKWARD.add(node)
+    for g, w in zip(grads, targets):
+        inspect.label_nodes([g], f"grad({inspect.label(cost, 1)}, {inspect.label(w, 1)})")
     return grads[0] if single else grads
 
 

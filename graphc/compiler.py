@@ -3,11 +3,12 @@ from __future__ import annotations
 
 import os
 import sys
+import threading
 from typing import Any, Mapping, Optional, Sequence, Union
 
 import numpy as np
 
-from . import codegen, rewrite, runtime
+from . import codegen, inspect, rewrite, runtime
 from .codegen import BufferRef
 from .errors import DeviceError, DTypeError, ShapeError
 from .graph import Op, Tensor, toposort
@@ -66,6 +67,10 @@ def compile(inputs: Sequence[Tensor], outputs: Union[Tensor, Sequence[Tensor]], 
             raise DTypeError(f"compile: update of {param.name!r} has dtype {value.dtype}, "
                              f"the parameter has dtype {param.dtype}")
         pairs.append((param, value))
+    for i, o in enumerate(outs):
+        inspect.label_nodes([o], f"output{i}")
+    for p, v in pairs:
+        inspect.label_nodes([v], f"new {p.name}")
     roots = rewrite.run_passes(outs + [v for _, v in pairs], fuse)
     outs, pairs = roots[:len(outs)], [(p, v) for (p, _), v in zip(pairs, roots[len(outs):])]
     nodes = toposort(roots)
@@ -132,22 +137,34 @@ class Function:
         self._final_copies = [(param, self._temps[slot_of[id(value)]])
                               for param, value in sched.updates if id(value) not in in_place]
         self._output_buffers = [self._temps[slot_of[id(o)]] for o in sched.outputs]
-        if os.environ.get("GRAPHC_DEBUG"):
+        self._lock = threading.Lock()
+        self._debug = int(os.environ.get("GRAPHC_DEBUG", "0") or 0)
+        if self._debug >= 1:
             print(self.describe(), file=sys.stderr)
+        if self._debug >= 3:
+            print(self.source, file=sys.stderr)
 
     # {{{ inspection
 
+    @property
+    def parameter_bytes(self) -> int:
+        """Bytes of the parameters this function reads or updates (held on the device)."""
+        return int(sum(p.size * p.dtype.itemsize for p in self.params))
+
     def describe(self) -> str:
-        lines = [f"graphc function on {self.device.name.strip()}: {len(self.kernels)} kernels,"
-                 f" {self.device_bytes} bytes of temporaries, inputs and constants"]
-        for spec in self.kernels:
-            names = ", ".join(n.name or n.op.value for n in spec.outputs)
-            lines.append(f"  {spec.name:<24} global={spec.global_size} local={spec.local_size}"
-                         f" writes: {names}")
-        return "\n".join(lines)
+        """The kernels one call launches: geometry, cost, what each computes, as math."""
+        return inspect.describe(self)
+
+    def __str__(self) -> str:
+        return self.describe()
 
     def __repr__(self) -> str:
-        return self.describe()
+        return f"<graphc.Function: {len(self.kernels)} kernels on {self.device.name.strip()}>"
+
+    def profile(self, *args: Any, repeat: int = 10) -> inspect.Profile:
+        """Run the function ``repeat`` times (updates included) and time every kernel with
+        OpenCL profiling events; returns one record per kernel, printable as a table."""
+        return inspect.profile(self, args, repeat)
 
     # }}}
 
@@ -209,9 +226,25 @@ class Function:
             state.pull = _puller(ctx, buf, p)
 
     def __call__(self, *args: Any) -> Union[np.ndarray, list]:
+        results, events = self._call(args, timed=self._debug >= 2)
+        if self._debug >= 2:
+            times = ", ".join(f"{k.name} {(e.profile.end - e.profile.start) / 1e3:.1f}us"
+                              for k, e in zip(self.kernels, events))
+            print(f"graphc: call: {times}", file=sys.stderr)
+        return results[0] if self.single else results
+
+    def _call(self, args: tuple, timed: bool = False) -> tuple[list, list]:
+        """Validate, upload, launch every kernel, apply updates, download the outputs.
+        One call at a time per function: the lock keeps concurrent callers from
+        interleaving their kernels over the shared buffers."""
+        with self._lock:
+            return self._call_locked(args, timed)
+
+    def _call_locked(self, args: tuple, timed: bool) -> tuple[list, list]:
         checked = self._check_args(args)
         self._sync_params()
         queue = self.queue
+        events = []
         fed = {}
         for p, a in zip(self.inputs, checked):
             if isinstance(a, np.ndarray):
@@ -226,7 +259,10 @@ class Function:
             if self._bound.get(key) != bufs:
                 kernel.set_args(*bufs)
                 self._bound[key] = bufs
-            cl.enqueue_nd_range_kernel(queue, kernel, spec.global_size, spec.local_size)
+            event = cl.enqueue_nd_range_kernel(queue, kernel, spec.global_size,
+                                               spec.local_size)
+            if timed:
+                events.append(event)
         for param, temp in self._final_copies:
             cl.enqueue_copy(queue, param.arg.buffers[self.ctx], temp)
         results = [np.empty(o.shape, o.dtype) for o in self.outputs]
@@ -235,7 +271,7 @@ class Function:
         queue.finish()
         for param, _ in self.updates:
             param.arg.host_stale = True
-        return results[0] if self.single else results
+        return results, events
 
     # }}}
 

@@ -141,6 +141,14 @@ class Tensor:
         raise TypeError("a graphc Tensor has no truth value at build time; "
                         "use gc.where(cond, a, b) for data-dependent choices")
 
+    def named(self, name: str) -> "Tensor":
+        """Label this tensor ``name`` in kernel tables, profiles and graphs; returns it.
+
+        A label only fills a missing name: placeholders and parameters keep theirs."""
+        if self.name is None:
+            object.__setattr__(self, "name", str(name))
+        return self
+
     def __len__(self) -> int:
         if not self.shape:
             raise TypeError("len() of a 0-d tensor")

@@ -105,8 +105,7 @@ def ew_node(expr: sp.Expr, src: Sequence[Tensor], shape: tuple, dtype: np.dtype)
     kept: list[Tensor] = []
     for i, t in enumerate(src):
         if t.op is Op.CONST and t.arg.uniform is not None and np.isfinite(t.arg.uniform):
-            replace[operand(i)] = sp.Float(t.arg.uniform) if t.arg.uniform % 1 else \
-                sp.Integer(int(t.arg.uniform))
+            replace[operand(i)] = _number(t.arg.uniform, dtype)
         elif t in kept:
             replace[operand(i)] = operand(kept.index(t) + len(src))
         else:
@@ -122,6 +121,15 @@ def ew_node(expr: sp.Expr, src: Sequence[Tensor], shape: tuple, dtype: np.dtype)
     if expr == operand(0):
         return kept[0]
     return Tensor(Op.EW, tuple(kept), shape, dtype, expr)
+
+
+def _number(value: float, dtype: np.dtype) -> sp.Number:
+    """``value`` as a sympy number, written as the shortest decimal of its ``dtype``
+    (1e-6 stays 1e-6 in float32, not 9.99999997e-07; the kernel rounds it back)."""
+    if value % 1 == 0 and builtins.abs(value) < 2 ** 53:
+        return sp.Integer(int(value))
+    text = str(np.float32(value)) if dtype == np.float32 else repr(float(value))
+    return sp.Float(text, 17)
 
 
 def _unary(name: str):

@@ -11,8 +11,8 @@ import os
 import sys
 from typing import Callable
 
-from . import ops
-from .graph import Op, Tensor, toposort
+from . import inspect, ops
+from .graph import LEAVES, Op, Tensor, toposort
 import sympy as sp
 
 from .symbolic import operand
@@ -48,7 +48,13 @@ def substitute(roots: list, rule: Callable[[Tensor, tuple, dict], Tensor | None]
     for n in order:
         src = tuple(new[id(s)] for s in n.src)
         replacement = rule(n, src, uses)
-        new[id(n)] = replacement if replacement is not None else rebuild(n, src)
+        replacement = replacement if replacement is not None else rebuild(n, src)
+        if replacement is not n:      # keep the user's names and the backward marks
+            if n.name is not None:
+                inspect.label_nodes([replacement], n.name)
+            if inspect.is_backward(n) and replacement.op not in LEAVES:
+                inspect.BACKWARD.add(replacement)
+        new[id(n)] = replacement
     return [new[id(r)] for r in roots]
 
 

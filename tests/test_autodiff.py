@@ -254,9 +254,6 @@ def test_max_over_an_axis_with_ties_picks_the_first_per_group():
     close(gc.evaluate(gc.grad(t.max(axis=(0, 2)).sum(), t), {t: T}), want)
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: at a == b, gc.maximum(a, b) and gc.minimum "
-                   "send gradient 0 to both operands (Heaviside(a - b) taken as a - b > 0 on "
-                   "both sides), so the gradient is lost; torch gives 0.5 to each")
 def test_maximum_and_minimum_split_the_gradient_at_ties():
     a, b = ph((3,), "a"), ph((3,), "b")
     feed = {a: np.array([1.0, 2.0, 3.0]), b: np.array([2.0, 2.0, 2.0])}

@@ -101,7 +101,7 @@ def test_function_describe_lists_kernels(fn):
     text = fn.describe()
     for k in fn.kernels:
         assert k.name in text
-    assert repr(fn) == text
+    assert str(fn) == text
 
 
 def test_kernel_names_and_source_are_stable(fn):

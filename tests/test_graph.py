@@ -180,10 +180,13 @@ def test_python_scalars_adopt_tensor_dtype(dt):
 
 
 def test_float32_scalar_is_rounded_to_float32():
-    """0.1 in a float32 graph is float32(0.1), exactly what numpy/torch would use."""
+    """0.1 in a float32 graph means float32(0.1), what numpy/torch would use; the formula
+    keeps the shortest decimal that rounds to it (kernels print it with an f suffix)."""
     x = ph(3)
     coeff = (x * 0.1).arg.coeff(a0)
-    assert float(coeff) == float(np.float32(0.1))
+    assert np.float32(float(coeff)) == np.float32(0.1)
+    assert str(coeff).rstrip("0") == "0.1"
+    assert "0.1f*" in gc.compile([x], x * 0.1).source
     x64 = ph(3, dtype="float64")
     assert float((x64 * 0.1).arg.coeff(a0)) == 0.1
 

@@ -13,12 +13,6 @@ import graphc as gc
 
 torch = pytest.importorskip("torch")
 
-# Outputs that no kernel computes (views, leaves, folded constants) come back wrong from
-# compiled functions for now (see tests/test_ops.py::test_outputs_that_no_kernel_computes);
-# while True, every output is read through (output + zero) * one, which is exact. Set it to
-# False once that test passes.
-WORKAROUND_VIEW_OUTPUTS = True
-
 F64 = np.dtype("float64")
 
 
@@ -176,15 +170,6 @@ OPS = {
 }
 
 
-def run_graphc(inputs, values, outputs):
-    if WORKAROUND_VIEW_OUTPUTS:
-        zero = gc.placeholder((), "float64", name="zero")
-        one = gc.placeholder((), "float64", name="one")
-        fn = gc.compile(list(inputs) + [zero, one], [(o + zero) * one for o in outputs])
-        return fn(*values, np.zeros(()), np.ones(()))
-    return gc.compile(list(inputs), list(outputs))(*values)
-
-
 def compare(name, specs, g_fn, t_fn, values=None, seed=0):
     """Forward and gradient of sum(op(...) * w), compiled graphc vs torch autograd."""
     rng = np.random.default_rng(seed)
@@ -195,7 +180,7 @@ def compare(name, specs, g_fn, t_fn, values=None, seed=0):
     out = g_fn(*inputs)
     W = np.asarray(rng.standard_normal(out.shape))
     grads = gc.grad((out * gc.constant(W)).sum(), inputs)
-    got = run_graphc(inputs, values, [out] + grads)
+    got = gc.compile(inputs, [out] + grads)(*values)
 
     tensors = [torch.tensor(v, dtype=torch.float64, requires_grad=True) for v in values]
     t_out = t_fn(*tensors)
@@ -212,15 +197,7 @@ def compare(name, specs, g_fn, t_fn, values=None, seed=0):
                                    err_msg=f"{name} {label}: graphc vs torch")
 
 
-BROKEN = {
-    "view of computed": "BUG: a reshape that strides cannot express (here of a transposed "
-                        "tensor) reads its own uninitialised buffer in compiled functions",
-}
-
-
-@pytest.mark.parametrize("name", [
-    pytest.param(n, marks=pytest.mark.xfail(strict=True, reason=BROKEN[n])) if n in BROKEN
-    else n for n in OPS])
+@pytest.mark.parametrize("name", list(OPS))
 def test_op_matches_torch(name):
     specs, g_fn, t_fn = OPS[name]
     compare(name, specs, g_fn, t_fn)
@@ -243,9 +220,6 @@ def test_max_along_a_dim_with_ties_matches_torch():
             values=[np.array([[1.0, 0.0], [1.0, 0.0]])])
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: d/da and d/db of gc.maximum(a, b) (and "
-                   "minimum) at a == b are both 0, so the gradient is lost; torch gives "
-                   "0.5 to each operand")
 def test_maximum_and_minimum_at_ties_match_torch():
     a = np.array([1.0, 2.0, 3.0])
     b = np.array([2.0, 2.0, 2.0])

@@ -1,0 +1,41 @@
+"""``python -m graphc devices``: the OpenCL platforms and devices graphc sees."""
+from __future__ import annotations
+
+import sys
+
+from . import runtime
+from .errors import DeviceError
+
+
+def devices() -> int:
+    try:
+        found = runtime.devices()
+    except DeviceError as e:
+        print(e, file=sys.stderr)
+        return 1
+    try:
+        default = runtime.select_device()
+    except DeviceError:
+        default = None
+    for d in found:
+        works = runtime._probe(d) is None
+        mark = "*" if default is not None and d.int_ptr == default.int_ptr else " "
+        print(f"{mark} {d.platform.name.strip()} | {d.name.strip()}")
+        print(f"    {d.platform.version.strip()}")
+        print(f"    compute units {d.max_compute_units}, global memory "
+              f"{d.global_mem_size / 2**30:.1f} GiB, local memory {d.local_mem_size // 1024} KiB, "
+              f"fp64 {'yes' if d.double_fp_config else 'no'}, "
+              f"compiles kernels: {'yes' if works else 'NO: ' + str(runtime._probe(d))}")
+    print("* = the default device (GRAPHC_DEVICE, else first GPU, else first CPU that compiles)")
+    return 0
+
+
+def main(argv: list[str]) -> int:
+    if argv[:1] == ["devices"]:
+        return devices()
+    print("usage: python -m graphc devices", file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,219 @@
+"""Inspection: what each kernel computes, in the user's names; timings; the graph as DOT.
+
+Everything here reads what ``compile`` built; nothing changes it.
+"""
+from __future__ import annotations
+
+import dataclasses
+import shutil
+import subprocess
+import weakref
+from typing import Any, Iterable, Sequence
+
+import numpy as np
+import sympy as sp
+
+from .graph import LEAVES, Op, Tensor, toposort
+from .symbolic import operand
+
+# Nodes that gc.grad created (the backward DAG), for "forward"/"backward" marks.
+BACKWARD: "weakref.WeakSet[Tensor]" = weakref.WeakSet()
+
+
+def label(node: Tensor, depth: int = 2, own: bool = True) -> str:
+    """A short readable name: the user's name, else the expression that makes the node
+    (``own=False`` describes the node by its expression even when it has a name)."""
+    if node.name and own:
+        return node.name
+    if node.op is Op.CONST:
+        value = node.arg.uniform
+        return f"{value:g}" if value is not None else f"const{list(node.shape)}"
+    if depth <= 0:
+        return f"{node.op.value}{list(node.shape)}"
+    inner = [_atom(label(s, depth - 1)) for s in node.src]
+    if node.op is Op.EW:
+        text = str(node.arg.xreplace({operand(i): sp.Symbol(t) for i, t in enumerate(inner)}))
+    elif node.op is Op.MATMUL:
+        text = f"({inner[0]} @ {inner[1]})"
+    elif node.op is Op.REDUCE:
+        text = f"{node.arg[0]}({inner[0]}, axis={node.arg[1]})"
+    elif node.op is Op.PERMUTE:
+        text = f"{inner[0]}.T" if node.ndim == 2 else f"permute({inner[0]}, {node.arg})"
+    elif node.op is Op.BROADCAST:
+        text = inner[0]
+    elif node.op is Op.RESHAPE:
+        text = inner[0]
+    else:
+        text = f"{node.op.value}({', '.join(inner)})"
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def _atom(text: str) -> str:
+    """``text`` parenthesised unless it reads as one term."""
+    bare = text.split("[")[0] if text.endswith("]") else text
+    if bare.replace("_", "").replace(".", "").isalnum() or (
+            text.startswith("(") and text.endswith(")")) or (
+            "(" in text and text.endswith(")") and text.split("(")[0].isidentifier()):
+        return text
+    return f"({text})"
+
+
+def is_backward(node: Tensor) -> bool:
+    return node in BACKWARD
+
+
+def math(spec: Any) -> dict:
+    """``{output label: sympy formula}`` of a kernel, loads named after what they read.
+
+    ``acc`` stands for the kernel's matmul or reduction result.
+    """
+    names = {sym: sp.Symbol(label(node)) for sym, node in spec.loads.items()}
+    return {label(node): expr.xreplace(names) for node, expr in spec.expression.items()}
+
+
+def skeleton(spec: Any) -> str:
+    """What the kernel's template computes before its elementwise part."""
+    anchors = [n for n in spec.nodes if n.op in (Op.MATMUL, Op.REDUCE, Op.MAXMASK)]
+    if not anchors:
+        return ""
+    return f"acc = {label(anchors[0], depth=2, own=False)}"
+
+
+def describe(fn: Any) -> str:
+    """The kernel table of a compiled function, with each kernel's math."""
+    head = (f"graphc function on {fn.device.name.strip()}: {len(fn.kernels)} kernels, "
+            f"{fn.device_bytes} bytes on the device (temporaries, inputs, constants; "
+            f"parameters {fn.parameter_bytes} more)")
+    rows = [("#", "kernel", "global", "local", "MFLOP", "KB", "computes")]
+    for i, k in enumerate(fn.kernels):
+        writes = ", ".join(_mark(n) for n in k.outputs)
+        rows.append((str(i), k.name, str(k.global_size), str(k.local_size),
+                     f"{k.flops / 1e6:.3f}", f"{k.bytes / 1e3:.1f}", writes))
+    widths = [max(len(r[c]) for r in rows) for c in range(6)]
+    lines = [head] + ["  " + "  ".join(r[c].ljust(widths[c]) for c in range(6)) + "  " + r[6]
+                      for r in rows]
+    lines.append("math:")
+    for i, k in enumerate(fn.kernels):
+        lines.append(f"  [{i}] {k.name}" + (f"   {skeleton(k)}" if skeleton(k) else ""))
+        for out, expr in math(k).items():
+            lines.append(f"        {out} = {expr}")
+    return "\n".join(lines)
+
+
+def _mark(node: Tensor) -> str:
+    return f"{label(node)}{' (backward)' if is_backward(node) else ''}"
+
+
+# {{{ profile
+
+@dataclasses.dataclass
+class KernelTime:
+    name: str
+    seconds: float      # median over the repeats
+    gflops: float
+    gbps: float
+    share: float        # of the summed kernel time
+
+
+class Profile(list):
+    """One ``KernelTime`` per kernel, in launch order; prints as a table."""
+
+    call_seconds: float = 0.0
+
+    def __str__(self) -> str:
+        total = sum(r.seconds for r in self)
+        lines = [f"{'kernel':<24} {'us':>9} {'GFLOP/s':>9} {'GB/s':>8} {'share':>6}"]
+        for r in self:
+            lines.append(f"{r.name:<24} {r.seconds * 1e6:9.1f} {r.gflops:9.2f} {r.gbps:8.2f}"
+                         f" {r.share * 100:5.1f}%")
+        lines.append(f"{'kernels total':<24} {total * 1e6:9.1f}")
+        lines.append(f"{'call (wall clock)':<24} {self.call_seconds * 1e6:9.1f}")
+        return "\n".join(lines)
+
+
+def profile(fn: Any, args: Sequence[Any], repeat: int) -> Profile:
+    """Run ``fn(*args)`` ``repeat`` times with OpenCL profiling events."""
+    import time
+    samples: list[list[float]] = [[] for _ in fn.kernels]
+    walls = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        events = fn._call(args, timed=True)[1]
+        walls.append(time.perf_counter() - start)
+        for i, ev in enumerate(events):
+            samples[i].append((ev.profile.end - ev.profile.start) * 1e-9)
+    medians = [float(np.median(s)) for s in samples]
+    total = sum(medians) or 1.0
+    report = Profile(KernelTime(k.name, t, k.flops / t / 1e9 if t else 0.0,
+                                k.bytes / t / 1e9 if t else 0.0, t / total)
+                     for k, t in zip(fn.kernels, medians))
+    report.call_seconds = float(np.median(walls))
+    return report
+
+# }}}
+
+
+# {{{ graphviz
+
+def to_dot(obj: Any) -> str:
+    """Graphviz DOT of a compiled function (nodes clustered by kernel) or of tensors."""
+    if isinstance(obj, Tensor):
+        obj = [obj]
+    if isinstance(obj, (list, tuple)):
+        roots, kernels = list(obj), []
+    else:
+        roots = list(obj.schedule.outputs) + [v for _, v in obj.schedule.updates]
+        kernels = obj.kernels
+    nodes = toposort(roots)
+    ids = {id(n): f"n{i}" for i, n in enumerate(nodes)}
+    lines = ["digraph graphc {", "  rankdir=TB;", '  node [shape=box, fontname="Helvetica"];']
+
+    def node_line(n: Tensor) -> str:
+        text = _dot_escape(f"{label(n, depth=1)}\\n{n.dtype}{list(n.shape)}")
+        style = ', style=filled, fillcolor="#f4cccc"' if is_backward(n) else ""
+        if n.op in LEAVES:
+            style = ', shape=ellipse, style=filled, fillcolor="#d9ead3"'
+        return f'    {ids[id(n)]} [label="{text}"{style}];'
+
+    placed: set = set()
+    for i, k in enumerate(kernels):
+        lines.append(f"  subgraph cluster_{i} {{")
+        lines.append(f'    label="{i}: {k.name}";')
+        for n in k.nodes:
+            if id(n) in ids and id(n) not in placed:
+                placed.add(id(n))
+                lines.append(node_line(n))
+        lines.append("  }")
+    for n in nodes:
+        if id(n) not in placed:
+            lines.append(node_line(n).replace("    ", "  ", 1))
+    for n in nodes:
+        for s in n.src:
+            lines.append(f"  {ids[id(s)]} -> {ids[id(n)]};")
+    lines.append("}")
+    return "\n".join(lines)
+
+
+def _dot_escape(text: str) -> str:
+    return text.replace('"', '\\"')
+
+
+def render(obj: Any, path: str) -> str:
+    """Write the graph of ``obj`` as a picture with Graphviz's ``dot`` (format from the
+    file extension). Graphviz is optional: without ``dot`` this raises RuntimeError."""
+    dot = shutil.which("dot")
+    if dot is None:
+        raise RuntimeError("gc.render needs Graphviz's `dot` program (e.g. apt-get install "
+                           "graphviz); gc.to_dot gives the DOT text without it")
+    fmt = path.rsplit(".", 1)[-1] if "." in path else "svg"
+    subprocess.run([dot, f"-T{fmt}", "-o", path], input=to_dot(obj).encode(), check=True)
+    return path
+
+# }}}
+
+
+def label_nodes(nodes: Iterable[Tensor], name: str) -> None:
+    """Give unnamed ``nodes`` the label ``name`` (labels are not part of node identity)."""
+    for n in nodes:
+        if n.name is None:
+            object.__setattr__(n, "name", name)
