@@ -275,8 +275,7 @@ class KernelWriter:
                   "a_base": base_offset(views["A"][1]), "b_base": base_offset(views["B"][1]),
                   "a_m": a_m, "a_k": a_k, "b_k": b_k, "b_n": b_n,
                   "epilogue": "\n".join(epilogue)}
-        fields["accumulate"] = _matmul_accumulate(plan, fields)
-        fields["variant"] = plan["variant"]
+        fields = _matmul_fields(plan, fields)
         return fields, (-(-N // TN), -(-M // TM), nbatch), (1, 1, 1)
 
     def _write_maxmask(self):
@@ -382,20 +381,21 @@ def _matmul_plan(M: int, N: int, K: int, a_m: int, a_k: int, b_k: int, b_n: int,
     return best[1]
 
 
-def _matmul_accumulate(plan: dict, fields: dict) -> str:
-    """The accumulation loop of ``plan`` (a ``kernels/matmul_<variant>.cl`` template) that
-    fills ``res[TM][TN]``; ``fields`` are the matmul template's."""
+def _matmul_fields(plan: dict, fields: dict) -> dict:
+    """The template (``_template``: ``matmul`` for outer products, ``matmul_dot``) and the
+    fields of ``plan``'s accumulation loop, added to the common ``fields``."""
     T, W = fields["T"], plan["W"]
     VT = f"{T}{W}" if W > 1 else T
+    out = dict(fields, VT=VT, W=W)
     if plan["variant"] == "dot":
-        return templates.render("matmul_dot", T=T, VT=VT, W=W, TM=plan["TM"], TN=plan["TN"],
-                                K=fields["K"], KV=fields["K"] - fields["K"] % W,
-                                a_m=fields["a_m"], b_n=fields["b_n"])
+        return dict(out, _template="matmul_dot", KV=fields["K"] - fields["K"] % W)
     if plan["role"] == "rows":     # vectors of B along n, scalars of A
-        p, p_k, p_v, s_, s_k, s_u = "b", fields["b_k"], fields["b_n"], "a", fields["a_k"], fields["a_m"]
+        p, p_k, p_v = "b", fields["b_k"], fields["b_n"]
+        s_, s_k, s_u = "a", fields["a_k"], fields["a_m"]
         store = f"res[t][j * {W} + l]"
     else:                          # vectors of A along m, scalars of B
-        p, p_k, p_v, s_, s_k, s_u = "a", fields["a_k"], fields["a_m"], "b", fields["b_k"], fields["b_n"]
+        p, p_k, p_v = "a", fields["a_k"], fields["a_m"]
+        s_, s_k, s_u = "b", fields["b_k"], fields["b_n"]
         store = f"res[j * {W} + l][t]"
     if W == 1:
         load_p = f"{p}[k * {p_k} + j * {p_v}]"
@@ -404,9 +404,9 @@ def _matmul_accumulate(plan: dict, fields: dict) -> str:
                                         for l in range(W)) + ")"
     else:
         load_p = f"vload{W}(0, {p} + k * {p_k} + j * {W})"
-    return templates.render("matmul_outer", T=T, VT=VT, W=W, TS=plan["TS"], NV=plan["NV"],
-                            K=fields["K"], P=p.upper(), S=s_.upper(), load_p=load_p,
-                            load_s=f"{s_}[t * {s_u} + k * {s_k}]", store_res=store)
+    return dict(out, _template="matmul", TS=plan["TS"], NV=plan["NV"], P=p.upper(),
+                S=s_.upper(), load_p=load_p, load_s=f"{s_}[t * {s_u} + k * {s_k}]",
+                store_res=store)
 
 # }}}
 

@@ -76,7 +76,9 @@ def skeleton(spec: Any) -> str:
     anchors = [n for n in spec.nodes if n.op in (Op.MATMUL, Op.REDUCE, Op.MAXMASK)]
     if not anchors:
         return ""
-    return f"acc = {label(anchors[0], depth=2, own=False)}"
+    anchor = anchors[0]
+    named = f"{anchor.name} = " if anchor.name else ""
+    return f"acc = {named}{label(anchor, depth=2, own=False)}"
 
 
 def describe(fn: Any) -> str:

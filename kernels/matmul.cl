@@ -1,9 +1,9 @@
-// C[b, m, n] = sum_k A[b, m, k] * B[b, k, n]: each work-item computes a $TM x $TN tile of C
-// (rows m0.., columns n0..) into res[][] by the accumulation loop $variant below, then runs
-// the fused elementwise epilogue on each element of the tile. Operands are read through
-// their strides (transposes are never materialised). Tiles never leave C: the last tile of a
-// row or column is shifted back inside C, and a work-item stores only the elements from
-// (own_m, own_n) on, so no element is written twice and no load needs a clamp.
+// C[b, m, n] = sum_k A[b, m, k] * B[b, k, n], by outer products: each work-item computes a
+// $TM x $TN tile of C (rows m0.., columns n0..), then runs the fused elementwise epilogue on
+// each element of the tile. Operands are read through their strides (transposes are never
+// materialised). Tiles never leave C: the last tile of a row or column is shifted back
+// inside C, and a work-item stores only the elements from (own_m, own_n) on, so no element
+// is written twice and no load needs a clamp.
 __kernel void $name($args)
 {
     const int own_n = get_global_id(0) * $TN;
@@ -17,7 +17,41 @@ $batch_index
     const __global $T* restrict a = $A + ($a_base) + m0 * $a_m;
     const __global $T* restrict b = $B + ($b_base) + n0 * $b_n;
     $T res[$TM][$TN];
-$accumulate
+    // per k: $NV vectors ($VT) of operand $P along its free dimension times $TS scalars of
+    // operand $S, into $TS x $NV vector accumulators
+    {
+        $VT tile[$TS][$NV];
+        #pragma unroll
+        for (int t = 0; t < $TS; t++) {
+            #pragma unroll
+            for (int j = 0; j < $NV; j++)
+                tile[t][j] = 0;
+        }
+        for (int k = 0; k < $K; k++) {
+            $VT pv[$NV];
+            #pragma unroll
+            for (int j = 0; j < $NV; j++)
+                pv[j] = $load_p;
+            #pragma unroll
+            for (int t = 0; t < $TS; t++) {
+                const $T sv = $load_s;
+                #pragma unroll
+                for (int j = 0; j < $NV; j++)
+                    tile[t][j] = sv * pv[j] + tile[t][j];
+            }
+        }
+        #pragma unroll
+        for (int t = 0; t < $TS; t++) {
+            #pragma unroll
+            for (int j = 0; j < $NV; j++) {
+                union { $VT v; $T s[$W]; } lanes;
+                lanes.v = tile[t][j];
+                #pragma unroll
+                for (int l = 0; l < $W; l++)
+                    $store_res = lanes.s[l];
+            }
+        }
+    }
     if (m0 == own_m && n0 == own_n) {
         // a whole tile of its own: every element, no conditions
         #pragma unroll

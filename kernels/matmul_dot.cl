@@ -1,5 +1,23 @@
-    // Dot products along k (both operands contiguous in k): $TM x $TN vector accumulators
-    // over k in steps of $W, summed across lanes, then the last $K % $W values of k.
+// C[b, m, n] = sum_k A[b, m, k] * B[b, k, n], by dot products along k (both operands
+// contiguous in k): each work-item computes a $TM x $TN tile of C (rows m0.., columns n0..),
+// then runs the fused elementwise epilogue on each element of the tile. Tiles never leave C:
+// the last tile of a row or column is shifted back inside C, and a work-item stores only the
+// elements from (own_m, own_n) on, so no element is written twice and no load needs a clamp.
+__kernel void $name($args)
+{
+    const int own_n = get_global_id(0) * $TN;
+    const int own_m = get_global_id(1) * $TM;
+    const int batch = get_global_id(2);
+    if (own_n >= $N || own_m >= $M)
+        return;
+    const int n0 = min(own_n, $N - $TN);
+    const int m0 = min(own_m, $M - $TM);
+$batch_index
+    const __global $T* restrict a = $A + ($a_base) + m0 * $a_m;
+    const __global $T* restrict b = $B + ($b_base) + n0 * $b_n;
+    $T res[$TM][$TN];
+    // $TM x $TN vector accumulators over k in steps of $W, summed across lanes, then the
+    // last $K % $W values of k
     {
         $VT tile[$TM][$TN];
         #pragma unroll
@@ -45,3 +63,33 @@
             }
         }
     }
+    if (m0 == own_m && n0 == own_n) {
+        // a whole tile of its own: every element, no conditions
+        #pragma unroll
+        for (int tm = 0; tm < $TM; tm++) {
+            #pragma unroll
+            for (int tn = 0; tn < $TN; tn++) {
+                const int xm = m0 + tm;
+                const int xn = n0 + tn;
+                const int i = (batch * $M + xm) * $N + xn;
+                const $T acc = res[tm][tn];
+$epilogue
+            }
+        }
+    } else {
+        // a tile shifted back inside C: only the elements from (own_m, own_n) on
+        #pragma unroll
+        for (int tm = 0; tm < $TM; tm++) {
+            #pragma unroll
+            for (int tn = 0; tn < $TN; tn++) {
+                const int xm = m0 + tm;
+                const int xn = n0 + tn;
+                if (xm >= own_m && xn >= own_n) {
+                    const int i = (batch * $M + xm) * $N + xn;
+                    const $T acc = res[tm][tn];
+$epilogue
+                }
+            }
+        }
+    }
+}
