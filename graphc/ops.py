@@ -15,6 +15,7 @@ import sympy as sp
 from . import graph
 from .errors import DTypeError, ShapeError
 from .graph import ConstValue, Op, Tensor
+from .stabilize import stabilize
 from .symbolic import (Greater, GreaterEqual, Maximum, Minimum, Sigmoid, Where, numpy_function,
                        operand, renumber)
 
@@ -92,7 +93,35 @@ def elementwise(name: str, expr: sp.Expr, *operands: Operand) -> Tensor:
     dtype = dtypes.pop() if dtypes else tensors[0].dtype
     shape = broadcast_shapes(*(t.shape for t in tensors), op=name)
     tensors = [broadcast_to(t, shape) for t in tensors]
+    stable = stabilize(expr, tensors)
+    if stable is not None:
+        expr, tensors = stable
+        expr, tensors = _log_of_sum_exp_leaves(expr, list(tensors))
     return ew_node(expr, tensors, shape, dtype)
+
+
+def _log_of_sum_exp_leaves(expr: sp.Expr, tensors: list) -> tuple[sp.Expr, list]:
+    """log(a_k), a_k a view of sum(exp(z)): read a view of logsumexp(z) instead."""
+    for k, t in enumerate(list(tensors)):
+        term = sp.log(operand(k))
+        if not expr.has(term):
+            continue
+        chain, base = [], t
+        while base.op in (Op.RESHAPE, Op.BROADCAST, Op.PERMUTE):
+            chain.append(base)
+            base = base.src[0]
+        if base.op is not Op.REDUCE or base is t:
+            continue
+        replacement = log(base)
+        if replacement.op is Op.EW and replacement.arg == sp.log(operand(0)):
+            continue      # not a sum of exp: nothing to gain
+        for v in reversed(chain):
+            replacement = (permute(replacement, v.arg) if v.op is Op.PERMUTE else
+                           broadcast_to(replacement, v.shape) if v.op is Op.BROADCAST else
+                           reshape(replacement, v.shape))
+        expr = expr.xreplace({term: operand(len(tensors))})
+        tensors.append(replacement)
+    return expr, tensors
 
 
 def ew_node(expr: sp.Expr, src: Sequence[Tensor], shape: tuple, dtype: np.dtype) -> Tensor:
@@ -148,9 +177,22 @@ def _binary(name: str):
     return apply
 
 
-neg, exp, log, sqrt, tanh, sigmoid, relu = (_unary(n) for n in
-                                            ("neg", "exp", "log", "sqrt", "tanh", "sigmoid",
-                                             "relu"))
+neg, exp, sqrt, tanh, sigmoid, relu = (_unary(n) for n in
+                                       ("neg", "exp", "sqrt", "tanh", "sigmoid", "relu"))
+
+
+def log(x: Operand) -> Tensor:
+    """Elementwise natural logarithm. ``log(sum(exp(z)))`` becomes ``logsumexp(z)``."""
+    if isinstance(x, Tensor) and x.op is Op.REDUCE and x.arg[0] == "sum":
+        (e,) = x.src
+        if e.op is Op.EW and isinstance(e.arg, sp.exp):
+            z = ew_node(e.arg.args[0], e.src, e.shape, e.dtype)
+            return logsumexp(z, x.arg[1], keepdims=x.ndim == z.ndim)
+    return _log(x)
+
+
+def _log(x: Operand) -> Tensor:
+    return elementwise("log", UNARY["log"], x)
 abs = _unary("abs")  # noqa: A001  (gc.abs, as SPEC names it)
 add, sub, mul, div, pow = (_binary(n) for n in ("add", "sub", "mul", "div", "pow"))  # noqa: A001
 maximum, minimum = _binary("maximum"), _binary("minimum")
@@ -367,7 +409,7 @@ def log_softmax(x: Operand, axis: int = -1, *, dim: Optional[int] = None) -> Ten
     x = as_tensor(x)
     axis = dim if dim is not None else axis
     z = sub(x, _stable_max(x, axis))
-    return sub(z, log(sum(exp(z), axis, keepdims=True)))
+    return sub(z, _log(sum(exp(z), axis, keepdims=True)))
 
 
 def logsumexp(x: Operand, axis: Axes = None, keepdims: bool = False, *,
@@ -377,7 +419,7 @@ def logsumexp(x: Operand, axis: Axes = None, keepdims: bool = False, *,
     axis = dim if dim is not None else axis
     keepdims = keepdim if keepdim is not None else keepdims
     m = _stable_max(x, axis)
-    s = add(log(sum(exp(sub(x, m)), axis, keepdims=True)), m)
+    s = add(_log(sum(exp(sub(x, m)), axis, keepdims=True)), m)
     return s if keepdims else reshape(s, tuple(
         d for i, d in enumerate(x.shape) if i not in _reduce_axes(x, axis, "logsumexp")))
 

@@ -108,6 +108,16 @@ class OpenCLPrinter(C99CodePrinter):
     def _print_GreaterEqual(self, expr: GreaterEqual) -> str:
         return self._compare(">=", *expr.args)
 
+    def _print_Softplus(self, expr) -> str:
+        x = self._print(expr.args[0])
+        return f"(fmax({x}, {self._lit(0)}) + log1p(exp(-fabs({x}))))"
+
+    def _print_log(self, expr) -> str:
+        arg = expr.args[0]
+        if arg.is_Add and sp.S.One in arg.args:         # log(1 + x) -> log1p(x)
+            return f"log1p({self._print(arg - 1)})"
+        return f"log({self._print(arg)})"
+
     def _print_Maximum(self, expr) -> str:
         return self._fold("fmax", expr.args)
 

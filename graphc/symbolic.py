@@ -112,6 +112,21 @@ class Sigmoid(sp.Function):
         return Sigmoid(self.args[0]) * (1 - Sigmoid(self.args[0]))
 
 
+class Softplus(sp.Function):
+    """log(1 + exp(x)), computed as max(x, 0) + log1p(exp(-|x|)) so it never overflows."""
+
+    nargs = 1
+
+    @classmethod
+    def eval(cls, x):
+        if x.is_Number:
+            return sp.log(1 + sp.exp(x))
+        return None
+
+    def fdiff(self, argindex=1):
+        return Sigmoid(self.args[0])
+
+
 class Where(sp.Function):
     """``a`` where ``c`` is non-zero, else ``b``."""
 
@@ -150,13 +165,14 @@ def partial(expr: sp.Expr, i: int) -> sp.Expr:
 
 def _np_sigmoid(x):
     with np.errstate(over="ignore"):
-        return 1 / (1 + np.exp(-x))
+        return 1 / (1 + np.exp(-x))   # exp overflows to inf for x << 0: the result is 0
 
 
 _NUMPY_FUNCS = {
     "Greater": lambda a, b: np.greater(a, b),
     "GreaterEqual": lambda a, b: np.greater_equal(a, b),
     "Sigmoid": _np_sigmoid,
+    "Softplus": lambda x: np.logaddexp(0, x),
     "Maximum": np.maximum,
     "Minimum": np.minimum,
     "Where": lambda c, a, b: np.where(np.not_equal(c, 0), a, b),

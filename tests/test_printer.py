@@ -45,7 +45,7 @@ def bare(text):
     (sp.Rational(1, 4) * a0, "0.25f*a0", "0.25*a0"),
     (sp.exp(a0), "exp(a0)", "exp(a0)"),
     (sp.exp(-a0), "exp(-a0)", "exp(-a0)"),
-    (sp.log(a0 + 1), "log(a0 + 1.0f)", "log(a0 + 1.0)"),
+    (sp.log(a0 + 1), "log1p(a0)", "log1p(a0)"),
     (sp.tanh(a0), "tanh(a0)", "tanh(a0)"),
     (sp.sqrt(a0), "sqrt(a0)", "sqrt(a0)"),
     (1 / sp.sqrt(a0), "rsqrt(a0)", "rsqrt(a0)"),

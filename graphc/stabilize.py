@@ -1,0 +1,83 @@
+"""Stabilising rewrites, applied as nodes are built so that gradients are stable too.
+
+A user who writes the naive formula gets the stable one:
+
+- ``log(sum(exp(x)))``        -> logsumexp with the maximum subtracted;
+- ``log(softmax(x))``         -> ``x - max - log(sum(exp(x - max)))`` (log-softmax);
+- ``log(1 + exp(x))``         -> ``Softplus(x)`` = max(x, 0) + log1p(exp(-|x|));
+- ``1 / (1 + exp(-x))``       -> ``Sigmoid(x)``;
+- ``log(1 + x)``, ``exp(x) - 1`` print as ``log1p``/``expm1`` (see the printer).
+
+The elementwise rules look through the node's elementwise sources (their formulas are
+inlined a few levels deep); when a rule fires, the new node reads the inlined sources.
+"""
+from __future__ import annotations
+
+from typing import Optional, Sequence
+
+import sympy as sp
+
+from .graph import Op, Tensor
+from .symbolic import Sigmoid, Softplus, operand
+
+_INLINE_DEPTH = 3
+_w = sp.Wild("w")
+
+
+def _inline(expr: sp.Expr, src: Sequence[Tensor], depth: int) -> tuple[sp.Expr, list]:
+    """``expr`` with elementwise sources substituted in, over the remaining sources."""
+    leaves: list[Tensor] = []
+    mapping = {}
+    for i, s in enumerate(src):
+        if s.op is Op.EW and depth > 0:
+            inner, inner_src = _inline(s.arg, s.src, depth - 1)
+            shift = {operand(k): sp.Dummy() for k in range(len(inner_src))}
+            inner = inner.xreplace(shift)
+            for k, t in enumerate(inner_src):
+                if t not in leaves:
+                    leaves.append(t)
+                inner = inner.xreplace({shift[operand(k)]: _slot(leaves.index(t))})
+            mapping[operand(i)] = inner
+        else:
+            if s not in leaves:
+                leaves.append(s)
+            mapping[operand(i)] = _slot(leaves.index(s))
+    expr = expr.xreplace(mapping)
+    return expr.xreplace({_slot(k): operand(k) for k in range(len(leaves))}), leaves
+
+
+_SLOTS: dict[int, sp.Symbol] = {}
+
+
+def _slot(k: int) -> sp.Symbol:
+    if k not in _SLOTS:
+        _SLOTS[k] = sp.Symbol(f"_slot{k}", real=True)
+    return _SLOTS[k]
+
+
+def _rules(expr: sp.Expr) -> sp.Expr:
+    expr = expr.replace(lambda e: isinstance(e, sp.log) and e.args[0].has(sp.exp),
+                        lambda e: _stable_log(e.args[0]))
+    expr = expr.replace(1 / (1 + sp.exp(-_w)), Sigmoid(_w))
+    return expr
+
+
+def _stable_log(arg: sp.Expr) -> sp.Expr:
+    if arg.is_Add and len(arg.args) == 2 and sp.S.One in arg.args:
+        other = arg.args[0] if arg.args[1] == 1 else arg.args[1]
+        if isinstance(other, sp.exp):
+            return Softplus(other.args[0])
+    return sp.expand_log(sp.log(arg), force=True)
+
+
+def stabilize(expr: sp.Expr, src: Sequence[Tensor]) -> Optional[tuple[sp.Expr, list]]:
+    """A stable equivalent of the elementwise ``expr`` over ``src``, or None."""
+    if not (expr.has(sp.log) or expr.has(sp.Pow)):
+        return None
+    inlined, leaves = _inline(expr, src, _INLINE_DEPTH)
+    if not inlined.has(sp.exp):
+        return None
+    stable = _rules(inlined)
+    if stable == inlined:
+        return None
+    return stable, leaves
