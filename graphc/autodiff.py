@@ -53,6 +53,7 @@ VJP: dict[Op, Callable[[Tensor, Tensor], Cotangents]] = {
     Op.REDUCE: _vjp_reduce,
     Op.MATMUL: _vjp_matmul,
     Op.MAXMASK: lambda node, g: [None],
+    Op.ALLREDUCE: lambda node, g: [ops.allreduce(g, node.arg)],
 }
 
 

@@ -16,6 +16,7 @@ import sympy as sp
 
 from . import templates
 from .dtypes import cl_type, literal, needs_fp64
+from .errors import CodegenError
 from .graph import Op, Tensor
 from .printer import OpenCLPrinter
 from .schedule import Group, Schedule, View, contiguous_strides
@@ -421,19 +422,34 @@ def generate(sched: Schedule, buffer_of: Callable[[Tensor], BufferRef]) -> list:
             if node.size > INT_LIMIT:
                 raise ValueError(f"{node!r} has more than 2**31 elements; graphc indexes "
                                  "with 32-bit ints")
-        specs.append(KernelWriter(group, sched, buffer_of).write())
+        if group.kind == "allreduce":
+            specs.append(_allreduce_step(group, sched, buffer_of))
+        else:
+            specs.append(KernelWriter(group, sched, buffer_of).write())
     return specs
+
+
+def _allreduce_step(group: Group, sched: Schedule, buffer_of: Callable) -> KernelSpec:
+    """Not a kernel: the host combines the source buffer across ranks into the output."""
+    node = group.anchor
+    (entry,) = sched.loads[id(group)]
+    _, base, view = entry
+    if not view.is_contiguous or view.shape != base.shape:
+        raise CodegenError("allreduce of a strided view: materialise it first")
+    return KernelSpec(f"allreduce_{node.arg}", "allreduce", "", [buffer_of(base),
+                      buffer_of(node)], (), (), [node], list(group.outputs), node.dtype,
+                      0, 2 * node.size * node.dtype.itemsize)
 
 
 def program_source(specs: list, node_count: int) -> str:
     """The whole program: preamble (fp64 pragma only when a double appears) and kernels."""
-    fp64 = any(needs_fp64(s.dtype) for s in specs)
+    fp64 = any(needs_fp64(s.dtype) for s in specs if s.kind != "allreduce")
     pragmas = "#pragma OPENCL EXTENSION cl_khr_fp64 : enable" if fp64 else ""
     preamble = templates.render("preamble", nodes=node_count, kernels=len(specs),
                                 pragmas=pragmas)
     seen, parts = set(), [preamble]
     for spec in specs:
-        if spec.name not in seen:
+        if spec.kind != "allreduce" and spec.name not in seen:
             seen.add(spec.name)
             parts.append(spec.source)
     return "\n".join(parts)

@@ -8,7 +8,7 @@ from typing import Any, Mapping, Optional, Sequence, Union
 
 import numpy as np
 
-from . import codegen, inspect, rewrite, runtime
+from . import codegen, distributed, inspect, rewrite, runtime
 from .codegen import BufferRef
 from .errors import DeviceError, DTypeError, ShapeError
 from .graph import Op, Tensor, toposort
@@ -115,7 +115,8 @@ class Function:
             return BufferRef("const", node)
 
         self._buffer_of = buffer_of
-        self.kernels = codegen.generate(self.schedule, buffer_of)
+        specs = codegen.generate(self.schedule, buffer_of)
+        self.kernels = [s for s in specs if s.kind != "allreduce"]
         self.source = codegen.program_source(self.kernels, len(nodes))
         program = ctx.build(self.source)
         self._temps = [ctx.alloc(n) for n in sizes]
@@ -125,15 +126,25 @@ class Function:
         self.device_bytes += int(sum(p.size * p.dtype.itemsize for p in inputs))
         self.params = [n for n in nodes if n.op is Op.PARAMETER] + [
             p for p, _ in updates if all(p is not n for n in nodes)]
-        self._launch = []
+        self._launch = []     # (kernel, spec) in launch order
+        self._steps: list = []   # ("kernel", kernel, spec) or ("allreduce", [spec, ...])
+        self._host: dict[int, np.ndarray] = {}   # host staging of allreduced values
         self._bound: dict[tuple, Any] = {}
-        for spec in self.kernels:
-            kernel = cl.Kernel(program, spec.name)   # one per launch: each binds its own buffers
-            for i, ref in enumerate(spec.args):
+        for spec in specs:
+            for ref in spec.args:
                 if ref.kind == "const" and id(ref.node) not in self._consts:
                     self._consts[id(ref.node)] = ctx.upload(ref.node.arg.array)
                     self.device_bytes += ref.node.size * ref.node.dtype.itemsize
+            if spec.kind == "allreduce":
+                self._host[id(spec)] = np.empty(spec.nodes[0].shape, spec.dtype)
+                if self._steps and self._steps[-1][0] == "allreduce":
+                    self._steps[-1][1].append(spec)     # one message for all of them
+                else:
+                    self._steps.append(("allreduce", [spec]))
+                continue
+            kernel = cl.Kernel(program, spec.name)   # one per launch: each binds its own buffers
             self._launch.append((kernel, spec))
+            self._steps.append(("kernel", kernel, spec))
         self._final_copies = [(param, self._temps[slot_of[id(value)]])
                               for param, value in sched.updates if id(value) not in in_place]
         self._output_buffers = [self._temps[slot_of[id(o)]] for o in sched.outputs]
@@ -211,6 +222,20 @@ class Function:
             checked.append(np.ascontiguousarray(array))
         return checked
 
+    def _allreduce(self, specs: list, fed: dict) -> None:
+        """Read the values to the host, combine them across ranks, write them back."""
+        hosts = [self._host[id(s)] for s in specs]
+        for spec, host in zip(specs, hosts):
+            cl.enqueue_copy(self.queue, host, self._buffer(spec.args[0], fed),
+                            is_blocking=False)
+        self.queue.finish()
+        for op in ("sum", "mean"):
+            distributed.allreduce_arrays([h for s, h in zip(specs, hosts)
+                                          if s.nodes[0].arg == op], op)
+        for spec, host in zip(specs, hosts):
+            cl.enqueue_copy(self.queue, self._buffer(spec.args[1], fed), host,
+                            is_blocking=False)
+
     def _sync_params(self) -> None:
         ctx = self.ctx
         for p in self.params:
@@ -253,7 +278,11 @@ class Function:
                 fed[id(p)] = buf
             else:
                 fed[id(p)] = a.data
-        for kernel, spec in self._launch:
+        for step in self._steps:
+            if step[0] == "allreduce":
+                self._allreduce(step[1], fed)
+                continue
+            _, kernel, spec = step
             bufs = [self._buffer(ref, fed) for ref in spec.args]
             key = id(kernel)
             if self._bound.get(key) != bufs:

@@ -5,6 +5,7 @@ from typing import Any, Callable, Mapping, Optional, Sequence, Union
 
 import numpy as np
 
+from . import distributed
 from .errors import ShapeError
 from .graph import Op, Tensor, toposort
 from .symbolic import numpy_function
@@ -22,6 +23,12 @@ def _maxmask(x: np.ndarray, axes: tuple) -> np.ndarray:
     return np.transpose(onehot.reshape(moved.shape), np.argsort(rest + list(axes)))
 
 
+def _allreduce(x: np.ndarray, op: str) -> np.ndarray:
+    out = np.array(x, copy=True)
+    distributed.allreduce_arrays([out], op)
+    return out
+
+
 def _reduce(node: Tensor, x: np.ndarray) -> np.ndarray:
     kind, axes, _ = node.arg
     return (np.sum if kind == "sum" else np.max)(x, axis=axes, keepdims=node.ndim == x.ndim)
@@ -37,6 +44,7 @@ _IMPL: dict[Op, Callable[..., np.ndarray]] = {
     Op.REDUCE: _reduce,
     Op.MATMUL: lambda node, a, b: np.matmul(a, b),
     Op.MAXMASK: lambda node, x: _maxmask(x, node.arg),
+    Op.ALLREDUCE: lambda node, x: _allreduce(x, node.arg),
 }
 
 

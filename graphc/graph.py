@@ -28,6 +28,7 @@ class Op(enum.Enum):
     REDUCE = "reduce"             # arg: (kind, axes, differentiable); kind in {"sum", "max"}
     MATMUL = "matmul"             # src (a, b): (..., M, K) @ (..., K, N), equal batch shapes
     MAXMASK = "maxmask"           # arg: axes; one-hot of the first maximum over axes
+    ALLREDUCE = "allreduce"       # arg: "sum" or "mean"; combines across MPI ranks
 
 
 LEAVES = frozenset({Op.PLACEHOLDER, Op.PARAMETER, Op.CONST})

@@ -424,6 +424,19 @@ def logsumexp(x: Operand, axis: Axes = None, keepdims: bool = False, *,
         d for i, d in enumerate(x.shape) if i not in _reduce_axes(x, axis, "logsumexp")))
 
 
+def allreduce(t: Operand, op: str = "sum") -> Tensor:
+    """``t`` combined across all MPI ranks (``"sum"`` or ``"mean"``); in one process, ``t``.
+
+    Its gradient is the allreduce of the cotangent. A compiled function reads the value
+    to the host at this point, combines it with ``comm.Allreduce`` (several tensors reduced
+    at the same point travel in one message) and continues on the device.
+    """
+    if op not in ("sum", "mean"):
+        raise ValueError(f"allreduce: op must be 'sum' or 'mean', got {op!r}")
+    t = as_tensor(t)
+    return Tensor(Op.ALLREDUCE, (t,), t.shape, t.dtype, op)
+
+
 def maxmask(x: Tensor, axes: tuple) -> Tensor:
     """1 at the first maximal element of each group over ``axes``, 0 elsewhere."""
     return Tensor(Op.MAXMASK, (x,), x.shape, x.dtype, axes)

@@ -11,6 +11,7 @@ from typing import Optional, Union
 
 import numpy as np
 
+from . import distributed
 from .errors import BuildError, DeviceError
 
 try:
@@ -69,8 +70,10 @@ def select_device(device: Union[None, str, "cl.Device"] = None) -> "cl.Device":
             raise DeviceError(f"{origin}{spec!r} matches no OpenCL device; available: "
                               f"{listed}. Use 'cpu', 'gpu' or part of a device name")
         return _first_working(match, f"{spec!r}")
-    ranked = ([d for d in found if d.type & cl.device_type.GPU]
-              + [d for d in found if d.type & cl.device_type.CPU])
+    gpus = [d for d in found if d.type & cl.device_type.GPU]
+    if gpus and distributed.size > 1:   # ranks on a node share its GPUs round-robin
+        gpus = gpus[distributed.local_rank % len(gpus):] + gpus[:distributed.local_rank % len(gpus)]
+    ranked = gpus + [d for d in found if d.type & cl.device_type.CPU]
     return _first_working(ranked or found, "default")
 
 

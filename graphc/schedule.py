@@ -25,6 +25,9 @@ from .symbolic import operand
 # with few outputs and a large input that would leave most of a device idle.
 PROLOGUE_MAX_ELEMENTS_PER_OUTPUT = 1 << 16
 
+# Groups whose anchor admits no fused elementwise work (allreduce runs on the host).
+HOST_KINDS = ("maxmask", "allreduce")
+
 
 # {{{ strided views
 
@@ -222,7 +225,7 @@ class _Builder:
 
     def can_join(self, node: Tensor, group: Group) -> bool:
         """May ``node`` be computed in ``group``'s main body without a race or a cycle?"""
-        if group.space != node.shape or group.kind == "maxmask":
+        if group.space != node.shape or group.kind in HOST_KINDS:
             return False
         members = set(map(id, group.members()))
         for s in node.src:
@@ -239,7 +242,7 @@ class _Builder:
         """May plain elementwise group ``other`` become part of ``into``'s main body?"""
         return (other is not into and other.kind == "elementwise"
                 and not any(id(n) in self.copies for n in into.nodes + other.nodes)
-                and into.kind != "maxmask" and into.space == other.space
+                and into.kind not in HOST_KINDS and into.space == other.space
                 and not self.depends(into, other) and not self.depends(other, into))
 
     def merge(self, into: Group, other: Group) -> None:
@@ -263,7 +266,7 @@ class _Builder:
         for g in candidates:
             if g is None:
                 break
-            if g not in self.groups or g.space != node.shape or g.kind == "maxmask":
+            if g not in self.groups or g.space != node.shape or g.kind in HOST_KINDS:
                 continue
             for other in candidates:   # siblings of one shape become one kernel
                 if other in self.groups and self.can_merge(g, other):
@@ -304,6 +307,11 @@ class _Builder:
             elif node.op is Op.MAXMASK:
                 self.new_group("maxmask", node.shape, node)
                 self.load_base(node.src[0])
+            elif node.op is Op.ALLREDUCE:   # the host sends a whole contiguous buffer
+                if node.src[0].op in VIEWS:
+                    self.materialise(node.src[0])
+                self.new_group("allreduce", node.shape, node)
+                self.load_base(node.src[0])
         return self.groups
 
     def holder(self, root: Tensor) -> Tensor:
@@ -318,7 +326,10 @@ def _launch_order(builder: _Builder, groups: list, in_place_candidates: set) -> 
     order = []
     while len(order) < len(groups):
         ready = [g for g in groups if id(g) not in done and all(id(d) in done for d in deps[id(g)])]
-        ready.sort(key=lambda g: id(g) in in_place_candidates)
+        # allreduces wait while other work is ready, so that those at one point travel
+        # together; kernels that overwrite a parameter wait for everything else
+        ready.sort(key=lambda g: 2 if id(g) in in_place_candidates else
+                   1 if g.kind == "allreduce" else 0)
         order.append(ready[0])
         done.add(id(ready[0]))
     return order
@@ -397,7 +408,7 @@ def _in_place_candidates(updates, outputs, builder, loads, writer) -> set:
 
 
 def _reads_pointwise(group: Group, param: Tensor) -> bool:
-    if group.kind == "maxmask" or param.shape != group.space:
+    if group.kind in HOST_KINDS or param.shape != group.space:
         return False
     return all(all(s is not param for s in n.src) for n in group.prologue + (
         [group.anchor] if group.anchor is not None else []))
