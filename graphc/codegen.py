@@ -17,7 +17,7 @@ import sympy as sp
 from . import templates
 from .dtypes import cl_type, literal, needs_fp64
 from .errors import CodegenError
-from .graph import Op, Tensor
+from .graph import Tensor
 from .printer import OpenCLPrinter
 from .schedule import Group, Schedule, View, contiguous_strides
 from .symbolic import operand
@@ -205,7 +205,8 @@ class KernelWriter:
         size = int(np.prod(shape, dtype=np.int64))
         space = _Space(shape, "i", lambda d: f"x{d}")
         lines = self.body(self.group.nodes, space, "    ")
-        index = ["    " + line for line in unravel(shape, "i", space.index, list(range(len(shape))))]
+        index = ["    " + line
+                 for line in unravel(shape, "i", space.index, list(range(len(shape))))]
         local = 64 if size >= 64 else size
         gsize = (-(-size // local) * local,)
         return {"size": size, "body": "\n".join(index + lines)}, gsize, (local,)
@@ -229,7 +230,8 @@ class KernelWriter:
         in_index.append(f"const int i = {flat};")
         epilogue = self.body(self.group.nodes, out_space, "        ")
         if any(n is self.group.anchor for n in self.group.outputs):
-            epilogue.append(f"        {self.arg(self.buffer_of(self.group.anchor), True)}[o] = acc;")
+            target = self.arg(self.buffer_of(self.group.anchor), True)
+            epilogue.append(f"        {target}[o] = acc;")
         local = 1
         while local < min(reduced, 128):
             local *= 2
@@ -297,7 +299,8 @@ class KernelWriter:
                       x.shape, "o", lambda d: f"x{d}", kept)),
                   "in_index": "\n".join("        " + s for s in unravel(
                       x.shape, "r", lambda d: f"x{d}", list(axes)) + [f"const int i = {flat};"]),
-                  "load": space.offset(view), "store": "i", "one": literal(1, self.dtype), "zero": literal(0, self.dtype)}
+                  "load": space.offset(view), "store": "i",
+                  "one": literal(1, self.dtype), "zero": literal(0, self.dtype)}
         outs = fields["outs"]
         return fields, (outs,), (1,)
 
@@ -403,8 +406,8 @@ def _matmul_fields(plan: dict, fields: dict) -> dict:
     if W == 1:
         load_p = f"{p}[k * {p_k} + j * {p_v}]"
     elif plan["gather"]:
-        load_p = f"({VT})(" + ", ".join(f"{p}[k * {p_k} + (j * {W} + {l}) * {p_v}]"
-                                        for l in range(W)) + ")"
+        load_p = f"({VT})(" + ", ".join(f"{p}[k * {p_k} + (j * {W} + {lane}) * {p_v}]"
+                                        for lane in range(W)) + ")"
     else:
         load_p = f"vload{W}(0, {p} + k * {p_k} + j * {W})"
     return dict(out, _template="matmul", TS=plan["TS"], NV=plan["NV"], P=p.upper(),

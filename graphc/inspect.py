@@ -94,6 +94,14 @@ def describe(fn: Any) -> str:
     widths = [max(len(r[c]) for r in rows) for c in range(6)]
     lines = [head] + ["  " + "  ".join(r[c].ljust(widths[c]) for c in range(6)) + "  " + r[6]
                       for r in rows]
+    launched = 0
+    for step in fn._steps:
+        if step[0] == "kernel":
+            launched += 1
+            continue
+        values = ", ".join(f"{label(s.nodes[0].src[0])} ({s.nodes[0].arg})" for s in step[1])
+        lines.append(f"  host step before kernel {launched}: allreduce across ranks, one "
+                     f"message: {values}")
     lines.append("math:")
     for i, k in enumerate(fn.kernels):
         lines.append(f"  [{i}] {k.name}" + (f"   {skeleton(k)}" if skeleton(k) else ""))

@@ -14,7 +14,7 @@ import sympy as sp
 
 from . import graph
 from .errors import DTypeError, ShapeError
-from .graph import ConstValue, Op, Tensor
+from .graph import Op, Tensor
 from .stabilize import stabilize
 from .symbolic import (Greater, GreaterEqual, Maximum, Minimum, Sigmoid, Where, numpy_function,
                        operand, renumber)

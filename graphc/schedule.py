@@ -16,7 +16,6 @@ from __future__ import annotations
 import dataclasses
 from typing import Iterable, Optional
 
-import numpy as np
 
 from .graph import LEAVES, VIEWS, Op, Tensor, toposort
 from .symbolic import operand
