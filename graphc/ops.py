@@ -392,8 +392,10 @@ def mean(x: Operand, axis: Axes = None, keepdims: bool = False, *,
 
 
 def _stable_max(x: Tensor, axis: Axes) -> Tensor:
-    # The shift that keeps exp() finite; it cancels mathematically, so no gradient.
-    return _reduction("max", x, axis, True, None, None, differentiable=False)
+    # The shift that keeps exp() finite; it cancels mathematically, so no gradient. A row
+    # of -inf shifts by 0 instead (-inf - -inf would be nan; the result is -inf, as numpy's).
+    m = _reduction("max", x, axis, True, None, None, differentiable=False)
+    return ew_node(Where(Greater(a0, sp.S.NegativeInfinity), a0, 0), [m], m.shape, m.dtype)
 
 
 def softmax(x: Operand, axis: int = -1, *, dim: Optional[int] = None) -> Tensor:

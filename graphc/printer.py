@@ -88,15 +88,18 @@ class OpenCLPrinter(C99CodePrinter):
         return f"exp({self._print(expr.args[0])})"
 
     def _print_Max(self, expr: sp.Max) -> str:
-        return self._fold("fmax", expr.args)
+        return self._fold("GC_MAX", expr.args)
 
     def _print_Min(self, expr: sp.Min) -> str:
-        return self._fold("fmin", expr.args)
+        return self._fold("GC_MIN", expr.args)
 
-    def _fold(self, fn: str, args) -> str:
+    def _fold(self, macro: str, args) -> str:
+        """max/min through the preamble's NaN-propagating macros (fmax/fmin drop NaN,
+        numpy and torch keep it). Constants go right: they are never NaN."""
+        args = sorted(args, key=lambda a: bool(a.is_Number))
         text = self._print(args[0])
         for a in args[1:]:
-            text = f"{fn}({text}, {self._print(a)})"
+            text = f"{macro}({text}, {self._print(a)})"
         return text
 
     def _compare(self, op: str, a, b) -> str:
@@ -119,10 +122,10 @@ class OpenCLPrinter(C99CodePrinter):
         return f"log({self._print(arg)})"
 
     def _print_Maximum(self, expr) -> str:
-        return self._fold("fmax", expr.args)
+        return self._fold("GC_MAX", expr.args)
 
     def _print_Minimum(self, expr) -> str:
-        return self._fold("fmin", expr.args)
+        return self._fold("GC_MIN", expr.args)
 
     def _print_Sigmoid(self, expr: Sigmoid) -> str:
         one = self._lit(1)

@@ -63,11 +63,32 @@ def _rules(expr: sp.Expr) -> sp.Expr:
 
 
 def _stable_log(arg: sp.Expr) -> sp.Expr:
+    """log(arg) with the exponentials taken out of it, by rules that hold for every real
+    value (NaN where the original is NaN): log(exp(z) * r) = z + log(r) since exp(z) > 0,
+    and log(s**k) = k*log(s) only for odd k; even powers and other factors stay inside."""
     if arg.is_Add and len(arg.args) == 2 and sp.S.One in arg.args:
         other = arg.args[0] if arg.args[1] == 1 else arg.args[1]
         if isinstance(other, sp.exp):
             return Softplus(other.args[0])
-    return sp.expand_log(sp.log(arg), force=True)
+    if isinstance(arg, sp.exp):
+        return arg.args[0]
+    if not arg.is_Mul:
+        return sp.log(arg)
+    outside, inside = [], []
+    for factor in arg.args:
+        if isinstance(factor, sp.exp):
+            outside.append(factor.args[0])
+        elif factor.is_Pow and isinstance(factor.base, sp.exp):
+            outside.append(factor.base.args[0] * factor.exp)
+        elif (factor.is_Pow and factor.exp.is_Integer and int(factor.exp) % 2
+                and not factor.base.is_Number):
+            outside.append(factor.exp * sp.log(factor.base))
+        else:
+            inside.append(factor)
+    if not outside:
+        return sp.log(arg)
+    rest = sp.Mul(*inside)
+    return sp.Add(*outside) + (sp.log(rest) if rest != 1 else 0)
 
 
 def stabilize(expr: sp.Expr, src: Sequence[Tensor]) -> Optional[tuple[sp.Expr, list]]:

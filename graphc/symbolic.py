@@ -176,6 +176,8 @@ _NUMPY_FUNCS = {
     "Maximum": np.maximum,
     "Minimum": np.minimum,
     "Where": lambda c, a, b: np.where(np.not_equal(c, 0), a, b),
+    "Max": np.maximum,   # sympy's own numpy printing drops NaN in some versions
+    "Min": np.minimum,
 }
 
 

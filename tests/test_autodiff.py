@@ -276,6 +276,21 @@ def test_softmax_gradient_is_finite_for_large_logits():
 # }}}
 
 
+def test_gradients_of_naive_formulas_are_stable():
+    """graphc stabilises naive formulas as it builds them, so their gradients are finite
+    where the naive gradient would overflow."""
+    x = ph((4,), "x")
+    X = np.array([-1000.0, -1.0, 2.0, 1000.0])
+    sig = 0.5 * (1 + np.tanh(X / 2))
+    close(gc.evaluate(gc.grad(gc.log(1 + gc.exp(x)).sum(), x), {x: X}), sig)
+    close(gc.evaluate(gc.grad((1 / (1 + gc.exp(-x))).sum(), x), {x: X}), sig * (1 - sig))
+    s = np.exp(X - X.max()) / np.exp(X - X.max()).sum()
+    close(gc.evaluate(gc.grad(gc.log(gc.exp(x).sum()), x), {x: X}), s)
+    w = np.array([1.0, 0.0, 0.0, 0.0])
+    naive = gc.log(gc.exp(x) / gc.exp(x).sum(0, keepdims=True))
+    close(gc.evaluate(gc.grad((naive * gc.constant(w)).sum(), x), {x: X}), w - s)
+
+
 # {{{ broadcasting
 
 def test_broadcast_gradients_are_reduced_to_the_operand_shape():

@@ -10,8 +10,6 @@ for max/min.
 """
 from __future__ import annotations
 
-import itertools
-
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, example, given, settings
@@ -21,7 +19,6 @@ from hypothesis.extra.numpy import BroadcastableShapes, mutually_broadcastable_s
 import graphc as gc
 
 F32, F64 = np.dtype("float32"), np.dtype("float64")
-
 
 
 def examples(n):
@@ -200,7 +197,7 @@ def test_unary(dtype, shape, seed):
     check_cases([x, p], [xv, pv], cases)
 
 
-@examples(3)
+@examples(2)
 @example(shapes=BroadcastableShapes(((2, 1, 4), (3, 1)), (2, 3, 4)), seed=1)
 @given(shapes=pairs, seed=seeds)
 def test_binary(dtype, shapes, seed):
@@ -331,7 +328,7 @@ def reduction_cases(x, X, rng, names=("sum", "mean", "max", "min"), every_axis=T
     return cases
 
 
-@examples(3)
+@examples(2)
 @example(shape=(2, 3, 4), seed=1)
 @given(shape=shapes, seed=seeds)
 def test_reductions(dtype, shape, seed):
@@ -360,7 +357,7 @@ def test_reduction_axis_errors():
 
 
 @pytest.mark.parametrize("axis", [0, -1])
-def test_reduction_with_an_axis_of_a_0d_tensor_is_consistent(axis):
+def test_reduction_with_an_axis_of_a_0d_tensor_is_consistent(fp64, axis):
     """numpy rejects ``axis=0`` on a 0-d array, torch accepts dim=0 and dim=-1 as the whole
     tensor. Either is fine, but what builds must evaluate and compile."""
     s = gc.placeholder((), "float64", name="s")
@@ -371,7 +368,7 @@ def test_reduction_with_an_axis_of_a_0d_tensor_is_consistent(axis):
         except ValueError:
             continue
         assert t.shape == (), name
-        want = value if name != "logsumexp" else value  # log(exp(v)) == v
+        want = value          # every one of them is the identity on a 0-d tensor
         assert_close(f"{name}({axis}) evaluated", gc.evaluate(t, {s: value}), want, F64)
         got = gc.compile([s], t)(value)
         assert_close(f"{name}({axis}) compiled", got, want, F64)
@@ -416,9 +413,6 @@ def test_infinities_and_nan(dtype):
     check_cases([x, m, n], [X, M, N], cases)
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: compiled relu/clamp/maximum/minimum turn nan "
-                   "into 0 or the bound (OpenCL fmax/fmin), while gc.evaluate, numpy and torch "
-                   "give nan")
 def test_nan_goes_through_relu_clamp_maximum_minimum(dtype):
     """numpy, gc.evaluate and torch propagate nan through relu, clamp, maximum, minimum; a
     compiled function must agree with gc.evaluate (OpenCL's fmax/fmin drop the nan)."""
@@ -435,9 +429,6 @@ def test_nan_goes_through_relu_clamp_maximum_minimum(dtype):
     check_cases([x], [X], cases)
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: logsumexp of a row that is all -inf gives nan "
-                   "(-inf - -inf in the max shift); numpy's log(sum(exp(x))), scipy and torch "
-                   "give -inf, which masked rows rely on")
 def test_logsumexp_of_an_all_minus_inf_row(dtype):
     m = gc.placeholder((2, 3), dtype, name="m")
     M = np.array([[1.0, -np.inf, 2.0], [-np.inf, -np.inf, -np.inf]], dtype)
@@ -451,11 +442,11 @@ def test_larger_sizes(dtype):
     tiles, softmax over long rows; with their gradients (float64)."""
     rng = np.random.default_rng(7)
     shapes = {"x": (3, 1000), "y": (257, 3), "z": (1031,), "c": (4, 130, 7), "a": (37, 53),
-              "b": (53, 29), "v": (53,)}
+              "b": (53, 29), "v": (53,), "p": (9, 3), "q": (3, 17), "r": (5, 17), "s": (5, 33)}
     ts = {k: gc.placeholder(s, dtype, name=k) for k, s in shapes.items()}
     R = {k: rng.uniform(-1, 1, s) for k, s in shapes.items()}
-    x, y, z, c, a, b, v = ts.values()
-    X, Y, Z, C, A, B, V = R.values()
+    x, y, z, c, a, b, v, p, q, r, s = ts.values()
+    X, Y, Z, C, A, B, V, P, Q, Rr, S = R.values()
     cases = [
         ("x.sum(1)", x.sum(1), X.sum(1), True), ("x.sum()", x.sum(), X.sum(), True),
         ("x.max(1)", x.max(1), X.max(1), True), ("x.min()", x.min(), X.min(), True),
@@ -466,9 +457,10 @@ def test_larger_sizes(dtype):
         ("c.max(1)", c.max(1), C.max(1), True),
         ("c.min((0, 1), keepdims)", c.min((0, 1), keepdims=True), C.min((0, 1), keepdims=True),
          True),
-        ("a @ b", a @ b, A @ B, True), ("b.T @ a.T", b.T @ a.T, B.T @ A.T, True),
-        ("a @ v", a @ v, A @ V, True), ("v @ b", v @ b, V @ B, True), ("v @ v", v @ v, V @ V,
-                                                                       True),
+        ("a @ b", a @ b, A @ B, True), ("a @ v", a @ v, A @ V, True),
+        ("v @ b", v @ b, V @ B, True),
+        # sizes around matmul tiles, a transposed operand
+        ("p @ q", p @ q, P @ Q, True), ("r.T @ s", r.T @ s, Rr.T @ S, True),
         ("softmax(x, 1)", gc.softmax(x, 1), np_softmax(X, 1), True),
         ("logsumexp(x, 1)", gc.logsumexp(x, 1), np_logsumexp(X, 1), True),
         ("log_softmax(y, 0)", gc.log_softmax(y, 0), np.log(np_softmax(Y, 0)), True),
@@ -476,15 +468,81 @@ def test_larger_sizes(dtype):
     check_cases(list(ts.values()), list(R.values()), cases)
     if dtype == F64:
         f64 = {k: gc.placeholder(s, "float64", name=k) for k, s in shapes.items()}
-        x, y, z, c, a, b, v = f64.values()
+        x, y, a, b = f64["x"], f64["y"], f64["a"], f64["b"]
         costs = [("max", (x.max(1) * weights(rng, (3,))).sum(), [x]),
-                 ("sum", (c.sum((0, 2)) ** 2).sum(), [c]),
                  ("matmul", (a @ b).tanh().sum(), [a, b]),
-                 ("logsumexp", gc.logsumexp(y, 0).sum(), [y]),
-                 ("softmax", (gc.softmax(x, 1) * x).sum(), [x]),
-                 ("vector @ matrix", (v @ b).sum(), [v, b])]
+                 ("logsumexp", gc.logsumexp(y, 0).sum(), [y])]
         check_gradients(list(f64.values()), list(R.values()),
                         [(name, cost, wrt, None) for name, cost, wrt in costs])
+
+# }}}
+
+
+# {{{ naive formulas that graphc stabilises as it builds them
+
+def test_stabilised_naive_formulas(dtype):
+    """log(1 + exp(x)), 1 / (1 + exp(-x)), log(sum(exp(x))), log(softmax(x)) and the naive
+    log-softmax equal their numpy formulas, and stay finite where the naive ones overflow."""
+    x = gc.placeholder((2, 4), dtype, name="x")
+    big = gc.placeholder((2, 4), dtype, name="big")
+    X = np.array([[-1.0, 0.5, 2.0, -3.0], [0.25, -0.2, 1.0, 3.0]])
+    BIG = X * 300.0                  # exp overflows in float32 and float64
+    softplus = np.logaddexp(0.0, X)
+    log_softmax = X - np_logsumexp(X, 1, keepdims=True)
+    cases = [
+        ("log(1 + exp(x))", gc.log(1 + gc.exp(x)), softplus, False),
+        ("log(exp(x) + 1)", gc.log(gc.exp(x) + 1.0), softplus, False),
+        ("1 / (1 + exp(-x))", 1 / (1 + gc.exp(-x)), sigmoid(X), False),
+        ("exp(x) - 1", gc.exp(x) - 1, np.expm1(X), False),
+        ("log(1 + x * x)", gc.log(1 + x * x), np.log1p(X * X), False),
+        ("log(2 + exp(x))", gc.log(2 + gc.exp(x)), np.log(2 + np.exp(X)), False),
+        ("log(exp(x) + exp(x * x))", gc.log(gc.exp(x) + gc.exp(x * x)),
+         np.log(np.exp(X) + np.exp(X * X)), False),
+        ("log(exp(x))", gc.log(gc.exp(x)), X, False),
+        ("log(exp(x) * 3)", gc.log(gc.exp(x) * 3.0), X + np.log(3.0), False),
+        ("log(sum(exp(x), 1))", gc.log(gc.exp(x).sum(1)), np_logsumexp(X, 1), True),
+        ("log(sum(exp(x), 0, keepdims))", gc.log(gc.exp(x).sum(0, keepdims=True)),
+         np_logsumexp(X, 0, keepdims=True), True),
+        ("log(sum(exp(x)))", gc.log(gc.exp(x).sum()), np_logsumexp(X), True),
+        ("log(sum(exp(x)) * 2)", gc.log(gc.exp(x).sum(1) * 2.0), np_logsumexp(X, 1) + np.log(2),
+         True),
+        ("log(sum(exp(x)) + 1)", gc.log(gc.exp(x).sum(1) + 1.0),
+         np.log(np.exp(X).sum(1) + 1.0), True),
+        ("log(sum(exp(x) * x * x))", gc.log((gc.exp(x) * x * x).sum()),
+         np.log((np.exp(X) * X * X).sum()), True),
+        ("log(softmax(x))", gc.log(gc.softmax(x, 1)), log_softmax, True),
+        ("log(exp(x) / sum(exp(x)))", gc.log(gc.exp(x) / gc.exp(x).sum(1, keepdims=True)),
+         log_softmax, True),
+        ("log(1 + exp(big))", gc.log(1 + gc.exp(big)), np.logaddexp(0.0, BIG), False),
+        ("1 / (1 + exp(-big))", 1 / (1 + gc.exp(-big)), sigmoid(np.clip(BIG, -700, 700)),
+         False),
+        ("log(sum(exp(big)))", gc.log(gc.exp(big).sum(1)), np_logsumexp(BIG, 1), True),
+        ("log(softmax(big))", gc.log(gc.softmax(big, 1)), BIG - np_logsumexp(BIG, 1, True),
+         True),
+        ("naive log_softmax(big)", gc.log(gc.exp(big) / gc.exp(big).sum(1, keepdims=True)),
+         BIG - np_logsumexp(BIG, 1, True), True),
+    ]
+    check_cases([x, big], [X, BIG], cases)
+    if dtype == F64:
+        check_gradients([x], [X], [(name, (t * weights(np.random.default_rng(0), t.shape))
+                                     .sum(), [x], None) for name, t, _, _ in cases[:17]])
+
+
+@pytest.mark.filterwarnings("ignore:Casting complex values")
+def test_log_of_products_with_negative_factors(dtype):
+    x = gc.placeholder((2, 3), dtype, name="x")
+    y = gc.placeholder((2, 3), dtype, name="y")
+    X = np.array([[-1.0, 0.5, 2.0], [-3.0, -0.2, 1.0]])
+    Y = -np.array([[0.5, 1.5, 2.0], [1.0, 3.0, 0.7]])          # negative
+    cases = [
+        ("log(exp(x) * x * x)", gc.log(gc.exp(x) * x * x), np.log(np.exp(X) * X * X), False),
+        ("log(y ** 2 * exp(x))", gc.log(y ** 2 * gc.exp(x)), np.log(Y ** 2 * np.exp(X)), False),
+        ("log((exp(x) - 2) ** 2)", gc.log((gc.exp(x) - 2) ** 2),
+         np.log((np.exp(X) - 2) ** 2), False),
+        ("log(exp(x) * y * y)", gc.log(gc.exp(x) * y * y), np.log(np.exp(X) * Y * Y), False),
+        ("log(-exp(x) * y)", gc.log(-gc.exp(x) * y), np.log(-np.exp(X) * Y), False),
+    ]
+    check_cases([x, y], [X, Y], cases)
 
 # }}}
 
@@ -495,7 +553,7 @@ def permutation_of(rng, nd):
     return tuple(int(a) for a in rng.permutation(nd))
 
 
-@examples(3)
+@examples(2)
 @example(shape=(2, 3, 4), seed=1)
 @given(shape=shapes, seed=seeds)
 def test_views(dtype, shape, seed):
@@ -626,7 +684,7 @@ matmul_shapes = st.tuples(st.integers(1, 5), st.integers(1, 5), st.integers(1, 5
                                                         min_side=1, max_side=3))
 
 
-@examples(3)
+@examples(2)
 @example(dims=(3, 4, 2, BroadcastableShapes(((2, 1), (3,)), (2, 3))), seed=1)
 @given(dims=matmul_shapes, seed=seeds)
 def test_matmul(dtype, dims, seed):
@@ -692,7 +750,7 @@ def np_softmax(X, axis):
     return e / e.sum(axis=axis, keepdims=True)
 
 
-@examples(3)
+@examples(2)
 @example(shape=(2, 3, 4), seed=1)
 @given(shape=nonscalar_shapes, seed=seeds)
 def test_softmax_family(dtype, shape, seed):
@@ -916,3 +974,27 @@ def test_grad_softmax_family(fp64, shape, seed):
     check_gradients([x], [X], costs)
 
 # }}}
+
+
+def test_grad_compiled_in_float32():
+    """The seed's case: gradients compiled in float32 agree with float64 evaluation."""
+    rng = np.random.default_rng(3)
+    x = gc.placeholder((8, 5), "float32", name="x")
+    w1 = gc.parameter(rng.uniform(-1, 1, (5, 6)).astype(np.float32), name="w1")
+    w2 = gc.parameter(rng.uniform(-1, 1, (6, 3)).astype(np.float32), name="w2")
+    b = gc.placeholder((3,), "float32", name="b")
+    X, Bv = rng.uniform(-1, 1, (8, 5)).astype(np.float32), rng.uniform(-1, 1, 3).astype(
+        np.float32)
+    h = x.mm(w1).clamp(min=0)
+    logits = h @ w2 + b
+    cost = -(gc.log_softmax(logits, dim=1) * gc.constant(np.eye(3)[[0, 1, 2, 0, 1, 2, 0, 1]],
+                                                          "float32")).sum() / 8 \
+        + (gc.sigmoid(x) ** 2).mean() + gc.logsumexp(logits) + (logits.max(1) * 0.1).sum()
+    grads = gc.grad(cost, [x, w1, w2, b])
+    assert all(g.dtype == F32 for g in grads)
+    got = gc.compile([x, b], grads)(X, Bv)
+    want = gc.evaluate(grads, {x: X, b: Bv}, dtype="float64")
+    for name, g, e in zip(("x", "w1", "w2", "b"), got, want):
+        assert g.dtype == F32
+        assert_close(f"d cost / d {name}", g, e, F32, loose=True)
+    gc.check_grad(cost, [x, w1, w2, b], {x: X, b: Bv})

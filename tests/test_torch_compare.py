@@ -163,6 +163,13 @@ OPS = {
                         lambda x: torch.logsumexp(x, dim=(0, 2))),
     "softmax large logits": ([((3, 4), "logits")], lambda x: gc.softmax(x * 300.0, 1),
                              lambda x: torch.softmax(x * 300.0, 1)),
+    # naive formulas, which graphc rewrites into stable ones as it builds them
+    "naive softplus": ([((3, 4), "logits")], lambda x: gc.log(1 + gc.exp(x * 100.0)),
+                       lambda x: torch.nn.functional.softplus(x * 100.0)),
+    "naive log_softmax": ([((3, 4), "logits")],
+                          lambda x: gc.log(gc.exp(x * 100.0) / gc.exp(x * 100.0)
+                                           .sum(1, keepdims=True)),
+                          lambda x: torch.log_softmax(x * 100.0, 1)),
     # a small network, as in the seed
     "two layer net": ([((5, 4), "any"), ((4, 3), "any"), ((3, 2), "any")],
                       lambda x, w1, w2: (x.mm(w1).clamp(min=0).mm(w2) - 1.0) ** 2,
