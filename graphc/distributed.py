@@ -79,6 +79,15 @@ def comm() -> Any:
     return _comm
 
 
+if size > 1:
+    # Load MPI now, not at the first allreduce: `python -m mpi4py` can only abort the other
+    # ranks when one fails if mpi4py.MPI is loaded (else they wait forever).
+    try:
+        comm()
+    except ImportError:
+        pass
+
+
 def allreduce_arrays(arrays: list, op: str) -> None:
     """Combine ``arrays`` (float, contiguous) in place across ranks, in one message."""
     c = comm()

@@ -24,7 +24,7 @@ def _maxmask(x: np.ndarray, axes: tuple) -> np.ndarray:
 
 
 def _allreduce(x: np.ndarray, op: str) -> np.ndarray:
-    out = np.array(x, copy=True)
+    out = np.array(x, copy=True, order="C")   # combined in place through a flat view
     distributed.allreduce_arrays([out], op)
     return out
 
