@@ -2,8 +2,9 @@
 
 Each graphc GEMM is ``gc.compile`` of ``a @ b`` with placeholders, fed device-resident
 pyopencl arrays; the kernel alone is timed with OpenCL profiling events (median of many
-launches). numpy is timed with wall clock (median). ``--seed`` also prints the time of each
-kernel of the seed's training step.
+launches, ``Function.profile``). numpy is timed with wall clock (median). ``--seed`` also
+prints the time of each kernel of the seed's training step. ``benchmarks/run.py`` is the
+suite with the whole-call comparisons; this script looks at single GEMM kernels.
 
     python benchmarks/gemm.py            # GEMM shapes
     python benchmarks/gemm.py --seed     # + per-kernel times of the seed step
@@ -14,7 +15,6 @@ import sys
 import time
 
 import numpy as np
-import pyopencl as cl
 import pyopencl.array as cla
 
 import graphc as gc
@@ -29,18 +29,10 @@ SHAPES = [("64x1000 @ 1000x100", 64, 1000, 100, False),
           ("2048^3", 2048, 2048, 2048, False)]
 
 
-def kernel_times(fn, repeat: int) -> float:
+def kernel_times(fn, args, repeat: int) -> float:
     """Median seconds per call of all of ``fn``'s kernels (summed), from profiling events."""
-    totals = []
-    for _ in range(repeat):
-        total = 0
-        for kernel, spec in fn._launch:
-            ev = cl.enqueue_nd_range_kernel(fn.queue, kernel, spec.global_size,
-                                            spec.local_size)
-            ev.wait()
-            total += ev.profile.end - ev.profile.start
-        totals.append(total * 1e-9)
-    return float(np.median(totals))
+    fn(*args)
+    return sum(k.seconds for k in fn.profile(*args, repeat=repeat))
 
 
 def wall(f, repeat: int) -> float:
@@ -77,7 +69,7 @@ def bench(label, M, K, N, trans, rng) -> None:
     got = fn(ad, bd)                 # binds the arguments; checks the result
     want = ref()
     err = np.max(np.abs(got - want)) / max(1.0, np.max(np.abs(want)))
-    t_gc = kernel_times(fn, repeat)
+    t_gc = kernel_times(fn, (ad, bd), repeat)
     ref()
     t_np = wall(ref, repeat)
     spec = fn.kernels[-1]
@@ -99,20 +91,7 @@ def seed_kernels(repeat: int = 200) -> None:
     step = gc.compile([x, y], [loss], {w1: w1 - 1e-6 * g1, w2: w2 - 1e-6 * g2})
     xd, yd = cla.to_device(step.queue, x_np), cla.to_device(step.queue, y_np)
     step(xd, yd)
-    times = {spec.name: [] for _, spec in step._launch}
-    for _ in range(repeat):
-        for kernel, spec in step._launch:
-            ev = cl.enqueue_nd_range_kernel(step.queue, kernel, spec.global_size,
-                                            spec.local_size)
-            ev.wait()
-            times[spec.name].append((ev.profile.end - ev.profile.start) * 1e-9)
-    total = 0.0
-    for _, spec in step._launch:
-        t = float(np.median(times[spec.name]))
-        total += t
-        print(f"  {spec.name:<22} {t * 1e3:7.3f} ms  global={spec.global_size} "
-              f"local={spec.local_size}")
-    print(f"  {'sum of kernels':<22} {total * 1e3:7.3f} ms")
+    print(step.profile(xd, yd, repeat=repeat))
 
 
 def main() -> None:

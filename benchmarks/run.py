@@ -1,0 +1,501 @@
+"""graphc's benchmark suite: one table, every time also as a ratio to numpy's.
+
+    python benchmarks/run.py             # everything, about 1.5 minutes on 2 cores
+    python benchmarks/run.py --quick     # fewer rounds, no 2048^3 GEMM: about 30 s
+    python benchmarks/run.py --only seed,gemm --no-torch
+
+Sections (``--only`` takes their names):
+
+seed     The seed's training step (N=64, 1000 -> 100 -> 10, relu, squared error, float32,
+         lr 1e-6; forward, backward, both updates, the loss read back every step):
+         graphc fed device-resident pyopencl arrays, graphc fed numpy arrays, numpy with a
+         hand-written backward pass (same algorithm), PyTorch eager with autograd.
+mlp      The same network, large: N=4096, 1024 -> 2048 -> 512, as GFLOP/s.
+gemm     SGEMM 1024^3 and 2048^3: graphc ``a @ b`` on device inputs (the call returns C
+         as a numpy array, as numpy does) vs numpy's ``a @ b``.
+startup  Time to the first loss of the seed in a new process (benchmarks/first_loss.py),
+         with empty PoCL/pyopencl caches and again with the same caches warm.
+
+How it measures: all contenders of a section run in this one process, in interleaved
+rounds. Each round runs every contender in a rotated order, several calls in a row, the
+first few untimed (they pay for the previous runtime's threads), and keeps the median call.
+A section stops after a time budget once it has its minimum of rounds, so a loaded machine
+lengthens it only so much. A contender's time is the median over rounds; "vs numpy" is the
+median over rounds of (its time / numpy's time in the same round), so load that drifts
+during the run cancels. Below 1 is faster than numpy. GFLOP/s count 3 GEMMs per layer,
+2*N*in*out each (the usual convention; the step really needs 5 GEMMs, no gradient of x),
+the same count for every contender. PyTorch is optional (``torch.set_num_threads(2)``).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Callable, Optional
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+SECTIONS = ("seed", "mlp", "gemm", "startup")
+LR = 1e-6
+
+
+# {{{ timing
+
+class Result:
+    """The per-round times (seconds per call) of every contender of one section."""
+
+    def __init__(self, times: dict[str, list[float]]):
+        self.times = times
+
+    def median(self, name: str) -> float:
+        return statistics.median(self.times[name])
+
+    def spread(self, name: str) -> float:
+        """Half the interquartile range of the per-round times, relative to the median."""
+        ts = sorted(self.times[name])
+        if len(ts) < 4:
+            return (ts[-1] - ts[0]) / 2 / statistics.median(ts)
+        q = statistics.quantiles(ts, n=4)
+        return (q[2] - q[0]) / 2 / statistics.median(ts)
+
+    def best_ratio(self, name: str, base: str = "numpy") -> Optional[float]:
+        """Best round over best round: what a quiet moment of the run shows."""
+        if base not in self.times:
+            return None
+        return min(self.times[name]) / min(self.times[base])
+
+    def ratio(self, name: str, base: str = "numpy") -> Optional[float]:
+        if base not in self.times:
+            return None
+        return statistics.median(t / b for t, b in zip(self.times[name], self.times[base]))
+
+
+def interleave(contenders: dict[str, Callable], rounds: int, inner: int = 1, skip: int = 0,
+               warmup: int = 1, budget_s: float = float("inf"), min_rounds: int = 3) -> Result:
+    """Run the contenders in interleaved rounds. In each round every contender makes
+    ``inner`` calls in a row, of which the first ``skip`` are not timed (the first calls
+    after a switch pay for the previous runtime's threads: OpenBLAS and OpenMP threads
+    still spinning, PoCL's asleep) and the median of the rest is kept. Stops after
+    ``budget_s`` seconds once ``min_rounds`` rounds are done."""
+    names = list(contenders)
+    for _ in range(warmup):
+        for name in names:
+            contenders[name]()
+    times: dict[str, list[float]] = {n: [] for n in names}
+    start = time.perf_counter()
+    for r in range(rounds):
+        k = r % len(names)
+        for name in names[k:] + names[:k]:
+            f = contenders[name]
+            for _ in range(skip):
+                f()
+            calls = []
+            for _ in range(inner - skip):
+                t0 = time.perf_counter()
+                f()
+                calls.append(time.perf_counter() - t0)
+            times[name].append(statistics.median(calls))
+        if r + 1 >= min_rounds and time.perf_counter() - start > budget_s:
+            break
+    return Result(times)
+
+# }}}
+
+
+# {{{ the two-layer network in numpy, PyTorch and graphc
+
+def init(rng, N: int, D_in: int, H: int, D_out: int, scaled: bool):
+    """x, y, w1, w2 (float32). The seed's weights are standard normal; ``scaled`` divides
+    each by sqrt(fan_in) so that the large network's activations stay O(1)."""
+    import numpy as np
+    x, y, w1, w2 = (rng.standard_normal(s, dtype=np.float32) for s in
+                    [(N, D_in), (N, D_out), (D_in, H), (H, D_out)])
+    if scaled:
+        w1 *= np.float32(D_in ** -0.5)
+        w2 *= np.float32(H ** -0.5)
+    return x, y, w1, w2
+
+
+def numpy_step(x, y, w1, w2, lr: float = LR) -> Callable[[], float]:
+    """One step of the hand-written numpy training loop (float32), updating copies of w1,
+    w2 in place; returns the loss."""
+    import numpy as np
+    a1, a2 = w1.copy(), w2.copy()
+    lr = np.float32(lr)
+
+    def step() -> float:
+        nonlocal a1, a2             # updated in place
+        h = x @ a1
+        h_relu = np.maximum(h, 0)
+        y_pred = h_relu @ a2
+        d = y_pred - y
+        loss = float(np.sum(d * d))
+        grad_y_pred = 2 * d
+        grad_w2 = h_relu.T @ grad_y_pred
+        grad_h = grad_y_pred @ a2.T
+        grad_h[h < 0] = 0
+        grad_w1 = x.T @ grad_h
+        a1 -= lr * grad_w1
+        a2 -= lr * grad_w2
+        return loss
+    return step
+
+
+def torch_step(x, y, w1, w2, lr: float = LR) -> Callable[[], float]:
+    """PyTorch eager with autograd, the seed tutorial's loop; returns the loss."""
+    import torch
+    xt, yt = torch.from_numpy(x), torch.from_numpy(y)
+    w1t = torch.from_numpy(w1.copy()).requires_grad_()
+    w2t = torch.from_numpy(w2.copy()).requires_grad_()
+
+    def step() -> float:
+        y_pred = xt.mm(w1t).clamp(min=0).mm(w2t)
+        loss = (y_pred - yt).pow(2).sum()
+        loss.backward()
+        with torch.no_grad():
+            w1t.sub_(lr * w1t.grad)
+            w2t.sub_(lr * w2t.grad)
+            w1t.grad = None
+            w2t.grad = None
+        return loss.item()
+    return step
+
+
+def graphc_step(x, y, w1, w2, lr: float = LR):
+    """The compiled graphc step (inputs x, y; output the loss; both updates)."""
+    import graphc as gc
+    xs = gc.placeholder(x.shape, name="x")
+    ys = gc.placeholder(y.shape, name="y")
+    w1p, w2p = gc.parameter(w1.copy(), name="w1"), gc.parameter(w2.copy(), name="w2")
+    loss = (xs.mm(w1p).clamp(min=0).mm(w2p) - ys).pow(2).sum()
+    g1, g2 = gc.grad(loss, [w1p, w2p])
+    return gc.compile([xs, ys], [loss], {w1p: w1p - lr * g1, w2p: w2p - lr * g2})
+
+
+def two_layer(N: int, D_in: int, H: int, D_out: int, scaled: bool, use_torch: bool,
+              numpy_inputs: bool):
+    """The contenders (name -> one training step returning the loss), the graphc step,
+    and the device inputs. Checks that every contender's first loss agrees with numpy's."""
+    import numpy as np
+    import pyopencl.array as cla
+    x, y, w1, w2 = init(np.random.default_rng(0), N, D_in, H, D_out, scaled)
+    step = graphc_step(x, y, w1, w2)
+    xd, yd = cla.to_device(step.queue, x), cla.to_device(step.queue, y)
+    contenders = {"graphc, device inputs": lambda: float(step(xd, yd)[0])}
+    if numpy_inputs:
+        contenders["graphc, numpy inputs"] = lambda: float(step(x, y)[0])
+    contenders["numpy"] = numpy_step(x, y, w1, w2)
+    if use_torch:
+        contenders["PyTorch eager"] = torch_step(x, y, w1, w2)
+    first = {name: f() for name, f in contenders.items()
+             if name != "graphc, numpy inputs"}
+    for name, value in first.items():
+        if not np.isfinite(value) or abs(value - first["numpy"]) > 1e-3 * abs(first["numpy"]):
+            raise SystemExit(f"{name}: first loss {value} differs from numpy's "
+                             f"{first['numpy']}")
+    return contenders, step, (xd, yd)
+
+
+def gemm_flops(N: int, D_in: int, H: int, D_out: int) -> float:
+    return 3 * 2.0 * N * (D_in * H + H * D_out)
+
+# }}}
+
+
+# {{{ sections
+
+def seed_section(args, use_torch: bool, rows: list, info: dict) -> None:
+    N, D_in, H, D_out = 64, 1000, 100, 10
+    contenders, step, dev_args = two_layer(N, D_in, H, D_out, False, use_torch, True)
+    info["device"] = (f"{step.device.name.strip()} | {step.device.platform.name.strip()} "
+                      f"({step.device.platform.version.strip()})")
+    info["seed kernels"] = len(step.kernels)
+    res = interleave(contenders, rounds=40 if args.quick else 150, inner=20, skip=5,
+                     warmup=20, budget_s=8 if args.quick else 20, min_rounds=10)
+    prof = step.profile(*dev_args, repeat=100 if args.quick else 300)
+    info["seed profile"] = prof
+    kernel_sum = sum(k.seconds for k in prof)
+    flop = gemm_flops(N, D_in, H, D_out)
+    label = f"seed step, N={N} {D_in}-{H}-{D_out}"
+    for name in contenders:
+        note = ""
+        if name == "graphc, device inputs":
+            note = (f"{len(step.kernels)} kernels; their sum {kernel_sum * 1e3:.3f} ms "
+                    f"(profiling events)")
+        add_row(rows, label, name, res, name, flop, note)
+
+
+def mlp_section(args, use_torch: bool, rows: list, info: dict) -> None:
+    N, D_in, H, D_out = 4096, 1024, 2048, 512
+    contenders, step, dev_args = two_layer(N, D_in, H, D_out, True, use_torch, False)
+    # Each contender made one step already (two_layer checks the first losses).
+    res = interleave(contenders, rounds=3 if args.quick else 6, warmup=0,
+                     budget_s=8 if args.quick else 25)
+    prof = step.profile(*dev_args, repeat=3)
+    info["mlp profile"] = prof
+    flop = gemm_flops(N, D_in, H, D_out)
+    label = f"MLP step, N={N} {D_in}-{H}-{D_out}"
+    for name in contenders:
+        note = ""
+        if name.startswith("graphc"):
+            top = max(prof, key=lambda k: k.seconds)
+            note = (f"{len(step.kernels)} kernels; slowest {top.name} "
+                    f"{top.seconds * 1e3:.0f} ms ({top.share:.0%})")
+        add_row(rows, label, name, res, name, flop, note)
+
+
+def gemm_section(args, use_torch: bool, rows: list, info: dict) -> None:
+    import numpy as np
+    import pyopencl.array as cla
+
+    import graphc as gc
+    sizes = [1024] if args.quick else [1024, 2048]
+    for n in sizes:
+        rng = np.random.default_rng(n)
+        a_np, b_np = (rng.standard_normal((n, n), dtype=np.float32) for _ in range(2))
+        a, b = gc.placeholder((n, n), name="a"), gc.placeholder((n, n), name="b")
+        fn = gc.compile([a, b], a @ b)
+        ad, bd = cla.to_device(fn.queue, a_np), cla.to_device(fn.queue, b_np)
+        contenders = {"graphc, device inputs": lambda: fn(ad, bd),
+                      "numpy": lambda: a_np @ b_np}
+        if use_torch:
+            import torch
+            at, bt = torch.from_numpy(a_np), torch.from_numpy(b_np)
+            contenders["PyTorch"] = lambda: at @ bt
+        want = a_np.astype(np.float64) @ b_np.astype(np.float64)
+        for name, f in contenders.items():
+            got = np.asarray(f(), dtype=np.float64)
+            err = np.max(np.abs(got - want)) / np.max(np.abs(want))
+            if err > 1e-4:
+                raise SystemExit(f"SGEMM {n}: {name} is wrong (relative error {err:.1e})")
+        quick = n <= 1024
+        res = interleave(contenders, rounds=(8 if args.quick else 15) if quick else 5,
+                         inner=4 if quick else 2, skip=1, warmup=0,
+                         budget_s=(6 if args.quick else 12) if quick else 20, min_rounds=3)
+        fn(ad, bd)
+        prof = fn.profile(ad, bd, repeat=8 if quick else 3)
+        kernel = sum(k.seconds for k in prof)
+        flop = 2.0 * n ** 3
+        for name in contenders:
+            note = ""
+            if name.startswith("graphc"):
+                note = (f"kernel alone {flop / kernel / 1e9:.0f} GFLOP/s; "
+                        f"global {fn.kernels[-1].global_size} local {fn.kernels[-1].local_size}")
+            add_row(rows, f"SGEMM {n}^3", name, res, name, flop, note)
+
+
+def startup_section(args, rows: list, info: dict) -> None:
+    """Runs benchmarks/first_loss.py in new processes: cold, then warm, per repeat."""
+    repeats = 1 if args.quick else 2
+    got: dict[str, list] = {"cold": [], "warm": []}
+    for _ in range(repeats):
+        with tempfile.TemporaryDirectory(prefix="graphc-bench-startup-") as tmp:
+            env = dict(os.environ, POCL_CACHE_DIR=os.path.join(tmp, "pocl"),
+                       XDG_CACHE_HOME=os.path.join(tmp, "xdg"))
+            env["PYTHONPATH"] = os.pathsep.join(
+                [str(ROOT)] + [p for p in [os.environ.get("PYTHONPATH")] if p])
+            env.pop("GRAPHC_DEBUG", None)
+            os.makedirs(env["POCL_CACHE_DIR"])
+            os.makedirs(env["XDG_CACHE_HOME"])
+            for kind in ("cold", "warm"):
+                t0 = time.perf_counter()
+                proc = subprocess.run([sys.executable, str(HERE / "first_loss.py")], env=env,
+                                      capture_output=True, text=True, timeout=600)
+                wall = time.perf_counter() - t0
+                if proc.returncode != 0:
+                    raise SystemExit(f"first_loss.py failed ({kind} cache):\n{proc.stderr}")
+                stages = json.loads(proc.stdout.strip().splitlines()[-1])
+                stages["process"] = wall
+                got[kind].append(stages)
+    for kind in ("cold", "warm"):
+        runs = got[kind]
+        med = {key: statistics.median(r[key] for r in runs)
+               for key in ("process", "import", "build", "compile", "call", "total")}
+        n = f" (median of {len(runs)})" if len(runs) > 1 else ""
+        label = f"first loss, new process, {kind} cache"
+        rows.append((label, "whole process", fmt_time(med["process"]),
+                     "", "", "", "", n.strip(" ()")))
+        rows.append((label, "import graphc -> first loss", fmt_time(med["total"]),
+                     "", "", "", "",
+                     f"import {med['import']:.2f} + build/grad {med['build']:.2f} + compile "
+                     f"{med['compile']:.2f} + call {med['call']:.2f} s"))
+
+# }}}
+
+
+# {{{ table
+
+def progress(text: str) -> None:
+    print(f"[run.py] {text}", file=sys.stderr, flush=True)
+
+
+def fmt_time(s: float) -> str:
+    if s >= 1:
+        return f"{s:.2f} s"
+    if s >= 1e-3:
+        return f"{s * 1e3:.3g} ms" if s < 0.1 else f"{s * 1e3:.0f} ms"
+    return f"{s * 1e6:.0f} us"
+
+
+def add_row(rows: list, label: str, name: str, res: Result, key: str, flop: float,
+            note: str) -> None:
+    t = res.median(key)
+    ratio, best = res.ratio(key), res.best_ratio(key)
+    spread = res.spread(key)
+    rows.append((label, name, fmt_time(t), f"±{spread:.0%}" if spread < 1 else "> ±100%",
+                 f"{flop / t / 1e9:.1f}", f"{ratio:.2f}" if ratio is not None else "",
+                 f"{best:.2f}" if best is not None else "",
+                 note + (f"{'; ' if note else ''}{len(res.times[key])} rounds"
+                         if name == "numpy" else "")))
+
+
+HEADER = ("benchmark", "contender", "median", "spread", "GFLOP/s", "vs numpy", "best vs numpy",
+          "notes")
+
+
+def print_table(rows: list, markdown: bool) -> None:
+    if markdown:
+        print("| " + " | ".join(HEADER) + " |")
+        print("|" + "|".join("---" for _ in HEADER) + "|")
+        last = None
+        for r in rows:
+            label = r[0] if r[0] != last else ""
+            last = r[0]
+            print("| " + " | ".join((label,) + tuple(r[1:])) + " |")
+        return
+    widths = [max(len(str(r[c])) for r in rows + [HEADER]) for c in range(len(HEADER))]
+    print("  ".join(h.ljust(w) for h, w in zip(HEADER, widths)).rstrip())
+    last = None
+    for r in rows:
+        cells = list(r)
+        if r[0] == last:
+            cells[0] = ""
+        elif last is not None:
+            print()
+        last = r[0]
+        print("  ".join(str(c).ljust(w) for c, w in zip(cells, widths)).rstrip())
+
+# }}}
+
+
+def openblas_core(np) -> str:
+    """The kernel set numpy's OpenBLAS chose at run time ("Haswell", "SkylakeX"), or ""."""
+    import ctypes
+    import glob
+    for lib in glob.glob(os.path.join(os.path.dirname(np.__file__), os.pardir, "numpy.libs",
+                                      "*openblas*")):
+        try:
+            dll = ctypes.CDLL(lib)
+        except OSError:
+            continue
+        for name in ("scipy_openblas_get_corename64_", "scipy_openblas_get_corename",
+                     "openblas_get_corename64_", "openblas_get_corename"):
+            f = getattr(dll, name, None)
+            if f is not None:
+                f.restype = ctypes.c_char_p
+                return f().decode()
+    return ""
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter,
+                                     epilog="\n".join(__doc__.splitlines()[1:]))
+    parser.add_argument("--quick", action="store_true",
+                        help="fewer rounds, no 2048^3 SGEMM, one startup repeat")
+    parser.add_argument("--only", default=",".join(SECTIONS),
+                        help=f"comma-separated sections to run, of {','.join(SECTIONS)}")
+    parser.add_argument("--no-torch", action="store_true", help="leave PyTorch out")
+    parser.add_argument("--markdown", action="store_true", help="print a Markdown table")
+    parser.add_argument("--no-profile", action="store_true",
+                        help="do not print the per-kernel profile of the graphc steps")
+    args = parser.parse_args()
+    wanted = [s.strip() for s in args.only.split(",") if s.strip()]
+    for s in wanted:
+        if s not in SECTIONS:
+            parser.error(f"unknown section {s!r}; choose from {', '.join(SECTIONS)}")
+
+    # Our own kernel caches unless the caller chose them (PoCL reads these when pyopencl
+    # first loads it, so before graphc is imported): a cache shared with concurrent
+    # processes can make builds fail.
+    cache = Path(tempfile.gettempdir()) / f"graphc-bench-{os.getuid()}"
+    os.environ.setdefault("POCL_CACHE_DIR", str(cache / "pocl"))
+    os.environ.setdefault("XDG_CACHE_HOME", str(cache / "xdg"))
+
+    sys.path.insert(0, str(ROOT))      # measure this checkout's graphc, as first_loss.py does
+    started = time.perf_counter()
+    load_before = os.getloadavg()
+    rows: list = []
+    info: dict = {}
+    # The startup runs go first, while this process has not loaded PoCL yet.
+    startup_rows: list = []
+    if "startup" in wanted:
+        startup_section(args, startup_rows, info)
+        progress(f"startup: {time.perf_counter() - started:.0f} s")
+
+    use_torch = False
+    if not args.no_torch and any(s in wanted for s in ("seed", "mlp", "gemm")):
+        try:
+            import torch
+            torch.set_num_threads(2)
+            use_torch = True
+            info["torch"] = f"PyTorch {torch.__version__}, {torch.get_num_threads()} threads"
+        except ImportError:
+            info["torch"] = "PyTorch not installed: left out"
+    import numpy as np
+    for name, section in (("seed", seed_section), ("mlp", mlp_section),
+                          ("gemm", gemm_section)):
+        if name in wanted:
+            t0 = time.perf_counter()
+            section(args, use_torch, rows, info)
+            progress(f"{name}: {time.perf_counter() - t0:.0f} s")
+    rows += startup_rows
+
+    if "device" not in info and any(s in wanted for s in ("mlp", "gemm")):
+        from graphc import runtime
+        d = runtime.select_device()
+        info["device"] = (f"{d.name.strip()} | {d.platform.name.strip()} "
+                          f"({d.platform.version.strip()})")
+    print(f"device: {info.get('device', '(not used in this process)')}")
+    if "seed kernels" in info:
+        print(f"seed step: {info['seed kernels']} kernels")
+    blas = ""
+    try:
+        cfg = np.show_config(mode="dicts")["Build Dependencies"]["blas"]
+        blas = f", BLAS {cfg.get('name')} {cfg.get('version')}"
+    except Exception:  # noqa: BLE001 - older numpy: no dict mode
+        pass
+    core = openblas_core(np)
+    if core:
+        forced = os.environ.get("OPENBLAS_CORETYPE")
+        blas += f" ({core} kernels{', OPENBLAS_CORETYPE=' + forced if forced else ''})"
+    print(f"numpy {np.__version__}{blas}; {info.get('torch', 'PyTorch not run')}; "
+          f"{os.cpu_count()} CPUs, load average {load_before[0]:.1f} at start, "
+          f"{os.getloadavg()[0]:.1f} at end")
+    print("median: per call; spread: half the interquartile range over rounds; vs numpy: "
+          "median over rounds of time / numpy's time in the same round (below 1 = faster); "
+          "best vs numpy: best round / numpy's best round")
+    if load_before[0] > 1.0:
+        print(f"NOTE: the machine was busy (load average {load_before[0]:.1f} on "
+              f"{os.cpu_count()} CPUs). On a CPU device, other processes can slow numpy's "
+              "and PyTorch's statically split BLAS threads more than PoCL's dynamically "
+              "scheduled work-groups: then 'vs numpy' flatters graphc, and 'best vs numpy' "
+              "is closer to a quiet machine.")
+    print()
+    print_table(rows, args.markdown)
+    if not args.no_profile:
+        for key, title in (("seed profile", "seed step"), ("mlp profile", "MLP step")):
+            if key in info:
+                print(f"\ngraphc {title}, per kernel (OpenCL profiling events, medians):")
+                print(info[key])
+    print(f"\n({time.perf_counter() - started:.0f} s)")
+
+
+if __name__ == "__main__":
+    main()
