@@ -77,16 +77,25 @@ $epilogue
             }
         }
     } else {
-        // a tile shifted back inside C: only the elements from (own_m, own_n) on
+        // a tile shifted back inside C: only the elements from (own_m, own_n) on. The
+        // epilogue is not unrolled here (one copy of it, not TM x TN: kernels build faster);
+        // the tile goes through a spill array so that res stays in registers.
+        $T spill[$TM][$TN];
         #pragma unroll
         for (int tm = 0; tm < $TM; tm++) {
             #pragma unroll
+            for (int tn = 0; tn < $TN; tn++)
+                spill[tm][tn] = res[tm][tn];
+        }
+        #pragma unroll 1
+        for (int tm = 0; tm < $TM; tm++) {
+            #pragma unroll 1
             for (int tn = 0; tn < $TN; tn++) {
                 const int xm = m0 + tm;
                 const int xn = n0 + tn;
                 if (xm >= own_m && xn >= own_n) {
                     const int i = (batch * $M + xm) * $N + xn;
-                    const $T acc = res[tm][tn];
+                    const $T acc = spill[tm][tn];
 $epilogue
                 }
             }
