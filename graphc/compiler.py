@@ -172,10 +172,11 @@ class Function:
     def __repr__(self) -> str:
         return f"<graphc.Function: {len(self.kernels)} kernels on {self.device.name.strip()}>"
 
-    def profile(self, *args: Any, repeat: int = 10) -> inspect.Profile:
+    def profile(self, *args: Any, repeat: int = 10, roofline: bool = True) -> inspect.Profile:
         """Run the function ``repeat`` times (updates included) and time every kernel with
-        OpenCL profiling events; returns one record per kernel, printable as a table."""
-        return inspect.profile(self, args, repeat)
+        OpenCL profiling events; returns one record per kernel, printable as a table. With
+        ``roofline``, each kernel is rated against the device's measured peaks."""
+        return inspect.profile(self, args, repeat, roofline)
 
     # }}}
 

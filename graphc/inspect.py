@@ -8,11 +8,12 @@ import dataclasses
 import shutil
 import subprocess
 import weakref
-from typing import Any, Iterable, Sequence
+from typing import Any, Iterable, Optional, Sequence
 
 import numpy as np
 import sympy as sp
 
+from . import runtime
 from .graph import LEAVES, Op, Tensor, toposort
 from .symbolic import operand
 
@@ -123,26 +124,34 @@ class KernelTime:
     gflops: float
     gbps: float
     share: float        # of the summed kernel time
+    roofline: float = float("nan")   # share of the attainable rate at this intensity
+    bound: str = ""                  # "compute" or "memory", from the roofline
 
 
 class Profile(list):
     """One ``KernelTime`` per kernel, in launch order; prints as a table."""
 
     call_seconds: float = 0.0
+    peaks: Optional[dict] = None
 
     def __str__(self) -> str:
         total = sum(r.seconds for r in self)
-        lines = [f"{'kernel':<24} {'us':>9} {'GFLOP/s':>9} {'GB/s':>8} {'share':>6}"]
+        lines = [f"{'kernel':<24} {'us':>9} {'GFLOP/s':>9} {'GB/s':>8} {'share':>6} "
+                 f"{'roofline':>8}  bound"]
         for r in self:
             lines.append(f"{r.name:<24} {r.seconds * 1e6:9.1f} {r.gflops:9.2f} {r.gbps:8.2f}"
-                         f" {r.share * 100:5.1f}%")
+                         f" {r.share * 100:5.1f}% {r.roofline * 100:7.1f}%  {r.bound}")
         lines.append(f"{'kernels total':<24} {total * 1e6:9.1f}")
         lines.append(f"{'call (wall clock)':<24} {self.call_seconds * 1e6:9.1f}")
+        if self.peaks:
+            lines.append(f"roofline of the device: {self.peaks['gflops']:.0f} GFLOP/s (float32 "
+                         f"FMA), {self.peaks['gbps']:.1f} GB/s (copy), measured by graphc")
         return "\n".join(lines)
 
 
-def profile(fn: Any, args: Sequence[Any], repeat: int) -> Profile:
-    """Run ``fn(*args)`` ``repeat`` times with OpenCL profiling events."""
+def profile(fn: Any, args: Sequence[Any], repeat: int, roofline: bool = True) -> Profile:
+    """Run ``fn(*args)`` ``repeat`` times with OpenCL profiling events; with ``roofline``,
+    rate each kernel against the device's peaks (probed once, cached on disk)."""
     import time
     samples: list[list[float]] = [[] for _ in fn.kernels]
     walls = []
@@ -158,6 +167,13 @@ def profile(fn: Any, args: Sequence[Any], repeat: int) -> Profile:
                                 k.bytes / t / 1e9 if t else 0.0, t / total)
                      for k, t in zip(fn.kernels, medians))
     report.call_seconds = float(np.median(walls))
+    if roofline:
+        report.peaks = peaks = runtime.peak_rates(fn.ctx)
+        for r, k in zip(report, fn.kernels):
+            intensity = k.flops / max(k.bytes, 1)
+            attainable = min(peaks["gflops"], intensity * peaks["gbps"])
+            r.bound = "compute" if peaks["gflops"] <= intensity * peaks["gbps"] else "memory"
+            r.roofline = r.gflops / attainable if attainable else float("nan")
     return report
 
 # }}}

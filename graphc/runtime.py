@@ -5,6 +5,7 @@ The runtime knows buffers, programs and kernels, not graph nodes.
 from __future__ import annotations
 
 import functools
+import json
 import os
 import tempfile
 from typing import Optional, Union
@@ -166,3 +167,91 @@ def context_for(device: "cl.Device") -> DeviceContext:
 
 def device_context(device: Union[None, str, "cl.Device"] = None) -> DeviceContext:
     return context_for(select_device(device))
+
+
+# {{{ peak rates: a small probe, measured once per device and kept on disk
+
+_PROBE = """
+__kernel void fma_peak(__global float* out, const float seed)
+{
+    // 8 independent chains of 16-wide FMAs: enough to fill AVX-512's two FMA ports
+    float16 a0 = seed, a1 = seed + 1, a2 = seed + 2, a3 = seed + 3;
+    float16 a4 = seed + 4, a5 = seed + 5, a6 = seed + 6, a7 = seed + 7;
+    const float16 m = 0.999f, c = 0.001f;
+    for (int k = 0; k < 4096; k++) {
+        a0 = a0 * m + c; a1 = a1 * m + c; a2 = a2 * m + c; a3 = a3 * m + c;
+        a4 = a4 * m + c; a5 = a5 * m + c; a6 = a6 * m + c; a7 = a7 * m + c;
+    }
+    float16 s = a0 + a1 + a2 + a3 + a4 + a5 + a6 + a7;
+    out[get_global_id(0)] = s.s0 + s.s5 + s.sa + s.sf;
+}
+
+__kernel void copy_peak(__global const float4* restrict src, __global float4* restrict dst)
+{
+    const int i = get_global_id(0);
+    dst[i] = src[i];
+}
+"""
+
+
+def _peaks_path() -> str:
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(base, "graphc", "peaks.json")
+
+
+def _device_key(device: "cl.Device") -> str:
+    return f"{device.platform.name.strip()} | {device.name.strip()} | {device.driver_version}"
+
+
+def known_peaks(device: "cl.Device") -> Optional[dict]:
+    """Peak rates measured earlier for ``device`` (``gflops``, ``gbps``), or None."""
+    try:
+        with open(_peaks_path()) as f:
+            return json.load(f).get(_device_key(device))
+    except (OSError, ValueError):
+        return None
+
+
+def peak_rates(ctx: DeviceContext) -> dict:
+    """float32 FMA GFLOP/s and copy GB/s of the device, measured once and cached on disk."""
+    found = known_peaks(ctx.device)
+    if found is not None:
+        return found
+    program = ctx.build(_PROBE)
+    queue = ctx.queue
+    items = 64 * max(1, ctx.device.max_compute_units)
+    out = ctx.alloc(items * 4)
+    fma = cl.Kernel(program, "fma_peak")
+    fma.set_args(out, np.float32(0.5))
+    n = 8 << 20                                   # 32 MiB each way
+    src, dst = ctx.alloc(n * 4), ctx.alloc(n * 4)
+    copy = cl.Kernel(program, "copy_peak")
+    copy.set_args(src, dst)
+
+    def best(kernel, size, local) -> float:
+        times = []
+        for _ in range(5):
+            event = cl.enqueue_nd_range_kernel(queue, kernel, (size,), local)
+            event.wait()
+            times.append((event.profile.end - event.profile.start) * 1e-9)
+        return min(times[1:])
+
+    flops = items * 4096 * 8 * 16 * 2 / best(fma, items, (1,))
+    bandwidth = 2 * n * 4 / best(copy, n // 4, None)
+    peaks = {"gflops": flops / 1e9, "gbps": bandwidth / 1e9}
+    path = _peaks_path()
+    try:
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        try:
+            with open(path) as f:
+                table = json.load(f)
+        except (OSError, ValueError):
+            table = {}
+        table[_device_key(ctx.device)] = peaks
+        with open(path, "w") as f:
+            json.dump(table, f, indent=1)
+    except OSError:
+        pass
+    return peaks
+
+# }}}

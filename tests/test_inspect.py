@@ -65,6 +65,10 @@ def test_profile_has_one_record_per_kernel_and_adds_up(seed):
     assert total <= 1.2 * report.call_seconds   # kernel time fits inside the call
     text = str(report)
     assert all(k.name in text for k in step.kernels)
+    assert report.peaks["gflops"] > 0 and report.peaks["gbps"] > 0
+    assert all(r.bound in ("compute", "memory") and r.roofline > 0 for r in report)
+    assert "roofline of the device" in text
+    assert gc.runtime.known_peaks(step.device) == report.peaks     # kept on disk
     # profiling runs the function: the updates were applied
     assert any(not np.array_equal(b, p.value) for b, (p, _) in zip(before, step.updates))
 
