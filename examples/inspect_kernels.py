@@ -26,7 +26,10 @@ def main() -> None:
     x = gc.placeholder((N, D_in), name="x")
     y = gc.placeholder((N, D_out), name="y")
     w1, w2 = gc.parameter(w1_np, name="w1"), gc.parameter(w2_np, name="w2")
-    loss = (x.mm(w1).clamp(min=0).mm(w2) - y).pow(2).sum().named("loss")
+    # names are optional: they label the kernel table, the profile and the graph
+    h = x.mm(w1).named("h")
+    y_pred = h.clamp(min=0).named("h_relu").mm(w2).named("y_pred")
+    loss = (y_pred - y).pow(2).sum().named("loss")
     g1, g2 = gc.grad(loss, [w1, w2])
     step = gc.compile([x, y], [loss], {w1: w1 - 1e-6 * g1, w2: w2 - 1e-6 * g2},
                       device=args.device)
