@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import os
 import sys
-import threading
 from typing import Any, Mapping, Optional, Sequence, Union
 
 import numpy as np
@@ -148,7 +147,7 @@ class Function:
         self._final_copies = [(param, self._temps[slot_of[id(value)]])
                               for param, value in sched.updates if id(value) not in in_place]
         self._output_buffers = [self._temps[slot_of[id(o)]] for o in sched.outputs]
-        self._lock = threading.Lock()
+        self._lock = ctx.lock
         self._debug = int(os.environ.get("GRAPHC_DEBUG", "0") or 0)
         if self._debug >= 1:
             print(self.describe(), file=sys.stderr)
@@ -267,8 +266,8 @@ class Function:
 
     def _call(self, args: tuple, timed: bool = False) -> tuple[list, list]:
         """Validate, upload, launch every kernel, apply updates, download the outputs.
-        One call at a time per function: the lock keeps concurrent callers from
-        interleaving their kernels over the shared buffers."""
+        One call at a time per device: the lock keeps concurrent callers (of this function
+        or of others sharing its parameters) from interleaving their kernels."""
         with self._lock:
             return self._call_locked(args, timed)
 

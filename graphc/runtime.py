@@ -7,6 +7,7 @@ from __future__ import annotations
 import functools
 import json
 import os
+import threading
 import tempfile
 from typing import Optional, Union
 
@@ -117,6 +118,9 @@ class DeviceContext:
         self.queue = cl.CommandQueue(
             self.context, properties=cl.command_queue_properties.PROFILING_ENABLE)
         self.programs: dict[str, "cl.Program"] = {}
+        # one call at a time on this queue: functions sharing parameters and buffers
+        # never interleave their kernels
+        self.lock = threading.RLock()
 
     @property
     def has_fp64(self) -> bool:
