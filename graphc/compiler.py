@@ -298,8 +298,9 @@ class Function:
                                                spec.local_size)
             if timed:
                 events.append(event)
-        for param, temp in self._final_copies:
-            cl.enqueue_copy(queue, param.arg.buffers[self.ctx], temp)
+        for param, temp in self._final_copies:   # the temporary may be a larger, reused one
+            cl.enqueue_copy(queue, param.arg.buffers[self.ctx], temp,
+                            byte_count=param.size * param.dtype.itemsize)
         results = [np.empty(o.shape, o.dtype) for o in self.outputs]
         for host, buf in zip(results, self._output_buffers):
             cl.enqueue_copy(queue, host, buf, is_blocking=False)

@@ -16,7 +16,7 @@ from . import graph
 from .errors import DTypeError, ShapeError
 from .graph import Op, Tensor
 from .stabilize import stabilize
-from .symbolic import (Greater, GreaterEqual, Maximum, Minimum, Sigmoid, Where, numpy_function,
+from .symbolic import (FAbs, Greater, GreaterEqual, Maximum, Minimum, Sigmoid, Where, numpy_function,
                        operand, renumber)
 
 Operand = Union[Tensor, float, int, np.ndarray]
@@ -32,7 +32,7 @@ UNARY = {
     "tanh": sp.tanh(a0),
     "sigmoid": Sigmoid(a0),
     "relu": sp.Max(a0, 0),
-    "abs": sp.Abs(a0),
+    "abs": FAbs(a0),
 }
 
 BINARY = {

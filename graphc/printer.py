@@ -111,6 +111,15 @@ class OpenCLPrinter(C99CodePrinter):
     def _print_GreaterEqual(self, expr: GreaterEqual) -> str:
         return self._compare(">=", *expr.args)
 
+    def _print_FAbs(self, expr) -> str:
+        return f"fabs({self._print(expr.args[0])})"
+
+    def _print_re(self, expr) -> str:     # graphc's values are real
+        return self._print(expr.args[0])
+
+    def _print_im(self, expr) -> str:
+        return self._lit(0)
+
     def _print_Softplus(self, expr) -> str:
         x = self._print(expr.args[0])
         return f"(fmax({x}, {self._lit(0)}) + log1p(exp(-fabs({x}))))"

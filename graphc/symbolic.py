@@ -27,6 +27,7 @@ class Greater(sp.Function):
     """1 where ``a > b``, else 0. Piecewise constant: its derivative is 0."""
 
     nargs = 2
+    is_real = True
 
     @classmethod
     def eval(cls, a, b):
@@ -42,6 +43,7 @@ class GreaterEqual(sp.Function):
     """1 where ``a >= b``, else 0."""
 
     nargs = 2
+    is_real = True
 
     @classmethod
     def eval(cls, a, b):
@@ -65,6 +67,7 @@ class Maximum(sp.Function):
     as in PyTorch (sympy's Max gives Heaviside, which graphc takes as 0 at the kink)."""
 
     nargs = 2
+    is_real = True
 
     @classmethod
     def eval(cls, a, b):
@@ -83,6 +86,7 @@ class Minimum(sp.Function):
     """Elementwise minimum of two tensors; a tie splits the gradient."""
 
     nargs = 2
+    is_real = True
 
     @classmethod
     def eval(cls, a, b):
@@ -101,6 +105,7 @@ class Sigmoid(sp.Function):
     """The logistic function 1 / (1 + exp(-x))."""
 
     nargs = 1
+    is_real = True
 
     @classmethod
     def eval(cls, x):
@@ -112,10 +117,31 @@ class Sigmoid(sp.Function):
         return Sigmoid(self.args[0]) * (1 - Sigmoid(self.args[0]))
 
 
+class FAbs(sp.Function):
+    """|x| for real x. sympy's Abs rewrites |exp(z)| as exp(re(z)) when it cannot prove z
+    real (log(x) may be complex to it); graphc's values are real floats, NaN where
+    undefined, so |x| stays |x|. Its derivative is sign(x): 0 at 0, as in PyTorch."""
+
+    nargs = 1
+    is_real = True
+
+    @classmethod
+    def eval(cls, x):
+        if x.is_Number:
+            return abs(x)
+        if isinstance(x, FAbs):
+            return x
+        return None
+
+    def fdiff(self, argindex=1):
+        return sp.sign(self.args[0])
+
+
 class Softplus(sp.Function):
     """log(1 + exp(x)), computed as max(x, 0) + log1p(exp(-|x|)) so it never overflows."""
 
     nargs = 1
+    is_real = True
 
     @classmethod
     def eval(cls, x):
@@ -131,6 +157,7 @@ class Where(sp.Function):
     """``a`` where ``c`` is non-zero, else ``b``."""
 
     nargs = 3
+    is_real = True
 
     @classmethod
     def eval(cls, c, a, b):
@@ -172,6 +199,7 @@ _NUMPY_FUNCS = {
     "Greater": lambda a, b: np.greater(a, b),
     "GreaterEqual": lambda a, b: np.greater_equal(a, b),
     "Sigmoid": _np_sigmoid,
+    "FAbs": np.abs,
     "Softplus": lambda x: np.logaddexp(0, x),
     "Maximum": np.maximum,
     "Minimum": np.minimum,
