@@ -16,8 +16,8 @@ from . import graph
 from .errors import DTypeError, ShapeError
 from .graph import Op, Tensor
 from .stabilize import stabilize
-from .symbolic import (FAbs, Greater, GreaterEqual, Maximum, Minimum, Sigmoid, Where, numpy_function,
-                       operand, renumber)
+from .symbolic import (FAbs, Greater, GreaterEqual, Maximum, Minimum, Sigmoid, Where,
+                       numpy_function, operand, renumber)
 
 Operand = Union[Tensor, float, int, np.ndarray]
 Axes = Union[None, int, Sequence[int]]

@@ -130,7 +130,8 @@ EXPECTED = 2 * CALLS * 1 + 2 * CALLS * 2
 
 def test_two_functions_sharing_a_parameter(eager_switching):
     """Two functions sharing p, called from threads from the start: p ends at 300."""
-    # the race is in the first calls only: about one trial in four loses updates
+    # a race in the first calls (each function uploading p) lost updates in about one
+    # trial in four before calls were serialised per device context
     finals = [_shared_parameter_trial(outputs_too=False, warm=False)
               for _ in range(2 * TRIALS)]
     assert finals == [EXPECTED] * (2 * TRIALS)
@@ -156,7 +157,7 @@ def test_two_functions_sharing_a_parameter_read_and_write(eager_switching):
     p = gc.parameter(np.zeros(8, np.float32), name="p")
     f1 = gc.compile([], [], updates={p: p + 1})
     f2 = gc.compile([], [2 * p])
-    f1()        # first calls one at a time (see test_two_functions_sharing_a_parameter)
+    f1()        # first calls one at a time: this test is about steady-state reads
     f2()
     seen: tuple = ([], [])
     _run_threads([_repeat(f1, CALLS), _repeat(f1, CALLS),
