@@ -26,9 +26,6 @@ ACC = sp.Symbol("acc", real=True)
 INT_LIMIT = 2 ** 31 - 1
 
 
-def builtins_max(a: int, b: int) -> int:
-    return a if a > b else b
-
 
 @dataclasses.dataclass(frozen=True)
 class BufferRef:
@@ -113,7 +110,7 @@ class KernelWriter:
             self.written.add(ref)
         if node is not None:
             nbytes = node.size * node.dtype.itemsize
-            self.traffic[(ref, write)] = builtins_max(self.traffic.get((ref, write), 0), nbytes)
+            self.traffic[(ref, write)] = max(self.traffic.get((ref, write), 0), nbytes)
         return f"b{self.args.index(ref)}"
 
     def signature(self) -> str:

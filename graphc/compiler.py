@@ -113,7 +113,6 @@ class Function:
                 return BufferRef("param", node)
             return BufferRef("const", node)
 
-        self._buffer_of = buffer_of
         specs = codegen.generate(self.schedule, buffer_of)
         self.kernels = [s for s in specs if s.kind != "allreduce"]
         self.source = codegen.program_source(self.kernels, len(nodes))

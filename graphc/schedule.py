@@ -422,7 +422,7 @@ def plan_buffers(sched: Schedule) -> tuple[dict, list]:
     last_read: dict[int, int] = {}
     for g in sched.groups:
         for _, base, _ in sched.loads[id(g)]:
-            last_read[id(base)] = builtins_max(last_read.get(id(base), -1), g.index)
+            last_read[id(base)] = max(last_read.get(id(base), -1), g.index)
     end = len(sched.groups)
     for r in sched.outputs + [v for _, v in sched.updates]:
         last_read[id(r)] = end
@@ -449,6 +449,3 @@ def plan_buffers(sched: Schedule) -> tuple[dict, list]:
             busy.append((last_read.get(id(node), g.index), slot))
     return slot_of, sizes
 
-
-def builtins_max(a: int, b: int) -> int:
-    return a if a > b else b

@@ -62,43 +62,34 @@ def _half_step(a, b):
     return (Greater(a, b) + GreaterEqual(a, b)) / 2
 
 
-class Maximum(sp.Function):
-    """Elementwise maximum of two tensors; at a tie each side gets half the gradient,
-    as in PyTorch (sympy's Max gives Heaviside, which graphc takes as 0 at the kink)."""
+class _Extremum(sp.Function):
+    """Elementwise maximum or minimum of two tensors; at a tie each side gets half the
+    gradient, as in PyTorch (sympy's Max gives Heaviside, which graphc takes as 0 at the
+    kink)."""
 
     nargs = 2
     is_real = True
+    _pick = sp.Max
 
     @classmethod
     def eval(cls, a, b):
         if a.is_Number and b.is_Number:
-            return sp.Max(a, b)
+            return cls._pick(a, b)
         if a == b:
             return a
         return None
 
     def fdiff(self, argindex=1):
-        a, b = self.args
-        return _half_step(a, b) if argindex == 1 else _half_step(b, a)
+        a, b = self.args if argindex == 1 else reversed(self.args)
+        return _half_step(a, b) if self._pick is sp.Max else _half_step(b, a)
 
 
-class Minimum(sp.Function):
-    """Elementwise minimum of two tensors; a tie splits the gradient."""
+class Maximum(_Extremum):
+    _pick = sp.Max
 
-    nargs = 2
-    is_real = True
 
-    @classmethod
-    def eval(cls, a, b):
-        if a.is_Number and b.is_Number:
-            return sp.Min(a, b)
-        if a == b:
-            return a
-        return None
-
-    def fdiff(self, argindex=1):
-        a, b = self.args
-        return _half_step(b, a) if argindex == 1 else _half_step(a, b)
+class Minimum(_Extremum):
+    _pick = sp.Min
 
 
 class Sigmoid(sp.Function):
@@ -195,9 +186,14 @@ def _np_sigmoid(x):
         return 1 / (1 + np.exp(-x))   # exp overflows to inf for x << 0: the result is 0
 
 
+def _mask(condition: np.ndarray, a, b) -> np.ndarray:
+    # 0/1 in the operands' float dtype: numpy's bool + bool would be a logical or
+    return np.asarray(condition).astype(np.result_type(a, b))
+
+
 _NUMPY_FUNCS = {
-    "Greater": lambda a, b: np.greater(a, b),
-    "GreaterEqual": lambda a, b: np.greater_equal(a, b),
+    "Greater": lambda a, b: _mask(np.greater(a, b), a, b),
+    "GreaterEqual": lambda a, b: _mask(np.greater_equal(a, b), a, b),
     "Sigmoid": _np_sigmoid,
     "FAbs": np.abs,
     "Softplus": lambda x: np.logaddexp(0, x),

@@ -382,3 +382,15 @@ def test_check_grad_needs_values_for_placeholders():
         gc.check_grad((x * y).sum(), [x, y], {x: np.ones(2)})
 
 # }}}
+
+
+def test_masks_add_as_numbers_in_the_reference():
+    """Comparisons are 0/1 of the operand dtype: two of them add to 2 (numpy's bool + bool
+    would be a logical or), and so do the tie-splitting gradients of maximum and minimum."""
+    x = gc.placeholder((3,), dtype="float64", name="x")
+    y = gc.placeholder((3,), dtype="float64", name="y")
+    feed = {x: np.array([1.0, 2.0, 3.0]), y: np.array([3.0, 2.0, 1.0])}
+    np.testing.assert_array_equal(gc.evaluate((y > x) + (y >= x), feed), [2, 1, 0])
+    cost = gc.maximum(x, y).sum() + 2 * gc.minimum(x, y).sum()
+    np.testing.assert_array_equal(gc.evaluate(gc.grad(cost, x), feed), [2, 1.5, 1])
+    gc.check_grad(cost, [x, y], {x: np.array([1.0, 2.5, 3.0]), y: feed[y]})
