@@ -1,0 +1,71 @@
+"""Rewrites, checked structurally: what happens when nodes are built (CSE, constant folding,
+algebraic simplification) and the named passes of graphc.rewrite."""
+from __future__ import annotations
+
+import numpy as np
+import sympy as sp
+
+import graphc as gc
+from graphc.graph import Op, toposort
+from graphc.rewrite import PASSES, dead_code, format_graph, merge_elementwise, run_passes
+from graphc.symbolic import operand
+
+a0 = operand(0)
+x = gc.placeholder((4, 3), name="x")
+y = gc.placeholder((3,), name="y")
+
+
+def test_common_subexpressions_are_one_node():
+    assert (gc.exp(x) * 2 + y) is (gc.exp(x) * 2 + y)
+    z = gc.tanh(x)
+    total = z * z + z
+    assert len([n for n in toposort([total]) if n.op is Op.EW and n.arg == sp.tanh(a0)]) == 1
+
+
+def test_constants_fold_and_identities_vanish():
+    assert (x * 1) is x and (x + 0) is x and (x ** 1) is x
+    folded = gc.constant(2.0) * 3 + 1
+    assert folded.op is Op.CONST and folded.arg.uniform == 7.0
+    assert (x ** 2).arg == a0 ** 2          # printed as x*x in kernels
+    assert (x - x).op is Op.CONST and (x - x).arg.uniform == 0.0
+
+
+def test_views_collapse():
+    assert x.T.T is x
+    assert x.reshape(12).reshape(4, 3) is x
+    b = gc.broadcast_to(y, (4, 3))
+    assert gc.broadcast_to(b.reshape(1, 4, 3), (2, 4, 3)).src[0].op is not Op.BROADCAST
+
+
+def test_sum_of_a_broadcast_is_a_multiplication():
+    s = gc.broadcast_to(y, (4, 3)).sum(axis=0)
+    assert Op.REDUCE not in {n.op for n in toposort([s])}
+    np.testing.assert_allclose(gc.evaluate(s, {y: np.arange(3.0)}), 4 * np.arange(3.0))
+
+
+def test_merge_elementwise_simplifies_across_nodes():
+    chain = gc.log(gc.exp(-(-x)))                     # three nodes as built
+    assert len([n for n in toposort([chain]) if n.op is Op.EW]) >= 2
+    (merged,) = merge_elementwise([chain])
+    assert merged is x                                # log(exp(--x)) is x
+    shared = gc.exp(x)                                # two consumers: not merged into either
+    a, b = merge_elementwise([shared + 1, shared * 2])
+    assert a.src == (shared,) and b.src == (shared,)
+
+
+def test_passes_are_named_and_dead_code_is_not_compiled():
+    assert [name for name, _, _ in PASSES] == ["merge_elementwise", "dead_code"]
+    unused = gc.exp(y)                                # built, never asked for
+    (out,) = run_passes([x * 2])
+    assert unused not in toposort([out])
+    assert dead_code([out]) == [out]
+    text = format_graph([out])
+    assert "x: float32[4, 3] = placeholder" in text and "2*x" in text
+
+
+def test_merged_graph_computes_the_same():
+    z = gc.sigmoid(x * y) * gc.tanh(x) - x / 3
+    (merged,) = run_passes([z])
+    feed = {x: np.random.default_rng(0).standard_normal((4, 3)).astype(np.float32),
+            y: np.ones(3, np.float32)}
+    np.testing.assert_allclose(gc.evaluate(merged, feed), gc.evaluate(z, feed), rtol=1e-6)
