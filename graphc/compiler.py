@@ -127,7 +127,7 @@ class Function:
         self._launch = []     # (kernel, spec) in launch order
         self._steps: list = []   # ("kernel", kernel, spec) or ("allreduce", [spec, ...])
         self._host: dict[int, np.ndarray] = {}   # host staging of allreduced values
-        self._bound: dict[tuple, Any] = {}
+        self._binding: Optional[tuple] = None   # input buffers the kernels are bound to
         for spec in specs:
             for ref in spec.args:
                 if ref.kind == "const" and id(ref.node) not in self._consts:
@@ -283,16 +283,17 @@ class Function:
                 fed[id(p)] = buf
             else:
                 fed[id(p)] = a.data
+        # arguments are bound once; again only when a call brings other input buffers
+        binding = tuple(b.int_ptr for b in fed.values())
+        rebind = binding != self._binding
+        self._binding = binding
         for step in self._steps:
             if step[0] == "allreduce":
                 self._allreduce(step[1], fed)
                 continue
             _, kernel, spec = step
-            bufs = [self._buffer(ref, fed) for ref in spec.args]
-            key = id(kernel)
-            if self._bound.get(key) != bufs:
-                kernel.set_args(*bufs)
-                self._bound[key] = bufs
+            if rebind:
+                kernel.set_args(*(self._buffer(ref, fed) for ref in spec.args))
             event = cl.enqueue_nd_range_kernel(queue, kernel, spec.global_size,
                                                spec.local_size)
             if timed:
