@@ -90,7 +90,7 @@ class KernelWriter:
     """Writes the kernel of one group, given where each materialised node lives."""
 
     def __init__(self, group: Group, sched: Schedule, buffer_of: Callable[[Tensor], BufferRef]):
-        self.group, self.sched, self.buffer_of = group, sched, buffer_of
+        self.group, self.buffer_of = group, buffer_of
         self.dtype = group.members()[0].dtype
         self.T = cl_type(self.dtype)
         self.printer = OpenCLPrinter(self.dtype)

@@ -76,15 +76,10 @@ def merge_elementwise(roots: list) -> list:
     return substitute(roots, rule)
 
 
-def dead_code(roots: list) -> list:
-    """Only what the roots need is compiled: the graph is walked from the roots."""
-    return list(roots)
-
-
-# (name, pass, is a fusion: skipped when compiling with fuse=False)
+# (name, pass, is a fusion: skipped when compiling with fuse=False). Dead code needs no pass:
+# every stage walks the graph from the roots, so a node nothing asks for is never reached.
 PASSES = [
     ("merge_elementwise", merge_elementwise, True),
-    ("dead_code", dead_code, False),
 ]
 
 

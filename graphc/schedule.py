@@ -137,7 +137,6 @@ class Group:
 @dataclasses.dataclass
 class Schedule:
     groups: list                 # in launch order
-    writer: dict                 # id(node) -> Group writing it
     loads: dict                  # id(group) -> list of (node, base, view)
     in_place: dict               # id(update value node) -> parameter node it is written into
     outputs: list                # the nodes holding the outputs (copies of leaves and views)
@@ -375,7 +374,7 @@ def schedule(outputs: list, updates: list, fuse: bool = True) -> Schedule:
                           for _, base, _ in loads[id(h)])
         if not later_reads:
             in_place[id(value)] = param
-    return Schedule(groups, writer, loads, in_place, outputs, updates)
+    return Schedule(groups, loads, in_place, outputs, updates)
 
 
 def _in_place_candidates(updates, outputs, builder, loads, writer) -> set:
