@@ -24,7 +24,8 @@ lengthens it only so much. A contender's time is the median over rounds; "vs num
 median over rounds of (its time / numpy's time in the same round), so load that drifts
 during the run cancels. Below 1 is faster than numpy. GFLOP/s count 3 GEMMs per layer,
 2*N*in*out each (the usual convention; the step really needs 5 GEMMs, no gradient of x),
-the same count for every contender. PyTorch is optional (``torch.set_num_threads(2)``).
+the same count for every contender. PyTorch is optional (one thread per CPU); where it
+sees a CUDA GPU, PyTorch CUDA runs too (graphc then runs on that GPU through OpenCL).
 """
 from __future__ import annotations
 
@@ -147,12 +148,12 @@ def numpy_step(x, y, w1, w2, lr: float = LR) -> Callable[[], float]:
     return step
 
 
-def torch_step(x, y, w1, w2, lr: float = LR) -> Callable[[], float]:
+def torch_step(x, y, w1, w2, lr: float = LR, device: str = "cpu") -> Callable[[], float]:
     """PyTorch eager with autograd, the seed tutorial's loop; returns the loss."""
     import torch
-    xt, yt = torch.from_numpy(x), torch.from_numpy(y)
-    w1t = torch.from_numpy(w1.copy()).requires_grad_()
-    w2t = torch.from_numpy(w2.copy()).requires_grad_()
+    xt, yt = torch.from_numpy(x).to(device), torch.from_numpy(y).to(device)
+    w1t = torch.from_numpy(w1.copy()).to(device).requires_grad_()
+    w2t = torch.from_numpy(w2.copy()).to(device).requires_grad_()
 
     def step() -> float:
         y_pred = xt.mm(w1t).clamp(min=0).mm(w2t)
@@ -193,6 +194,8 @@ def two_layer(N: int, D_in: int, H: int, D_out: int, scaled: bool, use_torch: bo
     contenders["numpy"] = numpy_step(x, y, w1, w2)
     if use_torch:
         contenders["PyTorch eager"] = torch_step(x, y, w1, w2)
+        if torch_cuda():
+            contenders["PyTorch CUDA eager"] = torch_step(x, y, w1, w2, device="cuda")
     first = {name: f() for name, f in contenders.items()
              if name != "graphc, numpy inputs"}
     for name, value in first.items():
@@ -200,6 +203,16 @@ def two_layer(N: int, D_in: int, H: int, D_out: int, scaled: bool, use_torch: bo
             raise SystemExit(f"{name}: first loss {value} differs from numpy's "
                              f"{first['numpy']}")
     return contenders, step, (xd, yd)
+
+
+def torch_cuda() -> bool:
+    """Whether PyTorch can use an NVIDIA GPU here (a machine graphc may run on through
+    OpenCL too: then PyTorch CUDA is the contender to compare with)."""
+    try:
+        import torch
+        return bool(torch.cuda.is_available())
+    except ImportError:
+        return False
 
 
 def gemm_flops(N: int, D_in: int, H: int, D_out: int) -> float:
@@ -268,6 +281,9 @@ def gemm_section(args, use_torch: bool, rows: list, info: dict) -> None:
             import torch
             at, bt = torch.from_numpy(a_np), torch.from_numpy(b_np)
             contenders["PyTorch"] = lambda: at @ bt
+            if torch_cuda():   # C comes back to the host, as graphc's and numpy's do
+                ac, bc = at.cuda(), bt.cuda()
+                contenders["PyTorch CUDA"] = lambda: (ac @ bc).cpu()
         want = a_np.astype(np.float64) @ b_np.astype(np.float64)
         for name, f in contenders.items():
             got = np.asarray(f(), dtype=np.float64)
@@ -297,7 +313,8 @@ def startup_section(args, rows: list, info: dict) -> None:
     for _ in range(repeats):
         with tempfile.TemporaryDirectory(prefix="graphc-bench-startup-") as tmp:
             env = dict(os.environ, POCL_CACHE_DIR=os.path.join(tmp, "pocl"),
-                       XDG_CACHE_HOME=os.path.join(tmp, "xdg"))
+                       XDG_CACHE_HOME=os.path.join(tmp, "xdg"),
+                       CUDA_CACHE_PATH=os.path.join(tmp, "nv"))   # NVIDIA's kernel cache
             env["PYTHONPATH"] = os.pathsep.join(
                 [str(ROOT)] + [p for p in [os.environ.get("PYTHONPATH")] if p])
             env.pop("GRAPHC_DEBUG", None)
@@ -443,7 +460,7 @@ def main() -> None:
     if not args.no_torch and any(s in wanted for s in ("seed", "mlp", "gemm")):
         try:
             import torch
-            torch.set_num_threads(2)
+            torch.set_num_threads(os.cpu_count() or 1)
             use_torch = True
             info["torch"] = f"PyTorch {torch.__version__}, {torch.get_num_threads()} threads"
         except ImportError:

@@ -26,6 +26,30 @@ ACC = sp.Symbol("acc", real=True)
 INT_LIMIT = 2 ** 31 - 1
 
 
+@dataclasses.dataclass(frozen=True)
+class Target:
+    """What kernel shapes depend on: the device kind (``"cpu"`` or ``"gpu"``), how many
+    compute units run work-groups at once, and the largest work-group.
+
+    On a CPU a work-item is a loop over one core's SIMD lanes, so kernels give each
+    work-item a large register tile and work-groups of one. On a GPU a work-item is one
+    lane, so tiles are small and work-groups are many lanes wide.
+    """
+
+    kind: str = "cpu"
+    compute_units: int = 2
+    max_group: int = 1024
+
+    @property
+    def gpu(self) -> bool:
+        return self.kind == "gpu"
+
+    def group_size(self, wanted: int) -> int:
+        return max(1, min(wanted, self.max_group))
+
+
+CPU = Target()
+
 
 @dataclasses.dataclass(frozen=True)
 class BufferRef:
@@ -89,8 +113,9 @@ def unravel(shape: tuple, flat: str, name: Callable[[int], str], dims: list) -> 
 class KernelWriter:
     """Writes the kernel of one group, given where each materialised node lives."""
 
-    def __init__(self, group: Group, sched: Schedule, buffer_of: Callable[[Tensor], BufferRef]):
-        self.group, self.buffer_of = group, buffer_of
+    def __init__(self, group: Group, sched: Schedule, buffer_of: Callable[[Tensor], BufferRef],
+                 target: Target = CPU):
+        self.group, self.buffer_of, self.target = group, buffer_of, target
         self.dtype = group.members()[0].dtype
         self.T = cl_type(self.dtype)
         self.printer = OpenCLPrinter(self.dtype)
@@ -204,7 +229,7 @@ class KernelWriter:
         lines = self.body(self.group.nodes, space, "    ")
         index = ["    " + line
                  for line in unravel(shape, "i", space.index, list(range(len(shape))))]
-        local = 64 if size >= 64 else size
+        local = min(size, self.target.group_size(256 if self.target.gpu else 64))
         gsize = (-(-size // local) * local,)
         return {"size": size, "body": "\n".join(index + lines)}, gsize, (local,)
 
@@ -230,7 +255,7 @@ class KernelWriter:
             target = self.arg(self.buffer_of(self.group.anchor), True)
             epilogue.append(f"        {target}[o] = acc;")
         local = 1
-        while local < min(reduced, 128):
+        while local < min(reduced, self.target.group_size(256 if self.target.gpu else 128)):
             local *= 2
         combine = ("acc + value" if kind == "sum" else
                    "((value > acc || value != value) ? value : acc)")
@@ -266,7 +291,11 @@ class KernelWriter:
         a_m, a_k = views["A"][1].strides[-2:]
         b_k, b_n = views["B"][1].strides[-2:]
         nbatch = int(np.prod(batch_shape, dtype=np.int64))
-        plan = _matmul_plan(M, N, K, a_m, a_k, b_k, b_n, nbatch, self.dtype)
+        if self.target.gpu:
+            plan = _matmul_plan_gpu(M, N, a_m, b_n, nbatch, self.target)
+        else:
+            plan = _matmul_plan(M, N, K, a_m, a_k, b_k, b_n, nbatch, self.dtype,
+                                self.target.compute_units)
         TM, TN = plan["TM"], plan["TN"]
         fields = {"T": self.T, "TM": TM, "TN": TN, "M": M, "N": N, "K": K,
                   "A": views["A"][0], "B": views["B"][0],
@@ -276,7 +305,15 @@ class KernelWriter:
                   "a_m": a_m, "a_k": a_k, "b_k": b_k, "b_n": b_n,
                   "epilogue": "\n".join(epilogue)}
         fields = _matmul_fields(plan, fields)
-        return fields, (-(-N // TN), -(-M // TM), nbatch), (1, 1, 1)
+        tiles = (-(-N // TN), -(-M // TM), nbatch)
+        if not self.target.gpu:
+            return fields, tiles, (1, 1, 1)
+        # lanes along n next to each other read neighbouring vectors of B (coalesced)
+        wide = self.target.group_size(256)
+        l0 = min(_pow2_at_least(tiles[0]), 32, wide)
+        l1 = min(_pow2_at_least(tiles[1]), max(1, wide // l0))
+        local = (l0, l1, 1)
+        return fields, tuple(-(-g // l) * l for g, l in zip(tiles, local)), local
 
     def _write_maxmask(self):
         node = self.group.anchor
@@ -299,14 +336,19 @@ class KernelWriter:
                   "load": space.offset(view), "store": "i",
                   "one": literal(1, self.dtype), "zero": literal(0, self.dtype)}
         outs = fields["outs"]
-        return fields, (outs,), (1,)
+        if not self.target.gpu:
+            return fields, (outs,), (1,)
+        local = min(outs, self.target.group_size(64))
+        return fields, (-(-outs // local) * local,), (local,)
 
 
 # {{{ matmul tiling
 
-# Work-items run on this many cores at once (the cost model's only use of it: a tile count
-# is rounded up to a multiple of it). PoCL on the development machine has 2.
-_MATMUL_CORES = 2
+def _pow2_at_least(n: int) -> int:
+    p = 1
+    while p < n:
+        p *= 2
+    return p
 
 
 def _outer_cycles(K: int, TS: int, NV: int, loads: int, elements: int,
@@ -327,9 +369,10 @@ def _dot_cycles(K: int, W: int, TM: int, TN: int) -> float:
 
 
 def _matmul_plan(M: int, N: int, K: int, a_m: int, a_k: int, b_k: int, b_n: int,
-                 nbatch: int, dtype: np.dtype) -> dict:
-    """How to tile one matmul: the accumulation variant and its tile, chosen by a cost model
-    of a CPU with 512-bit vectors (16 floats, 8 doubles) and 32 vector registers.
+                 nbatch: int, dtype: np.dtype, cores: int = 2) -> dict:
+    """How to tile one matmul on a CPU: the accumulation variant and its tile, chosen by a
+    cost model of a core with 512-bit vectors (16 floats, 8 doubles) and 32 vector
+    registers; ``cores`` work-items run at once (tile counts are rounded up to it).
 
     ``outer`` vectorises along a free dimension whose operand is contiguous there: n when
     b_n == 1 (vector operand B, role "rows") or m when a_m == 1 (vector operand A, "cols");
@@ -348,7 +391,7 @@ def _matmul_plan(M: int, N: int, K: int, a_m: int, a_k: int, b_k: int, b_n: int,
             best = (cost, plan)
 
     def rounds(count: int) -> int:
-        return -(-count // _MATMUL_CORES)
+        return -(-count // cores)
 
     # (role, vector dimension's size, scalar dimension's size, W, gather): "rows" vectors
     # of B along n, "cols" vectors of A along m; a vector is one load where its operand is
@@ -384,6 +427,30 @@ def _matmul_plan(M: int, N: int, K: int, a_m: int, a_k: int, b_k: int, b_n: int,
     return best[1]
 
 
+def _matmul_plan_gpu(M: int, N: int, a_m: int, b_n: int, nbatch: int,
+                     target: Target) -> dict:
+    """How to tile one matmul on a GPU: each lane computes an outer-product tile of C, with
+    4-wide vectors of an operand contiguous along its free dimension where there is one.
+    The tile is the largest (8 x 8, 4 x 4, 2 x 4; scalar 4 x 4, 2 x 2) that still gives
+    every compute unit 256 lanes, else the smallest that fits C."""
+    if b_n == 1 and N >= 4:
+        role, V, U, W = "rows", N, M, 4
+    elif a_m == 1 and M >= 4:
+        role, V, U, W = "cols", M, N, 4
+    else:
+        role, V, U, W = "rows", N, M, 1
+    choices = [(8, 2), (4, 1), (2, 1)] if W > 1 else [(4, 4), (2, 2)]
+    fitting = [(TS, NV) for TS, NV in choices if TS <= U and NV * W <= V] or [(1, 1)]
+    TS, NV = fitting[-1]
+    for ts, nv in fitting:
+        if nbatch * -(-U // ts) * -(-V // (nv * W)) >= 256 * target.compute_units:
+            TS, NV = ts, nv
+            break
+    TM, TN = (TS, NV * W) if role == "rows" else (NV * W, TS)
+    return {"variant": "outer", "role": role, "W": W, "TS": TS, "NV": NV, "TM": TM,
+            "TN": TN, "gather": False}
+
+
 def _matmul_fields(plan: dict, fields: dict) -> dict:
     """The template (``_template``: ``matmul`` for outer products, ``matmul_dot``) and the
     fields of ``plan``'s accumulation loop, added to the common ``fields``."""
@@ -414,8 +481,9 @@ def _matmul_fields(plan: dict, fields: dict) -> dict:
 # }}}
 
 
-def generate(sched: Schedule, buffer_of: Callable[[Tensor], BufferRef]) -> list:
-    """One ``KernelSpec`` per group of ``sched``, in launch order."""
+def generate(sched: Schedule, buffer_of: Callable[[Tensor], BufferRef],
+             target: Target = CPU) -> list:
+    """One ``KernelSpec`` per group of ``sched``, in launch order, shaped for ``target``."""
     specs = []
     for group in sched.groups:
         for node in group.members():
@@ -425,7 +493,7 @@ def generate(sched: Schedule, buffer_of: Callable[[Tensor], BufferRef]) -> list:
         if group.kind == "allreduce":
             specs.append(_allreduce_step(group, sched, buffer_of))
         else:
-            specs.append(KernelWriter(group, sched, buffer_of).write())
+            specs.append(KernelWriter(group, sched, buffer_of, target).write())
     return specs
 
 

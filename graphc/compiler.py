@@ -113,7 +113,7 @@ class Function:
                 return BufferRef("param", node)
             return BufferRef("const", node)
 
-        specs = codegen.generate(self.schedule, buffer_of)
+        specs = codegen.generate(self.schedule, buffer_of, ctx.target)
         self.kernels = [s for s in specs if s.kind != "allreduce"]
         self.source = codegen.program_source(self.kernels, len(nodes))
         program = ctx.build(self.source)

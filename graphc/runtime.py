@@ -122,6 +122,14 @@ class DeviceContext:
         # never interleave their kernels
         self.lock = threading.RLock()
 
+    @functools.cached_property
+    def target(self) -> "Target":
+        """The kernel-shaping facts of this device (see ``codegen.Target``)."""
+        from .codegen import Target
+        kind = "gpu" if self.device.type & cl.device_type.GPU else "cpu"
+        return Target(kind, max(1, int(self.device.max_compute_units)),
+                      max(1, int(self.device.max_work_group_size)))
+
     @property
     def has_fp64(self) -> bool:
         return bool(self.device.double_fp_config)
@@ -223,7 +231,9 @@ def peak_rates(ctx: DeviceContext) -> dict:
         return found
     program = ctx.build(_PROBE)
     queue = ctx.queue
-    items = 64 * max(1, ctx.device.max_compute_units)
+    gpu = ctx.target.gpu
+    local = (min(256, ctx.target.max_group),) if gpu else (1,)
+    items = (2048 if gpu else 64) * max(1, ctx.device.max_compute_units)
     out = ctx.alloc(items * 4)
     fma = cl.Kernel(program, "fma_peak")
     fma.set_args(out, np.float32(0.5))
@@ -240,7 +250,7 @@ def peak_rates(ctx: DeviceContext) -> dict:
             times.append((event.profile.end - event.profile.start) * 1e-9)
         return min(times[1:])
 
-    flops = items * 4096 * 8 * 16 * 2 / best(fma, items, (1,))
+    flops = items * 4096 * 8 * 16 * 2 / best(fma, items, local)
     bandwidth = 2 * n * 4 / best(copy, n // 4, None)
     peaks = {"gflops": flops / 1e9, "gbps": bandwidth / 1e9}
     path = _peaks_path()
