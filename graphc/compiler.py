@@ -23,7 +23,8 @@ except ImportError:  # pragma: no cover
 
 def compile(inputs: Sequence[Tensor], outputs: Union[Tensor, Sequence[Tensor]],  # noqa: A001
             updates: Optional[Mapping[Tensor, Any]] = None,
-            device: Any = None, *, fuse: bool = True) -> "Function":
+            device: Any = None, *, fuse: bool = True,
+            transactional: bool = True) -> "Function":
     """Compile a step function: ``inputs`` fed per call, ``outputs`` returned, ``updates``
     ({parameter: new value}) applied on the device after all outputs are computed.
 
@@ -41,6 +42,14 @@ def compile(inputs: Sequence[Tensor], outputs: Union[Tensor, Sequence[Tensor]], 
     fuse : bool
         False launches one kernel per elementwise node and per reduction (for testing
         fusion against, and for debugging).
+    transactional : bool
+        True (the default): a call that fails, wherever it fails, leaves every parameter
+        as it was. Each updated parameter then has a second device buffer: the kernels
+        write the new values there, and the call makes them current once every command
+        has succeeded (no copies; the memory of the updated parameters, twice). False
+        writes the updates over the old values, in the one buffer: half the parameter
+        memory, but a call that fails inside the OpenCL runtime after an update kernel ran
+        leaves that update done (bad arguments are still rejected before anything runs).
     """
     inputs = list(inputs)
     for i, p in enumerate(inputs):
@@ -82,7 +91,7 @@ def compile(inputs: Sequence[Tensor], outputs: Union[Tensor, Sequence[Tensor]], 
     if not ctx.has_fp64 and any(n.dtype == np.float64 for n in nodes):
         raise DeviceError(f"{ctx.device.name.strip()} has no float64 support; build the "
                           "graph in float32 or choose another device")
-    return Function(ctx, inputs, outs, single, pairs, nodes, fuse)
+    return Function(ctx, inputs, outs, single, pairs, nodes, fuse, transactional)
 
 
 class Function:
@@ -93,9 +102,10 @@ class Function:
     """
 
     def __init__(self, ctx: runtime.DeviceContext, inputs: list, outputs: list, single: bool,
-                 updates: list, nodes: list, fuse: bool = True):
+                 updates: list, nodes: list, fuse: bool = True, transactional: bool = True):
         self.ctx, self.inputs, self.outputs, self.single = ctx, inputs, outputs, single
         self.updates = updates
+        self.transactional = transactional
         self.queue = ctx.queue
         self.device = ctx.device
         self.schedule = sched = schedule(outputs, updates, fuse)
@@ -103,8 +113,8 @@ class Function:
         in_place = sched.in_place
 
         def buffer_of(node: Tensor) -> BufferRef:
-            if id(node) in in_place:
-                return BufferRef("param", in_place[id(node)])
+            if id(node) in in_place:     # written into the parameter's (spare) buffer
+                return BufferRef("spare" if transactional else "param", in_place[id(node)])
             if id(node) in slot_of:
                 return BufferRef("temp", slot=slot_of[id(node)])
             if node.op is Op.PLACEHOLDER:
@@ -124,10 +134,14 @@ class Function:
         self.device_bytes += int(sum(p.size * p.dtype.itemsize for p in inputs))
         self.params = [n for n in nodes if n.op is Op.PARAMETER] + [
             p for p, _ in updates if all(p is not n for n in nodes)]
-        self._launch = []     # (kernel, spec) in launch order
-        self._steps: list = []   # ("kernel", kernel, spec) or ("allreduce", [spec, ...])
+        self._steps: list = []   # ("kernel", index, spec) or ("allreduce", [spec, ...])
         self._host: dict[int, np.ndarray] = {}   # host staging of allreduced values
-        self._binding: Optional[tuple] = None   # input buffers the kernels are bound to
+        # kernels bound to one set of buffers (inputs, parameters' current and spare ones),
+        # per set seen: updates alternate two sets, so arguments are set twice in all
+        self._program = program
+        self._bound: dict[tuple, list] = {}
+        self._param_states = [p.arg for p in dict.fromkeys(
+            ref.node for spec in specs for ref in spec.args if ref.kind in ("param", "spare"))]
         for spec in specs:
             for ref in spec.args:
                 if ref.kind == "const" and id(ref.node) not in self._consts:
@@ -140,9 +154,7 @@ class Function:
                 else:
                     self._steps.append(("allreduce", [spec]))
                 continue
-            kernel = cl.Kernel(program, spec.name)   # one per launch: each binds its own buffers
-            self._launch.append((kernel, spec))
-            self._steps.append(("kernel", kernel, spec))
+            self._steps.append(("kernel", len(self._steps), spec))
         self._final_copies = [(param, self._temps[slot_of[id(value)]])
                               for param, value in sched.updates if id(value) not in in_place]
         self._output_buffers = [self._temps[slot_of[id(o)]] for o in sched.outputs]
@@ -159,6 +171,14 @@ class Function:
     def parameter_bytes(self) -> int:
         """Bytes of the parameters this function reads or updates (held on the device)."""
         return int(sum(p.size * p.dtype.itemsize for p in self.params))
+
+    @property
+    def spare_bytes(self) -> int:
+        """Bytes of the spare buffers of the parameters this function updates: a call
+        writes new values there and makes them current only once it has succeeded."""
+        if not self.transactional:
+            return 0
+        return int(sum(p.size * p.dtype.itemsize for p, _ in self.updates))
 
     def describe(self) -> str:
         """The kernels one call launches: geometry, cost, what each computes, as math."""
@@ -187,7 +207,34 @@ class Function:
             return fed[id(ref.node)]
         if ref.kind == "const":
             return self._consts[id(ref.node)]
+        if ref.kind == "spare":
+            return ref.node.arg.spares[self.ctx]
         return ref.node.arg.buffers[self.ctx]
+
+    def _kernels(self, fed: dict) -> list:
+        """One kernel per step, bound to this call's buffers (bound once per buffer set).
+        The set is keyed by the buffer objects' ids; the entry keeps the objects alive, so
+        an id cannot be reused while it stands for one of them."""
+        ctx = self.ctx
+        buffers = list(fed.values())
+        for state in self._param_states:
+            buffers.append(state.buffers[ctx])
+            buffers.append(state.spares.get(ctx))
+        key = tuple(map(id, buffers))
+        entry = self._bound.get(key)
+        if entry is None:
+            if len(self._bound) >= 4:        # new input arrays every call: keep a few sets
+                self._bound.clear()
+            kernels = []
+            for step in self._steps:
+                if step[0] == "kernel":
+                    kernel = cl.Kernel(self._program, step[2].name)
+                    kernel.set_args(*(self._buffer(ref, fed) for ref in step[2].args))
+                    kernels.append(kernel)
+                else:
+                    kernels.append(None)
+            entry = self._bound[key] = (kernels, buffers)
+        return entry[0]
 
     def _check_args(self, args: tuple) -> list:
         if len(args) != len(self.inputs):
@@ -243,6 +290,9 @@ class Function:
 
     def _sync_params(self) -> None:
         ctx = self.ctx
+        for p, _ in self.updates if self.transactional else ():
+            if ctx not in p.arg.spares:
+                p.arg.spares[ctx] = ctx.alloc(p.size * p.dtype.itemsize)
         for p in self.params:
             state = p.arg
             if state.where is ctx:
@@ -253,7 +303,7 @@ class Function:
                 buf = state.buffers[ctx] = ctx.alloc(host.nbytes)
             cl.enqueue_copy(ctx.queue, buf, np.ascontiguousarray(host))
             state.where = ctx
-            state.pull = _puller(ctx, buf, p)
+            state.pull = _puller(ctx, state)
 
     def __call__(self, *args: Any) -> Union[np.ndarray, list]:
         results, events = self._call(args, timed=self._debug >= 2)
@@ -283,38 +333,42 @@ class Function:
                 fed[id(p)] = buf
             else:
                 fed[id(p)] = a.data
-        # arguments are bound once; again only when a call brings other input buffers
-        binding = tuple(b.int_ptr for b in fed.values())
-        rebind = binding != self._binding
-        self._binding = binding
-        for step in self._steps:
-            if step[0] == "allreduce":
-                self._allreduce(step[1], fed)
-                continue
-            _, kernel, spec = step
-            if rebind:
-                kernel.set_args(*(self._buffer(ref, fed) for ref in spec.args))
-            event = cl.enqueue_nd_range_kernel(queue, kernel, spec.global_size,
-                                               spec.local_size)
-            if timed:
-                events.append(event)
-        for param, temp in self._final_copies:   # the temporary may be a larger, reused one
-            cl.enqueue_copy(queue, param.arg.buffers[self.ctx], temp,
-                            byte_count=param.size * param.dtype.itemsize)
-        results = [np.empty(o.shape, o.dtype) for o in self.outputs]
-        for host, buf in zip(results, self._output_buffers):
-            cl.enqueue_copy(queue, host, buf, is_blocking=False)
-        queue.finish()
+        kernels = self._kernels(fed)
+        if not self.transactional:      # from here on the device buffers may change
+            for param, _ in self.updates:
+                param.arg.host_stale = True
+        try:
+            for step, kernel in zip(self._steps, kernels):
+                if step[0] == "allreduce":
+                    self._allreduce(step[1], fed)
+                    continue
+                spec = step[2]
+                event = cl.enqueue_nd_range_kernel(queue, kernel, spec.global_size,
+                                                   spec.local_size)
+                if timed:
+                    events.append(event)
+            for param, temp in self._final_copies:   # the temporary may be larger (reused)
+                target = param.arg.spares if self.transactional else param.arg.buffers
+                cl.enqueue_copy(queue, target[self.ctx], temp,
+                                byte_count=param.size * param.dtype.itemsize)
+            results = [np.empty(o.shape, o.dtype) for o in self.outputs]
+            for host, buf in zip(results, self._output_buffers):
+                cl.enqueue_copy(queue, host, buf, is_blocking=False)
+        finally:
+            queue.finish()      # nothing of this call still runs when it returns or raises
+        # every command succeeded: the new values become current, all at once
         for param, _ in self.updates:
+            if self.transactional:
+                param.arg.swap(self.ctx)
             param.arg.host_stale = True
         return results, events
 
     # }}}
 
 
-def _puller(ctx: runtime.DeviceContext, buf: Any, param: Tensor):
+def _puller(ctx: runtime.DeviceContext, state: Any):
     def pull() -> np.ndarray:
-        host = np.empty(param.shape, param.dtype)
-        cl.enqueue_copy(ctx.queue, host, buf)
+        host = np.empty(state.host.shape, state.host.dtype)
+        cl.enqueue_copy(ctx.queue, host, state.buffers[ctx])
         return host
     return pull

@@ -73,10 +73,13 @@ class ConstValue:
 class ParamState:
     """The value behind a parameter, on the host and on at most one device at a time.
 
-    ``buffers`` keeps one device buffer per device key for the parameter's lifetime, so
-    compiled functions can bind it once. ``where`` names the device whose buffer holds the
-    current value (``None``: only the host copy is current); ``host_stale`` says the host
-    copy is older than that buffer. The runtime installs ``pull`` to read the buffer back.
+    ``buffers`` holds the device buffer with the current value, per device key. A parameter
+    that a compiled function updates also has a ``spares`` buffer there: a call writes the
+    new value into the spare and, once every command of the call has succeeded, ``swap``
+    makes it current. A call that fails leaves the current buffer untouched. ``where``
+    names the device whose buffer holds the current value (``None``: only the host copy is
+    current); ``host_stale`` says the host copy is older than that buffer. The runtime
+    installs ``pull`` to read the current buffer back.
     """
 
     def __init__(self, value: np.ndarray, name: str):
@@ -85,7 +88,12 @@ class ParamState:
         self.where: Any = None
         self.host_stale = False
         self.buffers: dict[Any, Any] = {}
+        self.spares: dict[Any, Any] = {}
         self.pull: Optional[Callable[[], np.ndarray]] = None
+
+    def swap(self, key: Any) -> None:
+        """Make the spare buffer on device ``key`` current (it holds the new value)."""
+        self.buffers[key], self.spares[key] = self.spares[key], self.buffers[key]
 
     def read(self) -> np.ndarray:
         if self.host_stale:

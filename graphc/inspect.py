@@ -86,7 +86,8 @@ def describe(fn: Any) -> str:
     """The kernel table of a compiled function, with each kernel's math."""
     head = (f"graphc function on {fn.device.name.strip()}: {len(fn.kernels)} kernels, "
             f"{fn.device_bytes} bytes on the device (temporaries, inputs, constants; "
-            f"parameters {fn.parameter_bytes} more)")
+            f"parameters {fn.parameter_bytes} more, their updates' spare buffers "
+            f"{fn.spare_bytes})")
     rows = [("#", "kernel", "global", "local", "MFLOP", "KB", "computes")]
     for i, k in enumerate(fn.kernels):
         writes = ", ".join(_mark(n) for n in k.outputs)

@@ -292,6 +292,147 @@ def test_failed_call_with_pyopencl_array_leaves_parameters_unchanged(step):
     np.testing.assert_array_equal(w.value, before)
 
 
+class Injected(RuntimeError):
+    """The failure the tests below inject into the OpenCL calls of a step."""
+
+
+def _seed_step():
+    """The seed's step at a small size: both updates are written by their gradient kernels
+    (in place in the schedule's terms), the last two kernels of the call."""
+    rng = np.random.default_rng(3)
+    x = gc.placeholder((8, 30), name="x")
+    y = gc.placeholder((8, 5), name="y")
+    w1 = gc.parameter(rng.standard_normal((30, 20)).astype(np.float32), name="w1")
+    w2 = gc.parameter(rng.standard_normal((20, 5)).astype(np.float32), name="w2")
+    loss = ((gc.relu(x @ w1) @ w2 - y) ** 2).sum()
+    g1, g2 = gc.grad(loss, [w1, w2])
+    fn = gc.compile([x, y], loss, {w1: w1 - 1e-3 * g1, w2: w2 - 1e-3 * g2})
+    feed = (rng.standard_normal((8, 30)).astype(np.float32),
+            rng.standard_normal((8, 5)).astype(np.float32))
+    return fn, (w1, w2), feed
+
+
+def test_seed_step_writes_its_updates_in_kernels():
+    from graphc.inspect import label
+    fn, _, _ = _seed_step()
+    assert {label(n) for k in fn.kernels[-2:] for n in k.outputs} == {"new w1", "new w2"}
+    assert not fn._final_copies
+
+
+@pytest.mark.parametrize("fail_at", range(6))
+def test_failure_mid_call_leaves_every_parameter_unchanged(monkeypatch, fail_at):
+    """An OpenCL failure at any kernel launch, also after the kernels that write updates
+    have been enqueued, leaves both parameters as they were; the next call works."""
+    import graphc.compiler as compiler
+    fn, params, feed = _seed_step()
+    assert len(fn.kernels) == 6
+    want = gc.evaluate([fn.outputs[0]] + [v for _, v in fn.updates],
+                       dict(zip(fn.inputs, feed)))
+    before = [p.value for p in params]
+    real = compiler.cl.enqueue_nd_range_kernel
+    launched = []
+
+    def flaky(queue, kernel, *args, **kwargs):
+        if len(launched) == fail_at:
+            raise Injected(f"injected failure at launch {fail_at}")
+        launched.append(kernel.function_name)
+        return real(queue, kernel, *args, **kwargs)
+
+    monkeypatch.setattr(compiler.cl, "enqueue_nd_range_kernel", flaky)
+    with pytest.raises(Injected):
+        fn(*feed)
+    for p, old in zip(params, before):
+        np.testing.assert_array_equal(p.value, old)
+    monkeypatch.setattr(compiler.cl, "enqueue_nd_range_kernel", real)
+    loss = fn(*feed)
+    np.testing.assert_allclose(loss, want[0], rtol=1e-5)
+    for p, new in zip(params, want[1:]):
+        np.testing.assert_allclose(p.value, new, rtol=1e-5, atol=1e-6)
+
+
+def test_non_transactional_step_updates_in_one_buffer(monkeypatch):
+    """transactional=False: the same results with no spare buffers, and the documented
+    cost: a failure after an update kernel ran leaves that update done."""
+    import graphc.compiler as compiler
+    fn, params, feed = _seed_step()
+    one = gc.compile(fn.inputs, fn.outputs[0], dict(fn.updates), transactional=False)
+    assert one.spare_bytes == 0 and fn.spare_bytes == one.parameter_bytes > 0
+    assert "spare buffers 0" in one.describe()
+    want = gc.evaluate([fn.outputs[0]] + [v for _, v in fn.updates],
+                       dict(zip(fn.inputs, feed)))
+    before = [p.value for p in params]
+    real = compiler.cl.enqueue_nd_range_kernel
+    launched = []
+
+    def flaky(queue, kernel, *args, **kwargs):
+        if len(launched) == 5:
+            raise Injected("injected failure at the last launch")
+        launched.append(kernel.function_name)
+        return real(queue, kernel, *args, **kwargs)
+
+    monkeypatch.setattr(compiler.cl, "enqueue_nd_range_kernel", flaky)
+    with pytest.raises(Injected):
+        one(*feed)
+    changed = [not np.array_equal(p.value, old) for p, old in zip(params, before)]
+    assert changed == [True, False]          # new w1 was written, new w2 was not
+    for p, old in zip(params, before):
+        p.set_value(old)
+    monkeypatch.setattr(compiler.cl, "enqueue_nd_range_kernel", real)
+    np.testing.assert_allclose(one(*feed), want[0], rtol=1e-5)
+    for p, new in zip(params, want[1:]):
+        np.testing.assert_allclose(p.value, new, rtol=1e-5, atol=1e-6)
+
+
+def test_failure_reading_outputs_leaves_parameters_unchanged(monkeypatch):
+    """The last commands of a call read the outputs back; a failure there, after every
+    kernel ran, still leaves the parameters as they were (also on an interrupt)."""
+    import graphc.compiler as compiler
+    fn, params, feed = _seed_step()
+    before = [p.value for p in params]
+    real = compiler.cl.enqueue_copy
+
+    def flaky(queue, dest, src, **kwargs):
+        if isinstance(dest, np.ndarray) and dest.shape == ():
+            raise KeyboardInterrupt
+        return real(queue, dest, src, **kwargs)
+
+    monkeypatch.setattr(compiler.cl, "enqueue_copy", flaky)
+    with pytest.raises(KeyboardInterrupt):
+        fn(*feed)
+    for p, old in zip(params, before):
+        np.testing.assert_array_equal(p.value, old)
+
+
+def test_failure_in_a_final_copy_leaves_parameters_unchanged(monkeypatch):
+    """An update that no kernel writes (w <- v) is copied from a temporary at the end,
+    after the kernel that writes v's update: a failure in that copy leaves both."""
+    import graphc.compiler as compiler
+    w = gc.parameter(np.arange(4, dtype=np.float32), name="w")
+    v = gc.parameter(np.ones(4, np.float32), name="v")
+    x = gc.placeholder((4,), name="x")
+    fn = gc.compile([x], gc.sum(w * x), {w: v, v: w + x})   # a swap and an update
+    before = (w.value, v.value)
+    real = compiler.cl.enqueue_copy
+    copies = []
+
+    def flaky(queue, dest, src, **kwargs):
+        if "byte_count" in kwargs:
+            copies.append(dest)
+            raise Injected("injected failure in the final copy")
+        return real(queue, dest, src, **kwargs)
+
+    monkeypatch.setattr(compiler.cl, "enqueue_copy", flaky)
+    with pytest.raises(Injected):
+        fn(np.full(4, 10, np.float32))
+    assert len(copies) == 1 and len(fn._final_copies) == 1
+    np.testing.assert_array_equal(w.value, before[0])
+    np.testing.assert_array_equal(v.value, before[1])
+    monkeypatch.setattr(compiler.cl, "enqueue_copy", real)
+    fn(np.full(4, 10, np.float32))
+    np.testing.assert_array_equal(w.value, before[1])
+    np.testing.assert_array_equal(v.value, before[0] + 10)
+
+
 def test_wrong_dtype_pyopencl_array_is_type_error(step):
     import pyopencl.array as cl_array
     fn, _ = step
