@@ -292,7 +292,7 @@ class KernelWriter:
         b_k, b_n = views["B"][1].strides[-2:]
         nbatch = int(np.prod(batch_shape, dtype=np.int64))
         if self.target.gpu:
-            plan = _matmul_plan_gpu(M, N, a_m, b_n, nbatch, self.target)
+            plan = _matmul_plan_gpu(M, N, K, a_m, b_n, nbatch, self.target)
         else:
             plan = _matmul_plan(M, N, K, a_m, a_k, b_k, b_n, nbatch, self.dtype,
                                 self.target.compute_units)
@@ -308,6 +308,11 @@ class KernelWriter:
         tiles = (-(-N // TN), -(-M // TM), nbatch)
         if not self.target.gpu:
             return fields, tiles, (1, 1, 1)
+        if plan["variant"] == "tiled":       # one work-group per block
+            local = (plan["LN"], plan["LM"], 1)
+            return fields, tuple(t * size for t, size in zip(tiles, local)), local
+        if plan["variant"] == "splitk":      # one work-group per tile
+            return fields, (tiles[0] * plan["L"], tiles[1], nbatch), (plan["L"], 1, 1)
         # lanes along n next to each other read neighbouring vectors of B (coalesced)
         wide = self.target.group_size(256)
         l0 = min(_pow2_at_least(tiles[0]), 32, wide)
@@ -438,12 +443,30 @@ def _matmul_plan(M: int, N: int, K: int, a_m: int, a_k: int, b_k: int, b_n: int,
     return best[1]
 
 
-def _matmul_plan_gpu(M: int, N: int, a_m: int, b_n: int, nbatch: int,
+def _matmul_plan_gpu(M: int, N: int, K: int, a_m: int, b_n: int, nbatch: int,
                      target: Target) -> dict:
-    """How to tile one matmul on a GPU: each lane computes an outer-product tile of C, with
-    4-wide vectors of an operand contiguous along its free dimension where there is one.
-    The tile is the largest (8 x 8, 4 x 4, 2 x 4; scalar 4 x 4, 2 x 2) that still gives
-    every compute unit 256 lanes, else the smallest that fits C."""
+    """How to compute one matmul on a GPU.
+
+    ``tiled`` (blocks of C staged through local memory, any operand layout) when there
+    are blocks enough for every compute unit; else ``splitk`` (a work-group's lanes split a
+    long k) for a small C; else ``outer``: each lane an outer-product tile of C, with
+    4-wide vectors of an operand contiguous along its free dimension where there is one,
+    the largest tile (8 x 8, 4 x 4, 2 x 4; scalar 4 x 4, 2 x 2) that still gives every
+    compute unit 256 lanes.
+    """
+    units = target.compute_units
+    lanes_max = target.max_group
+    for block, lanes in ((64, 256), (32, 64)):
+        if lanes > lanes_max or block > max(M, N):
+            continue
+        if nbatch * -(-M // block) * -(-N // block) >= units:
+            side = {256: 16, 64: 8}[lanes]            # square work-groups
+            return {"variant": "tiled", "BM": block, "BN": block, "LM": side, "LN": side,
+                    "WM": block // side, "WN": block // side, "TK": 16,
+                    "TM": block, "TN": block}
+    if K >= 128 and lanes_max >= 64:
+        return {"variant": "splitk", "TM": min(4, M), "TN": min(4, N),
+                "L": min(128, _pow2_at_least(K) // 2, lanes_max)}
     if b_n == 1 and N >= 4:
         role, V, U, W = "rows", N, M, 4
     elif a_m == 1 and M >= 4:
@@ -454,7 +477,7 @@ def _matmul_plan_gpu(M: int, N: int, a_m: int, b_n: int, nbatch: int,
     fitting = [(TS, NV) for TS, NV in choices if TS <= U and NV * W <= V] or [(1, 1)]
     TS, NV = fitting[-1]
     for ts, nv in fitting:
-        if nbatch * -(-U // ts) * -(-V // (nv * W)) >= 256 * target.compute_units:
+        if nbatch * -(-U // ts) * -(-V // (nv * W)) >= 256 * units:
             TS, NV = ts, nv
             break
     TM, TN = (TS, NV * W) if role == "rows" else (NV * W, TS)
@@ -465,6 +488,21 @@ def _matmul_plan_gpu(M: int, N: int, a_m: int, b_n: int, nbatch: int,
 def _matmul_fields(plan: dict, fields: dict) -> dict:
     """The template (``_template``: ``matmul`` for outer products, ``matmul_dot``) and the
     fields of ``plan``'s accumulation loop, added to the common ``fields``."""
+    if plan["variant"] == "tiled":
+        lanes = plan["LM"] * plan["LN"]
+        BM, BN, TK = plan["BM"], plan["BN"], plan["TK"]
+        # stage loads along the operand's contiguous dimension: k, else m (A) or n (B)
+        a_along_k = fields["a_k"] == 1 and fields["a_m"] != 1
+        b_along_k = fields["b_k"] == 1 and fields["b_n"] != 1
+        return dict(fields, _template="matmul_tiled", LANES=lanes,
+                    A_LOADS=BM * TK // lanes, B_LOADS=BN * TK // lanes,
+                    a_mm=f"f / {TK}" if a_along_k else f"f % {BM}",
+                    a_kk=f"f % {TK}" if a_along_k else f"f / {BM}",
+                    b_nn=f"f / {TK}" if b_along_k else f"f % {BN}",
+                    b_kk=f"f % {TK}" if b_along_k else f"f / {BN}",
+                    **{k: plan[k] for k in ("BM", "BN", "LM", "LN", "WM", "WN", "TK")})
+    if plan["variant"] == "splitk":
+        return dict(fields, _template="matmul_splitk", L=plan["L"])
     T, W = fields["T"], plan["W"]
     VT = f"{T}{W}" if W > 1 else T
     out = dict(fields, VT=VT, W=W)

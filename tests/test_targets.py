@@ -81,12 +81,46 @@ def test_gpu_reductions_and_maxmask_match_reference(as_gpu):
     assert sorted({k.local_size[0] for k in reduce}) == [8, 256]    # 5 rows, 300 columns
 
 
-def test_cpu_and_gpu_targets_shape_kernels_differently():
-    plan = codegen._matmul_plan_gpu(4096, 2048, 1024, 1, 1, GPU)
-    assert (plan["TM"], plan["TN"], plan["W"]) == (8, 8, 4)
-    small = codegen._matmul_plan_gpu(64, 10, 1000, 1, 1, GPU)
-    assert small["TM"] * small["TN"] <= 8      # 64 x 10 has too few tiles for 8 x 8
-    strided = codegen._matmul_plan_gpu(64, 100, 1000, 1000, 1, GPU)   # x @ w.T
-    assert strided["W"] == 1
+H200 = codegen.Target("gpu", compute_units=132, max_group=1024)
+
+
+def test_gpu_plans_for_the_seed_and_a_large_step():
+    big = codegen._matmul_plan_gpu(4096, 2048, 1024, 1024, 1, 1, H200)
+    assert big["variant"] == "tiled" and (big["BM"], big["LM"], big["WM"]) == (64, 16, 4)
+    x_w1 = codegen._matmul_plan_gpu(64, 100, 1000, 1000, 1, 1, H200)   # 8 blocks of 32
+    assert x_w1["variant"] == "splitk" and x_w1["L"] == 128
+    h_w2 = codegen._matmul_plan_gpu(64, 10, 100, 100, 1, 1, H200)      # short k
+    assert h_w2["variant"] == "outer" and h_w2["TM"] * h_w2["TN"] <= 8
+    strided = codegen._matmul_plan_gpu(64, 100, 10, 10, 100, 1, H200)  # (.) @ w2.T
+    assert strided["variant"] == "outer" and strided["W"] == 1
     cpu = codegen._matmul_plan(4096, 2048, 1024, 1024, 1, 2048, 1, 1, np.float32, 2)
     assert cpu["TM"] * cpu["TN"] >= 64
+
+
+# shapes that take each GPU variant with GPU's 4 compute units: (batch, m, k, n, template)
+VARIANTS = [((), 130, 37, 129, "stage in local memory"),     # 64 x 64 blocks
+            ((2,), 40, 21, 50, "stage in local memory"),     # 32 x 32 blocks
+            ((), 5, 300, 3, "lanes split k"),
+            ((2,), 6, 129, 7, "lanes split k"),
+            ((), 9, 20, 6, "outer products")]
+
+
+@pytest.mark.parametrize("ta", [False, True])
+@pytest.mark.parametrize("tb", [False, True])
+@pytest.mark.parametrize("batch, m, k, n, template", VARIANTS)
+def test_every_gpu_matmul_variant_matches_reference(as_gpu, batch, m, k, n, template, ta, tb):
+    """Each variant with both operands plain or transposed (contiguous along k or not),
+    an epilogue fused in, and a gradient that runs more matmuls of other layouts."""
+    rng = np.random.default_rng(m + k + n)
+    nb = len(batch)
+    swap = tuple(range(nb)) + (nb + 1, nb)
+    a = gc.placeholder(batch + ((k, m) if ta else (m, k)), "float64", name="a")
+    b = gc.placeholder(batch + ((n, k) if tb else (k, n)), "float64", name="b")
+    c = (gc.transpose(a, swap) if ta else a) @ (gc.transpose(b, swap) if tb else b)
+    out = gc.tanh(c) + 1.0
+    (ga,) = gc.grad(gc.sum(out * out), [a])
+    feed = {a: rng.standard_normal(a.shape), b: rng.standard_normal(b.shape)}
+    fn, got, want = _run([a, b], [out, ga], feed)
+    for g, w in zip(got, want):
+        np.testing.assert_allclose(g, w, rtol=1e-10, atol=1e-10)
+    assert template in fn.kernels[0].source
