@@ -11,6 +11,7 @@ import os
 import sys
 from typing import Callable
 
+import numpy as np
 from . import inspect, ops
 from .graph import LEAVES, Op, Tensor, toposort
 import sympy as sp
@@ -76,10 +77,55 @@ def merge_elementwise(roots: list) -> list:
     return substitute(roots, rule)
 
 
+# A reduction runs one work-group per output: with few outputs and many inputs, a few
+# work-groups would do all the work (the MLP's loss, 2M elements into 1, took 0.48 ms of a
+# 3.2 ms step on a GPU). Such a reduction over several axes becomes two: the trailing axes
+# first (many outputs, the prologue fused in), then the leading ones.
+SPLIT_MIN_INPUTS = 1 << 15
+SPLIT_MAX_OUTPUTS = 64
+SPLIT_MIN_INNER = 32
+
+
+def split_reductions(roots: list) -> list:
+    """``reduce(x, axes)`` with at least ``SPLIT_MIN_INPUTS`` elements per output and at
+    most ``SPLIT_MAX_OUTPUTS`` outputs -> ``reduce(reduce(x, inner, keepdims), axes)``:
+    ``inner`` the trailing axes of ``axes`` whose size is nearest the square root of the
+    reduced size (and at least ``SPLIT_MIN_INNER``), so both stages have work to share."""
+    def rule(node: Tensor, src: tuple, uses: dict):
+        if node.op is not Op.REDUCE or len(node.arg[1]) < 2:
+            return None
+        kind, axes, differentiable = node.arg
+        (x,) = src
+        reduced = int(np.prod([x.shape[a] for a in axes]))
+        if reduced < SPLIT_MIN_INPUTS or node.size > SPLIT_MAX_OUTPUTS:
+            return None
+        # the trailing axes whose size is nearest the square root of the reduced size
+        best = None
+        for k in range(1, len(axes)):
+            count = int(np.prod([x.shape[a] for a in axes[k:]]))
+            score = abs(np.log(count) - np.log(reduced) / 2)
+            if count >= SPLIT_MIN_INNER and (best is None or score < best[0]):
+                best = (score, axes[k:])
+        if best is None:
+            return None
+        inner = best[1]
+        first = Tensor(Op.REDUCE, (x,), tuple(1 if i in inner else d for i, d in
+                                               enumerate(x.shape)), x.dtype,
+                       (kind, tuple(inner), differentiable))
+        outer = tuple(a for a in axes if a not in inner)
+        kept = tuple(1 if i in outer else d for i, d in enumerate(first.shape))
+        shape = kept if node.ndim == x.ndim else tuple(
+            d for i, d in enumerate(first.shape) if i not in axes)
+        second = Tensor(Op.REDUCE, (first,), shape, x.dtype, (kind, outer, differentiable))
+        return second if shape == node.shape else ops.reshape(second, node.shape)
+    return substitute(roots, rule)
+
+
 # (name, pass, is a fusion: skipped when compiling with fuse=False). Dead code needs no pass:
 # every stage walks the graph from the roots, so a node nothing asks for is never reached.
 PASSES = [
     ("merge_elementwise", merge_elementwise, True),
+    ("split_reductions", split_reductions, True),
 ]
 
 

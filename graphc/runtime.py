@@ -194,8 +194,12 @@ __kernel void fma_peak(__global float* out, const float seed)
         a0 = a0 * m + c; a1 = a1 * m + c; a2 = a2 * m + c; a3 = a3 * m + c;
         a4 = a4 * m + c; a5 = a5 * m + c; a6 = a6 * m + c; a7 = a7 * m + c;
     }
+    // every lane reaches the output: a compiler drops the lanes nothing reads (NVIDIA's
+    // did, and the probe read 4x the peak)
     float16 s = a0 + a1 + a2 + a3 + a4 + a5 + a6 + a7;
-    out[get_global_id(0)] = s.s0 + s.s5 + s.sa + s.sf;
+    float8 h = s.lo + s.hi;
+    float4 q = h.lo + h.hi;
+    out[get_global_id(0)] = q.x + q.y + q.z + q.w;
 }
 
 __kernel void copy_peak(__global const float4* restrict src, __global float4* restrict dst)
@@ -211,8 +215,12 @@ def _peaks_path() -> str:
     return os.path.join(base, "graphc", "peaks.json")
 
 
+_PROBE_VERSION = 2      # bumped when the probe changes, so older measurements are ignored
+
+
 def _device_key(device: "cl.Device") -> str:
-    return f"{device.platform.name.strip()} | {device.name.strip()} | {device.driver_version}"
+    return (f"{device.platform.name.strip()} | {device.name.strip()} | "
+            f"{device.driver_version} | probe {_PROBE_VERSION}")
 
 
 def known_peaks(device: "cl.Device") -> Optional[dict]:

@@ -3,11 +3,13 @@ algebraic simplification) and the named passes of graphc.rewrite."""
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import sympy as sp
 
 import graphc as gc
 from graphc.graph import Op, toposort
-from graphc.rewrite import PASSES, format_graph, merge_elementwise, run_passes
+from graphc.rewrite import (PASSES, format_graph, merge_elementwise, run_passes,
+                            split_reductions)
 from graphc.symbolic import operand
 
 a0 = operand(0)
@@ -54,7 +56,7 @@ def test_merge_elementwise_simplifies_across_nodes():
 
 
 def test_passes_are_named_and_dead_code_is_not_compiled():
-    assert [name for name, _, _ in PASSES] == ["merge_elementwise"]
+    assert [name for name, _, _ in PASSES] == ["merge_elementwise", "split_reductions"]
     unused = gc.exp(y)                                # built, never asked for
     (out,) = run_passes([x * 2])
     assert unused not in toposort([out])
@@ -71,3 +73,35 @@ def test_merged_graph_computes_the_same():
     feed = {x: np.random.default_rng(0).standard_normal((4, 3)).astype(np.float32),
             y: np.ones(3, np.float32)}
     np.testing.assert_allclose(gc.evaluate(merged, feed), gc.evaluate(z, feed), rtol=1e-6)
+
+
+@pytest.mark.parametrize("shape, axis, keepdims, inner", [
+    ((256, 512), None, False, (1,)),           # the MLP's loss: rows first, then the column
+    ((4, 64, 600), (1, 2), True, (2,)),        # 4 outputs of 38400
+    ((3, 300, 200), None, True, (2,)),         # inner axes near the square root: 200
+])
+@pytest.mark.parametrize("kind", ["sum", "max"])
+def test_large_reductions_with_few_outputs_split_in_two(shape, axis, keepdims, inner, kind):
+    big = gc.placeholder(shape, "float64", name="big")
+    reduce = getattr(gc, kind)
+    out = reduce(gc.exp(big) * 2, axis=axis, keepdims=keepdims)
+    (split,) = split_reductions([out])
+    reductions = [n for n in toposort([split]) if n.op is Op.REDUCE]
+    assert len(reductions) == 2 and reductions[0].arg[1] == inner
+    assert split.shape == out.shape
+    xs = np.random.default_rng(1).standard_normal(shape)
+    fn = gc.compile([big], out)
+    assert [k.kind for k in fn.kernels] == ["reduce", "reduce"]
+    assert fn.kernels[0].global_size[0] > fn.kernels[1].global_size[0]
+    np.testing.assert_allclose(fn(xs), gc.evaluate(out, {big: xs}), rtol=1e-12)
+    (g,) = gc.grad(gc.sum(out), [big])                 # gradients go through the split
+    step = gc.compile([big], g)
+    np.testing.assert_allclose(step(xs), gc.evaluate(g, {big: xs}), rtol=1e-12)
+
+
+def test_small_or_many_output_reductions_stay_whole():
+    small = gc.placeholder((64, 10), name="small")
+    rows = gc.placeholder((300, 4000), name="rows")
+    for out in (gc.sum(small), gc.sum(rows, axis=1), gc.sum(rows, axis=0)):
+        (same,) = split_reductions([out])
+        assert same is out
