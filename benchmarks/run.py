@@ -3,6 +3,7 @@
     python benchmarks/run.py             # everything, about 1.5 minutes on 2 cores
     python benchmarks/run.py --quick     # fewer rounds, no 2048^3 GEMM: about 30 s
     python benchmarks/run.py --only seed,gemm --no-torch
+    python benchmarks/run.py --tune      # also graphc with matmul plans tuned on the device
 
 Sections (``--only`` takes their names):
 
@@ -168,19 +169,20 @@ def torch_step(x, y, w1, w2, lr: float = LR, device: str = "cpu") -> Callable[[]
     return step
 
 
-def graphc_step(x, y, w1, w2, lr: float = LR):
-    """The compiled graphc step (inputs x, y; output the loss; both updates)."""
+def graphc_step(x, y, w1, w2, lr: float = LR, tune: bool = False):
+    """The compiled graphc step (inputs x, y; output the loss; both updates); ``tune``
+    times matmul plans on the device (kept on disk) instead of the cost model's."""
     import graphc as gc
     xs = gc.placeholder(x.shape, name="x")
     ys = gc.placeholder(y.shape, name="y")
     w1p, w2p = gc.parameter(w1.copy(), name="w1"), gc.parameter(w2.copy(), name="w2")
     loss = (xs.mm(w1p).clamp(min=0).mm(w2p) - ys).pow(2).sum()
     g1, g2 = gc.grad(loss, [w1p, w2p])
-    return gc.compile([xs, ys], [loss], {w1p: w1p - lr * g1, w2p: w2p - lr * g2})
+    return gc.compile([xs, ys], [loss], {w1p: w1p - lr * g1, w2p: w2p - lr * g2}, tune=tune)
 
 
 def two_layer(N: int, D_in: int, H: int, D_out: int, scaled: bool, use_torch: bool,
-              numpy_inputs: bool):
+              numpy_inputs: bool, tune: bool = False):
     """The contenders (name -> one training step returning the loss), the graphc step,
     and the device inputs. Checks that every contender's first loss agrees with numpy's."""
     import numpy as np
@@ -189,6 +191,9 @@ def two_layer(N: int, D_in: int, H: int, D_out: int, scaled: bool, use_torch: bo
     step = graphc_step(x, y, w1, w2)
     xd, yd = cla.to_device(step.queue, x), cla.to_device(step.queue, y)
     contenders = {"graphc, device inputs": lambda: float(step(xd, yd)[0])}
+    if tune:
+        tuned = graphc_step(x, y, w1, w2, tune=True)
+        contenders["graphc tuned, device inputs"] = lambda: float(tuned(xd, yd)[0])
     if numpy_inputs:
         contenders["graphc, numpy inputs"] = lambda: float(step(x, y)[0])
     contenders["numpy"] = numpy_step(x, y, w1, w2)
@@ -225,7 +230,8 @@ def gemm_flops(N: int, D_in: int, H: int, D_out: int) -> float:
 
 def seed_section(args, use_torch: bool, rows: list, info: dict) -> None:
     N, D_in, H, D_out = 64, 1000, 100, 10
-    contenders, step, dev_args = two_layer(N, D_in, H, D_out, False, use_torch, True)
+    contenders, step, dev_args = two_layer(N, D_in, H, D_out, False, use_torch, True,
+                                           args.tune)
     info["device"] = (f"{step.device.name.strip()} | {step.device.platform.name.strip()} "
                       f"({step.device.platform.version.strip()})")
     info["seed kernels"] = len(step.kernels)
@@ -246,7 +252,8 @@ def seed_section(args, use_torch: bool, rows: list, info: dict) -> None:
 
 def mlp_section(args, use_torch: bool, rows: list, info: dict) -> None:
     N, D_in, H, D_out = 4096, 1024, 2048, 512
-    contenders, step, dev_args = two_layer(N, D_in, H, D_out, True, use_torch, False)
+    contenders, step, dev_args = two_layer(N, D_in, H, D_out, True, use_torch, False,
+                                           args.tune)
     # Each contender made one step already (two_layer checks the first losses).
     res = interleave(contenders, rounds=3 if args.quick else 6, warmup=0,
                      budget_s=8 if args.quick else 25)
@@ -424,6 +431,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter,
                                      epilog="\n".join(__doc__.splitlines()[1:]))
+    parser.add_argument("--tune", action="store_true",
+                        help="add graphc with matmul plans tuned on the device (graphc.tune; "
+                        "the first run tunes and keeps them on disk)")
     parser.add_argument("--quick", action="store_true",
                         help="fewer rounds, no 2048^3 SGEMM, one startup repeat")
     parser.add_argument("--only", default=",".join(SECTIONS),

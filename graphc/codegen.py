@@ -114,8 +114,9 @@ class KernelWriter:
     """Writes the kernel of one group, given where each materialised node lives."""
 
     def __init__(self, group: Group, sched: Schedule, buffer_of: Callable[[Tensor], BufferRef],
-                 target: Target = CPU):
+                 target: Target = CPU, plans: Optional[dict] = None):
         self.group, self.buffer_of, self.target = group, buffer_of, target
+        self.plans = plans or {}
         self.dtype = group.members()[0].dtype
         self.T = cl_type(self.dtype)
         self.printer = OpenCLPrinter(self.dtype)
@@ -254,8 +255,17 @@ class KernelWriter:
         if any(n is self.group.anchor for n in self.group.outputs):
             target = self.arg(self.buffer_of(self.group.anchor), True)
             epilogue.append(f"        {target}[o] = acc;")
+        gpu, units = self.target.gpu, self.target.compute_units
+        # Work-items per output where outputs are many and neighbours in memory (the
+        # innermost axis is kept): on a GPU one lane each, on a CPU 32 outputs each, so a
+        # step reads along a row (one output at a time walked a column: a TLB miss per
+        # element, 2.4x slower than numpy; 32 outputs: 2.2x faster than numpy on 4096 x
+        # 2048 summed over rows). Else one work-group per output, its lanes splitting the
+        # reduced elements: 16 lanes (a CPU vector) when the outputs alone fill the cores.
+        per_item = (x.ndim - 1) not in axes and outs >= (2048 if gpu else 64 * units)
+        cap = 256 if gpu else (16 if outs >= 8 * units else 128)
         local = 1
-        while local < min(reduced, self.target.group_size(256 if self.target.gpu else 128)):
+        while local < min(reduced, self.target.group_size(cap)):
             local *= 2
         combine = ("acc + value" if kind == "sum" else
                    "((value > acc || value != value) ? value : acc)")
@@ -266,6 +276,12 @@ class KernelWriter:
                                          unravel(x.shape, "o", lambda d: f"x{d}", kept)),
                   "in_index": "\n".join("        " + s for s in in_index),
                   "epilogue": "\n".join(epilogue)}
+        if per_item:
+            W = 1 if gpu else 32
+            items = -(-outs // W)
+            local = min(self.target.group_size(128), items) if gpu else 1
+            fields = dict(fields, _template="reduce_items", outs=outs, W=W)
+            return fields, (-(-items // local) * local,), (local,)
         return fields, (outs * local,), (local,)
 
     def _write_matmul(self):
@@ -288,37 +304,16 @@ class KernelWriter:
             terms = [f"x{d} * {s}" for d, s in enumerate(view.strides[:nb]) if s]
             return " + ".join([str(view.offset)] + terms)
 
-        a_m, a_k = views["A"][1].strides[-2:]
-        b_k, b_n = views["B"][1].strides[-2:]
-        nbatch = int(np.prod(batch_shape, dtype=np.int64))
-        if self.target.gpu:
-            plan = _matmul_plan_gpu(M, N, K, a_m, b_n, nbatch, self.target)
-        else:
-            plan = _matmul_plan(M, N, K, a_m, a_k, b_k, b_n, nbatch, self.dtype,
-                                self.target.compute_units)
-        TM, TN = plan["TM"], plan["TN"]
-        fields = {"T": self.T, "TM": TM, "TN": TN, "M": M, "N": N, "K": K,
+        problem = _problem(self.group, views["A"][1], views["B"][1])
+        plan = self.plans.get(problem.key) or matmul_plans(problem, self.target)[0]
+        fields = {"T": self.T, "TM": plan["TM"], "TN": plan["TN"], "M": M, "N": N, "K": K,
                   "A": views["A"][0], "B": views["B"][0],
                   "batch_index": "\n".join("    " + s for s in unravel(
                       batch_shape, "batch", lambda d: f"x{d}", list(range(nb)))),
                   "a_base": base_offset(views["A"][1]), "b_base": base_offset(views["B"][1]),
-                  "a_m": a_m, "a_k": a_k, "b_k": b_k, "b_n": b_n,
-                  "epilogue": "\n".join(epilogue)}
-        fields = _matmul_fields(plan, fields)
-        tiles = (-(-N // TN), -(-M // TM), nbatch)
-        if not self.target.gpu:
-            return fields, tiles, (1, 1, 1)
-        if plan["variant"] == "tiled":       # one work-group per block
-            local = (plan["LN"], plan["LM"], 1)
-            return fields, tuple(t * size for t, size in zip(tiles, local)), local
-        if plan["variant"] == "splitk":      # one work-group per tile
-            return fields, (tiles[0] * plan["L"], tiles[1], nbatch), (plan["L"], 1, 1)
-        # lanes along n next to each other read neighbouring vectors of B (coalesced)
-        wide = self.target.group_size(256)
-        l0 = min(_pow2_at_least(tiles[0]), 32, wide)
-        l1 = min(_pow2_at_least(tiles[1]), max(1, wide // l0))
-        local = (l0, l1, 1)
-        return fields, tuple(-(-g // l) * l for g, l in zip(tiles, local)), local
+                  "a_m": problem.a_m, "a_k": problem.a_k, "b_k": problem.b_k,
+                  "b_n": problem.b_n, "epilogue": "\n".join(epilogue)}
+        return (_matmul_fields(plan, fields),) + _matmul_geometry(problem, plan, self.target)
 
     def _write_maxmask(self):
         node = self.group.anchor
@@ -349,6 +344,93 @@ class KernelWriter:
 
 # {{{ matmul tiling
 
+@dataclasses.dataclass(frozen=True)
+class MatmulProblem:
+    """What a matmul kernel's speed depends on: sizes, operand strides, batch, dtype. Tile
+    choices are made (and tuned, and cached on disk) per problem."""
+
+    M: int
+    N: int
+    K: int
+    a_m: int
+    a_k: int
+    b_k: int
+    b_n: int
+    nbatch: int
+    dtype: str
+
+    @property
+    def key(self) -> str:
+        return (f"{self.dtype} {self.nbatch}x{self.M}x{self.N}x{self.K} "
+                f"a{self.a_m},{self.a_k} b{self.b_k},{self.b_n}")
+
+
+def _problem(group: Group, a_view: View, b_view: View) -> MatmulProblem:
+    a, b = group.anchor.src
+    nbatch = int(np.prod(group.space[:-2], dtype=np.int64))
+    return MatmulProblem(a.shape[-2], b.shape[-1], a.shape[-1], *a_view.strides[-2:],
+                         *b_view.strides[-2:], nbatch, np.dtype(a.dtype).name)
+
+
+def matmul_problems(sched: Schedule) -> list:
+    """The distinct matmul problems of a schedule's kernels."""
+    found = {}
+    for group in sched.groups:
+        if group.kind == "matmul":
+            views = {id(s): view for s, _, view in sched.loads[id(group)]}
+            a, b = group.anchor.src
+            problem = _problem(group, views[id(a)], views[id(b)])
+            found[problem.key] = problem
+    return list(found.values())
+
+
+def matmul_plans(problem: MatmulProblem, target: Target) -> list:
+    """Plans for ``problem`` on ``target``, the cost model's choice first."""
+    p = problem
+    if target.gpu:
+        return _matmul_plans_gpu(p.M, p.N, p.K, p.a_m, p.b_n, p.nbatch, target)
+    return _matmul_plan(p.M, p.N, p.K, p.a_m, p.a_k, p.b_k, p.b_n, p.nbatch,
+                        np.dtype(p.dtype), target.compute_units, ranked=True)
+
+
+def _matmul_geometry(problem: MatmulProblem, plan: dict, target: Target) -> tuple:
+    """(global size, local size) of a matmul kernel."""
+    tiles = (-(-problem.N // plan["TN"]), -(-problem.M // plan["TM"]), problem.nbatch)
+    if not target.gpu:
+        return tiles, (1, 1, 1)
+    if plan["variant"] == "tiled":       # one work-group per block
+        local = (plan["LN"], plan["LM"], 1)
+        return tuple(t * size for t, size in zip(tiles, local)), local
+    if plan["variant"] == "splitk":      # one work-group per tile
+        return (tiles[0] * plan["L"], tiles[1], problem.nbatch), (plan["L"], 1, 1)
+    # lanes along n next to each other read neighbouring vectors of B (coalesced)
+    wide = target.group_size(256)
+    l0 = min(_pow2_at_least(tiles[0]), 32, wide)
+    l1 = min(_pow2_at_least(tiles[1]), max(1, wide // l0))
+    local = (l0, l1, 1)
+    return tuple(-(-g // size) * size for g, size in zip(tiles, local)), local
+
+
+def bare_matmul(problem: MatmulProblem, plan: dict, target: Target, name: str) -> tuple:
+    """A kernel ``name(A, B, C)`` computing ``problem`` with ``plan`` and storing C, for
+    timing plans against each other: (source, global size, local size, operand sizes).
+    Batches lie one after the other in A and B, each spanning the strides' extent."""
+    p = problem
+    T = cl_type(np.dtype(p.dtype))
+    span_a = (p.M - 1) * p.a_m + (p.K - 1) * p.a_k + 1
+    span_b = (p.K - 1) * p.b_k + (p.N - 1) * p.b_n + 1
+    fields = {"T": T, "TM": plan["TM"], "TN": plan["TN"], "M": p.M, "N": p.N, "K": p.K,
+              "A": "A", "B": "B", "batch_index": "", "a_base": f"batch * {span_a}",
+              "b_base": f"batch * {span_b}", "a_m": p.a_m, "a_k": p.a_k, "b_k": p.b_k,
+              "b_n": p.b_n, "epilogue": "                C[i] = acc;",
+              "args": (f"__global const {T}* restrict A, __global const {T}* restrict B, "
+                       f"__global {T}* restrict C")}
+    fields = _matmul_fields(plan, fields)
+    source = templates.render(fields.pop("_template", "matmul"), name=name, **fields)
+    gsize, lsize = _matmul_geometry(problem, plan, target)
+    return source, gsize, lsize, (p.nbatch * span_a, p.nbatch * span_b, p.nbatch * p.M * p.N)
+
+
 def _pow2_at_least(n: int) -> int:
     p = 1
     while p < n:
@@ -378,7 +460,7 @@ _SMALL_TILE = 64            # elements of C per work-item in a small matmul
 
 
 def _matmul_plan(M: int, N: int, K: int, a_m: int, a_k: int, b_k: int, b_n: int,
-                 nbatch: int, dtype: np.dtype, cores: int = 2) -> dict:
+                 nbatch: int, dtype: np.dtype, cores: int = 2, ranked: bool = False):
     """How to tile one matmul on a CPU: the accumulation variant and its tile, chosen by a
     cost model of a core with 512-bit vectors (16 floats, 8 doubles) and 32 vector
     registers; ``cores`` work-items run at once (tile counts are rounded up to it).
@@ -392,19 +474,18 @@ def _matmul_plan(M: int, N: int, K: int, a_m: int, a_k: int, b_k: int, b_n: int,
     """
     wide = 16 if np.dtype(dtype) == np.float32 else 8
     widths = [w for w in (16, 8, 4) if w <= wide]
-    best = None
 
     # PoCL compiles each kernel at its first launch, and the full-tile epilogue is unrolled
     # TM x TN times: a 64 x 6 tile took 0.76 s to compile for a matmul that runs in 2 us.
     # Small matmuls (a few microseconds whatever the tile) keep their tiles small.
     small = nbatch * M * N * K <= _SMALL_MATMUL
 
+    seen: list = []
+
     def consider(cost: float, plan: dict) -> None:
-        nonlocal best
         if small and plan["TM"] * plan["TN"] > _SMALL_TILE:
             return
-        if best is None or cost < best[0]:
-            best = (cost, plan)
+        seen.append((cost, len(seen), plan))
 
     def rounds(count: int) -> int:
         return -(-count // cores)
@@ -440,33 +521,40 @@ def _matmul_plan(M: int, N: int, K: int, a_m: int, a_k: int, b_k: int, b_n: int,
                 count = nbatch * -(-M // TM) * -(-N // TN)
                 consider(rounds(count) * _dot_cycles(K, w, TM, TN) * wide / w,
                          {"variant": "dot", "W": w, "TM": TM, "TN": TN})
-    return best[1]
+    plans = [plan for _, _, plan in sorted(seen, key=lambda e: e[:2])]
+    return plans if ranked else plans[0]
 
 
-def _matmul_plan_gpu(M: int, N: int, K: int, a_m: int, b_n: int, nbatch: int,
-                     target: Target) -> dict:
-    """How to compute one matmul on a GPU.
+def _matmul_plans_gpu(M: int, N: int, K: int, a_m: int, b_n: int, nbatch: int,
+                      target: Target) -> list:
+    """Plans for one matmul on a GPU, the rule's choice first.
 
-    ``tiled`` (blocks of C staged through local memory, any operand layout) when there
-    are blocks enough for every compute unit; else ``splitk`` (a work-group's lanes split a
-    long k) for a small C; else ``outer``: each lane an outer-product tile of C, with
-    4-wide vectors of an operand contiguous along its free dimension where there is one,
-    the largest tile (8 x 8, 4 x 4, 2 x 4; scalar 4 x 4, 2 x 2) that still gives every
+    The rule: ``tiled`` (blocks of C staged through local memory, any operand layout) when
+    there are blocks enough for every compute unit; else ``splitk`` (a work-group's lanes
+    split a long k) for a small C; else ``outer``: each lane an outer-product tile of C,
+    with 4-wide vectors of an operand contiguous along its free dimension where there is
+    one, the largest tile (8 x 8, 4 x 4, 2 x 4; scalar 4 x 4, 2 x 2) that still gives every
     compute unit 256 lanes.
     """
     units = target.compute_units
     lanes_max = target.max_group
+    tiled, chosen = [], None
     for block, lanes in ((64, 256), (32, 64)):
-        if lanes > lanes_max or block > max(M, N):
+        if lanes > lanes_max or block > 2 * max(M, N):
             continue
-        if nbatch * -(-M // block) * -(-N // block) >= units:
-            side = {256: 16, 64: 8}[lanes]            # square work-groups
-            return {"variant": "tiled", "BM": block, "BN": block, "LM": side, "LN": side,
-                    "WM": block // side, "WN": block // side, "TK": 16,
-                    "TM": block, "TN": block}
-    if K >= 128 and lanes_max >= 64:
-        return {"variant": "splitk", "TM": min(4, M), "TN": min(4, N),
-                "L": min(128, _pow2_at_least(K) // 2, lanes_max)}
+        side = {256: 16, 64: 8}[lanes]            # square work-groups
+        plan = {"variant": "tiled", "BM": block, "BN": block, "LM": side, "LN": side,
+                "WM": block // side, "WN": block // side, "TK": 16, "TM": block, "TN": block}
+        tiled.append(plan)
+        if chosen is None and block <= max(M, N) and \
+                nbatch * -(-M // block) * -(-N // block) >= units:
+            chosen = plan
+    splitk = []
+    if K >= 64 and lanes_max >= 64:
+        splitk = [{"variant": "splitk", "TM": min(4, M), "TN": min(4, N),
+                   "L": min(128, _pow2_at_least(K) // 2, lanes_max)}]
+        if chosen is None and K >= 128:
+            chosen = splitk[0]
     if b_n == 1 and N >= 4:
         role, V, U, W = "rows", N, M, 4
     elif a_m == 1 and M >= 4:
@@ -481,8 +569,10 @@ def _matmul_plan_gpu(M: int, N: int, K: int, a_m: int, b_n: int, nbatch: int,
             TS, NV = ts, nv
             break
     TM, TN = (TS, NV * W) if role == "rows" else (NV * W, TS)
-    return {"variant": "outer", "role": role, "W": W, "TS": TS, "NV": NV, "TM": TM,
-            "TN": TN, "gather": False}
+    outer = {"variant": "outer", "role": role, "W": W, "TS": TS, "NV": NV, "TM": TM,
+             "TN": TN, "gather": False}
+    chosen = chosen or outer
+    return [chosen] + [plan for plan in tiled + splitk + [outer] if plan is not chosen]
 
 
 def _matmul_fields(plan: dict, fields: dict) -> dict:
@@ -531,8 +621,9 @@ def _matmul_fields(plan: dict, fields: dict) -> dict:
 
 
 def generate(sched: Schedule, buffer_of: Callable[[Tensor], BufferRef],
-             target: Target = CPU) -> list:
-    """One ``KernelSpec`` per group of ``sched``, in launch order, shaped for ``target``."""
+             target: Target = CPU, plans: Optional[dict] = None) -> list:
+    """One ``KernelSpec`` per group of ``sched``, in launch order, shaped for ``target``;
+    ``plans`` maps a ``MatmulProblem.key`` to a tuned plan (else the cost model's)."""
     specs = []
     for group in sched.groups:
         for node in group.members():
@@ -542,7 +633,7 @@ def generate(sched: Schedule, buffer_of: Callable[[Tensor], BufferRef],
         if group.kind == "allreduce":
             specs.append(_allreduce_step(group, sched, buffer_of))
         else:
-            specs.append(KernelWriter(group, sched, buffer_of, target).write())
+            specs.append(KernelWriter(group, sched, buffer_of, target, plans).write())
     return specs
 
 

@@ -8,6 +8,7 @@ from typing import Any, Mapping, Optional, Sequence, Union
 import numpy as np
 
 from . import codegen, distributed, inspect, rewrite, runtime
+from . import tune as tuning
 from .codegen import BufferRef
 from .errors import DeviceError, DTypeError, ShapeError
 from .graph import Op, Tensor, toposort
@@ -24,7 +25,7 @@ except ImportError:  # pragma: no cover
 def compile(inputs: Sequence[Tensor], outputs: Union[Tensor, Sequence[Tensor]],  # noqa: A001
             updates: Optional[Mapping[Tensor, Any]] = None,
             device: Any = None, *, fuse: bool = True,
-            transactional: bool = True) -> "Function":
+            transactional: bool = True, tune: Optional[bool] = None) -> "Function":
     """Compile a step function: ``inputs`` fed per call, ``outputs`` returned, ``updates``
     ({parameter: new value}) applied on the device after all outputs are computed.
 
@@ -50,6 +51,10 @@ def compile(inputs: Sequence[Tensor], outputs: Union[Tensor, Sequence[Tensor]], 
         writes the updates over the old values, in the one buffer: half the parameter
         memory, but a call that fails inside the OpenCL runtime after an update kernel ran
         leaves that update done (bad arguments are still rejected before anything runs).
+    tune : bool, optional
+        Time a few tile plans of each matmul on the device and keep the fastest on disk
+        (``graphc.tune``); plans kept earlier are used whatever this says. Default
+        ``$GRAPHC_TUNE`` (``1`` to tune), else off: tuning takes seconds per new matmul.
     """
     inputs = list(inputs)
     for i, p in enumerate(inputs):
@@ -91,7 +96,9 @@ def compile(inputs: Sequence[Tensor], outputs: Union[Tensor, Sequence[Tensor]], 
     if not ctx.has_fp64 and any(n.dtype == np.float64 for n in nodes):
         raise DeviceError(f"{ctx.device.name.strip()} has no float64 support; build the "
                           "graph in float32 or choose another device")
-    return Function(ctx, inputs, outs, single, pairs, nodes, fuse, transactional)
+    if tune is None:
+        tune = os.environ.get("GRAPHC_TUNE", "") not in ("", "0")
+    return Function(ctx, inputs, outs, single, pairs, nodes, fuse, transactional, tune)
 
 
 class Function:
@@ -102,7 +109,8 @@ class Function:
     """
 
     def __init__(self, ctx: runtime.DeviceContext, inputs: list, outputs: list, single: bool,
-                 updates: list, nodes: list, fuse: bool = True, transactional: bool = True):
+                 updates: list, nodes: list, fuse: bool = True, transactional: bool = True,
+                 tune: bool = False):
         self.ctx, self.inputs, self.outputs, self.single = ctx, inputs, outputs, single
         self.updates = updates
         self.transactional = transactional
@@ -123,7 +131,8 @@ class Function:
                 return BufferRef("param", node)
             return BufferRef("const", node)
 
-        specs = codegen.generate(self.schedule, buffer_of, ctx.target)
+        plans = tuning.plans_for(ctx, codegen.matmul_problems(sched), tune)
+        specs = codegen.generate(self.schedule, buffer_of, ctx.target, plans)
         self.kernels = [s for s in specs if s.kind != "allreduce"]
         self.source = codegen.program_source(self.kernels, len(nodes))
         program = ctx.build(self.source)

@@ -241,7 +241,7 @@ def peak_rates(ctx: DeviceContext) -> dict:
     queue = ctx.queue
     gpu = ctx.target.gpu
     local = (min(256, ctx.target.max_group),) if gpu else (1,)
-    items = (2048 if gpu else 64) * max(1, ctx.device.max_compute_units)
+    items = (2048 if gpu else 1024) * max(1, ctx.device.max_compute_units)   # ms, not us
     out = ctx.alloc(items * 4)
     fma = cl.Kernel(program, "fma_peak")
     fma.set_args(out, np.float32(0.5))

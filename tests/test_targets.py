@@ -15,6 +15,7 @@ import graphc as gc
 from graphc import codegen, runtime
 
 GPU = codegen.Target("gpu", compute_units=4, max_group=256)
+CPU = codegen.Target("cpu", compute_units=2, max_group=4096)
 
 
 @pytest.fixture(scope="module")
@@ -85,13 +86,13 @@ H200 = codegen.Target("gpu", compute_units=132, max_group=1024)
 
 
 def test_gpu_plans_for_the_seed_and_a_large_step():
-    big = codegen._matmul_plan_gpu(4096, 2048, 1024, 1024, 1, 1, H200)
+    big = codegen._matmul_plans_gpu(4096, 2048, 1024, 1024, 1, 1, H200)[0]
     assert big["variant"] == "tiled" and (big["BM"], big["LM"], big["WM"]) == (64, 16, 4)
-    x_w1 = codegen._matmul_plan_gpu(64, 100, 1000, 1000, 1, 1, H200)   # 8 blocks of 32
+    x_w1 = codegen._matmul_plans_gpu(64, 100, 1000, 1000, 1, 1, H200)[0]   # 8 blocks of 32
     assert x_w1["variant"] == "splitk" and x_w1["L"] == 128
-    h_w2 = codegen._matmul_plan_gpu(64, 10, 100, 100, 1, 1, H200)      # short k
+    h_w2 = codegen._matmul_plans_gpu(64, 10, 100, 100, 1, 1, H200)[0]      # short k
     assert h_w2["variant"] == "outer" and h_w2["TM"] * h_w2["TN"] <= 8
-    strided = codegen._matmul_plan_gpu(64, 100, 10, 10, 100, 1, H200)  # (.) @ w2.T
+    strided = codegen._matmul_plans_gpu(64, 100, 10, 10, 100, 1, H200)[0]  # (.) @ w2.T
     assert strided["variant"] == "outer" and strided["W"] == 1
     cpu = codegen._matmul_plan(4096, 2048, 1024, 1024, 1, 2048, 1, 1, np.float32, 2)
     assert cpu["TM"] * cpu["TN"] >= 64
@@ -124,3 +125,34 @@ def test_every_gpu_matmul_variant_matches_reference(as_gpu, batch, m, k, n, temp
     for g, w in zip(got, want):
         np.testing.assert_allclose(g, w, rtol=1e-10, atol=1e-10)
     assert template in fn.kernels[0].source
+
+
+# reductions of each kernel shape: (shape, axes, keepdims); a CPU and a GPU target each
+REDUCTIONS = [((300, 70), 0, False),           # 70 outputs, a column each: work-groups
+              ((500, 130), 0, True),           # 130 outputs not a multiple of 32
+              ((3, 40, 2100), (0, 1), False),  # 2100 outputs: a lane each on a GPU
+              ((40, 16, 9), (0, 2), False),    # a middle axis kept: work-groups
+              ((700, 33), 1, True)]            # rows: 16-lane work-groups on a CPU
+
+
+@pytest.mark.parametrize("shape, axes, keepdims", REDUCTIONS)
+@pytest.mark.parametrize("kind", ["sum", "max"])
+@pytest.mark.parametrize("target", ["cpu", "gpu"])
+def test_reductions_of_every_shape_match_reference(shape, axes, keepdims, kind, target):
+    chosen = GPU if target == "gpu" else CPU
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(runtime.DeviceContext, "target", property(lambda self: chosen))
+        rng = np.random.default_rng(len(shape))
+        x = gc.placeholder(shape, "float64", name="x")
+        reduced = getattr(gc, kind)(gc.tanh(x) * 3 - x, axis=axes, keepdims=keepdims)
+        out = gc.exp(reduced * 0.01) + 1.0             # an epilogue
+        (gx,) = gc.grad(gc.sum(out), [x])
+        feed = {x: rng.standard_normal(shape)}
+        fn, got, want = _run([x], [out, gx], feed)
+        for g, w in zip(got, want):
+            np.testing.assert_allclose(g, w, rtol=1e-10, atol=1e-12)
+    first = fn.kernels[0].source
+    if target == "cpu" and axes == 0 and shape[1] >= 128:      # 32 outputs a work-item
+        assert "32 neighbouring output elements" in first
+    if target == "gpu" and shape[-1] >= 2048:                  # a lane an output
+        assert "1 neighbouring output elements" in first

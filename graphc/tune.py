@@ -1,0 +1,115 @@
+"""Matmul plans timed on the device, and kept on disk per device and problem.
+
+The cost model in ``codegen`` picks a plan for every matmul without running anything.
+With tuning on (``gc.compile(..., tune=True)`` or ``GRAPHC_TUNE=1``), ``compile`` times the
+model's best few plans of each new matmul problem (sizes, strides, batch, dtype) on the
+device, as bare kernels in one program, and keeps the fastest in
+``$XDG_CACHE_HOME/graphc/tuning.json`` (default ``~/.cache``). Every later compile on that
+device, tuning on or off, uses the kept plan: tuning is paid once per device and problem.
+"""
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import threading
+from typing import Optional
+
+import numpy as np
+
+from . import codegen, runtime
+
+try:
+    import pyopencl as cl
+except ImportError:  # pragma: no cover
+    cl = None
+
+CANDIDATES = 4          # plans timed per problem: the cost model's best few
+_lock = threading.Lock()
+
+
+def cache_path() -> str:
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(base, "graphc", "tuning.json")
+
+
+def _load() -> dict:
+    try:
+        with open(cache_path()) as f:
+            table = json.load(f)
+        return table if isinstance(table, dict) else {}
+    except (OSError, ValueError):
+        return {}
+
+
+def _save(table: dict) -> None:
+    path = cache_path()
+    try:
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        tmp = f"{path}.{os.getpid()}.tmp"
+        with open(tmp, "w") as f:
+            json.dump(table, f, indent=1, sort_keys=True)
+        os.replace(tmp, path)      # whole or not at all, also with several processes
+    except OSError:
+        pass
+
+
+def device_key(ctx: runtime.DeviceContext) -> str:
+    d = ctx.device
+    return f"{d.platform.name.strip()} | {d.name.strip()} | {d.driver_version}"
+
+
+def plans_for(ctx: runtime.DeviceContext, problems: list, tune: bool) -> dict:
+    """Plans kept for ``problems`` on this device; with ``tune``, the problems not kept yet
+    are timed now and kept. Returns {problem key: plan}."""
+    with _lock:
+        table = _load()
+        kept = table.get(device_key(ctx), {})
+        missing = [p for p in problems if p.key not in kept]
+        if tune and missing:
+            for problem, (plan, seconds) in zip(missing, time_plans(ctx, missing)):
+                kept[problem.key] = dict(plan, seconds=seconds)
+            table = _load()        # another process may have written meanwhile
+            table.setdefault(device_key(ctx), {}).update(
+                {p.key: kept[p.key] for p in missing})
+            _save(table)
+    return {p.key: {k: v for k, v in kept[p.key].items() if k != "seconds"}
+            for p in problems if p.key in kept}
+
+
+def time_plans(ctx: runtime.DeviceContext, problems: list,
+               candidates: int = CANDIDATES, repeat: int = 5) -> list:
+    """For each problem, (fastest plan, its median seconds) among the model's first
+    ``candidates`` plans, run as bare kernels on random operands."""
+    target = ctx.target
+    entries, sources = [], []
+    for i, problem in enumerate(problems):
+        for j, plan in enumerate(codegen.matmul_plans(problem, target)[:candidates]):
+            name = f"tune_{i}_{j}"
+            source, gsize, lsize, sizes = codegen.bare_matmul(problem, plan, target, name)
+            entries.append((i, plan, name, gsize, lsize, sizes))
+            sources.append(source)
+    fp64 = any(p.dtype == "float64" for p in problems)
+    header = "#pragma OPENCL EXTENSION cl_khr_fp64 : enable\n" if fp64 else ""
+    program = ctx.build(header + "\n".join(sources))
+    queue = ctx.queue
+    rng = np.random.default_rng(0)
+    best: list[Optional[tuple]] = [None] * len(problems)
+    buffers: dict = {}
+    with ctx.lock:
+        for i, plan, name, gsize, lsize, sizes in entries:
+            dtype = np.dtype(problems[i].dtype)
+            if i not in buffers:
+                buffers[i] = [ctx.upload(rng.standard_normal(n).astype(dtype))
+                              for n in sizes]
+            kernel = cl.Kernel(program, name)
+            kernel.set_args(*buffers[i])
+            times = []
+            for _ in range(repeat + 1):          # the first run pays for code generation
+                event = cl.enqueue_nd_range_kernel(queue, kernel, gsize, lsize)
+                event.wait()
+                times.append((event.profile.end - event.profile.start) * 1e-9)
+            seconds = statistics.median(times[1:])
+            if best[i] is None or seconds < best[i][1]:
+                best[i] = (plan, seconds)
+    return best

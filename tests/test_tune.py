@@ -1,0 +1,89 @@
+"""Matmul plans timed on the device and kept on disk (graphc.tune)."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+import graphc as gc
+from graphc import codegen, runtime, tune
+
+
+@pytest.fixture
+def cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    return tmp_path / "graphc" / "tuning.json"
+
+
+def _graph():
+    rng = np.random.default_rng(0)
+    a = gc.placeholder((40, 70), name="a")
+    w = gc.parameter(rng.standard_normal((70, 30)).astype(np.float32), name="w")
+    out = gc.relu(a @ w)
+    (gw,) = gc.grad(gc.sum(out * out), [w])
+    feed = {a: rng.standard_normal((40, 70)).astype(np.float32)}
+    return a, [out, gw], feed
+
+
+def test_tuning_times_every_matmul_and_keeps_the_fastest(cache):
+    a, outs, feed = _graph()
+    fn = gc.compile([a], outs, tune=True)
+    for got, want in zip(fn(feed[a]), gc.evaluate(outs, feed)):
+        np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
+    table = json.loads(cache.read_text())
+    (kept,) = table.values()                        # one device
+    problems = codegen.matmul_problems(fn.schedule)
+    assert len(problems) == 2 and {p.key for p in problems} == set(kept)
+    target = runtime.device_context().target
+    for p in problems:
+        assert kept[p.key]["seconds"] > 0
+        plan = {k: v for k, v in kept[p.key].items() if k != "seconds"}
+        assert plan in codegen.matmul_plans(p, target)[:tune.CANDIDATES]
+
+
+def test_kept_plans_are_used_without_tuning(cache, monkeypatch):
+    """Whatever the timing picked is what later compiles use: force the model's last
+    candidate and check the kernel's geometry and its numbers."""
+    a, outs, feed = _graph()
+    target = runtime.device_context().target
+
+    def slowest_choice(ctx, problems, candidates=tune.CANDIDATES, repeat=5):
+        return [(codegen.matmul_plans(p, target)[:candidates][-1], 1.0) for p in problems]
+
+    monkeypatch.setattr(tune, "time_plans", slowest_choice)
+    gc.compile([a], outs, tune=True)
+    monkeypatch.setattr(tune, "time_plans", None)      # no timing from here on
+    fn = gc.compile([a], outs)
+    default = gc.compile([a], outs, tune=False)
+    assert fn.source == default.source                 # both use the kept plans
+    problems = {p.key: p for p in codegen.matmul_problems(fn.schedule)}
+    kept = json.loads(cache.read_text())
+    (plans,) = kept.values()
+    for spec in fn.kernels:
+        if spec.kind != "matmul":
+            continue
+        matching = [p for p in problems.values()
+                    if codegen._matmul_geometry(p, plans[p.key], target)[0] == spec.global_size]
+        assert matching
+    for got, want in zip(fn(feed[a]), gc.evaluate(outs, feed)):
+        np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
+
+
+def test_without_a_cache_file_the_cost_model_decides(cache):
+    a, outs, _ = _graph()
+    fn = gc.compile([a], outs)
+    assert not cache.exists()
+    target = runtime.device_context().target
+    for p in codegen.matmul_problems(fn.schedule):
+        plan = codegen.matmul_plans(p, target)[0]
+        assert any(k.global_size == codegen._matmul_geometry(p, plan, target)[0]
+                   for k in fn.kernels)
+
+
+def test_a_damaged_cache_file_is_ignored(cache):
+    cache.parent.mkdir(parents=True)
+    cache.write_text("{not json")
+    a, outs, feed = _graph()
+    fn = gc.compile([a], outs)
+    np.testing.assert_allclose(fn(feed[a])[0], gc.evaluate(outs[0], feed), rtol=1e-4, atol=1e-4)
