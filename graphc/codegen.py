@@ -397,6 +397,8 @@ def _matmul_geometry(problem: MatmulProblem, plan: dict, target: Target) -> tupl
     """(global size, local size) of a matmul kernel."""
     tiles = (-(-problem.N // plan["TN"]), -(-problem.M // plan["TM"]), problem.nbatch)
     if not target.gpu:
+        if plan.get("order") == "mn":
+            tiles = (tiles[1], tiles[0], tiles[2])
         return tiles, (1, 1, 1)
     if plan["variant"] == "tiled":       # one work-group per block
         local = (plan["LN"], plan["LM"], 1)
@@ -521,8 +523,22 @@ def _matmul_plan(M: int, N: int, K: int, a_m: int, a_k: int, b_k: int, b_n: int,
                 count = nbatch * -(-M // TM) * -(-N // TN)
                 consider(rounds(count) * _dot_cycles(K, w, TM, TN) * wide / w,
                          {"variant": "dot", "W": w, "TM": TM, "TN": TN})
-    plans = [plan for _, _, plan in sorted(seen, key=lambda e: e[:2])]
+    plans = [dict(plan, order=_tile_order(plan, M, N))
+             for _, _, plan in sorted(seen, key=lambda e: e[:2])]
     return plans if ranked else plans[0]
+
+
+def _tile_order(plan: dict, M: int, N: int) -> str:
+    """Which way consecutive work-items (one after the other on a core) walk the tiles of
+    C: ``"nm"`` along n, sharing the rows of A they read and streaming all of B once per
+    row of tiles, or ``"mn"`` along m, streaming all of A once per column of tiles. The
+    smaller operand is the one to stream, as it may stay in the last-level cache; between
+    equals, the order with fewer passes. Measured on the 2-core CPU, float32: x.T @ g with
+    A 16 MB, B 32 MB took 152 ms along n and 67 ms along m; with A 32 MB, B 8 MB, 30 ms
+    along n and 64 ms along m."""
+    if M != N:
+        return "mn" if M < N else "nm"
+    return "mn" if plan["TN"] > plan["TM"] else "nm"
 
 
 def _matmul_plans_gpu(M: int, N: int, K: int, a_m: int, b_n: int, nbatch: int,
@@ -593,6 +609,10 @@ def _matmul_fields(plan: dict, fields: dict) -> dict:
                     **{k: plan[k] for k in ("BM", "BN", "LM", "LN", "WM", "WN", "TK")})
     if plan["variant"] == "splitk":
         return dict(fields, _template="matmul_splitk", L=plan["L"])
+    # consecutive work-items walk along n (sharing A's rows), or with order "mn" along m
+    # (sharing B's columns: better where B's panel is the larger)
+    fields = dict(fields, GN=1, GM=0) if plan.get("order") == "mn" else dict(fields, GN=0,
+                                                                               GM=1)
     T, W = fields["T"], plan["W"]
     VT = f"{T}{W}" if W > 1 else T
     out = dict(fields, VT=VT, W=W)

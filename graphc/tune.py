@@ -23,7 +23,8 @@ try:
 except ImportError:  # pragma: no cover
     cl = None
 
-CANDIDATES = 8          # plans timed per problem: the cost model's best few
+CANDIDATES = 8          # plans timed per problem: the cost model's best few (and its
+                        # first walking the tiles of C the other way)
 # a matmul of fewer multiply-adds runs in microseconds whatever its plan (launch-bound, and
 # timing noise decides): the cost model's plan is kept without timing
 TUNE_MIN = 1 << 21
@@ -94,7 +95,11 @@ def time_plans(ctx: runtime.DeviceContext, problems: list,
         return []
     entries, sources = [], []
     for i, problem in enumerate(problems):
-        for j, plan in enumerate(codegen.matmul_plans(problem, target)[:candidates]):
+        plans = codegen.matmul_plans(problem, target)[:candidates]
+        if "order" in plans[0]:          # the model's plan walking the other way too
+            flip = {"nm": "mn", "mn": "nm"}[plans[0]["order"]]
+            plans.append(dict(plans[0], order=flip))
+        for j, plan in enumerate(plans):
             name = f"tune_{i}_{j}"
             source, gsize, lsize, sizes = codegen.bare_matmul(problem, plan, target, name)
             entries.append((i, plan, name, gsize, lsize, sizes))

@@ -6,8 +6,8 @@
 // is written twice and no load needs a clamp.
 __kernel void $name($args)
 {
-    const int own_n = get_global_id(0) * $TN;
-    const int own_m = get_global_id(1) * $TM;
+    const int own_n = get_global_id($GN) * $TN;
+    const int own_m = get_global_id($GM) * $TM;
     const int batch = get_global_id(2);
     if (own_n >= $N || own_m >= $M)
         return;
