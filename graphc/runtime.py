@@ -9,12 +9,15 @@ import json
 import os
 import threading
 import tempfile
-from typing import Optional, Union
+from typing import TYPE_CHECKING, Optional, Union
 
 import numpy as np
 
 from . import distributed
 from .errors import BuildError, DeviceError
+
+if TYPE_CHECKING:
+    from .codegen import Target
 
 try:
     import pyopencl as cl

@@ -312,6 +312,23 @@ def _seed_step():
     return fn, (w1, w2), feed
 
 
+def _fail_launch(monkeypatch, index: int):
+    """Make kernel launch number ``index`` (from 0) of the next call raise ``Injected``;
+    returns the real ``enqueue_nd_range_kernel``."""
+    import graphc.compiler as compiler
+    real = compiler.cl.enqueue_nd_range_kernel
+    launched = []
+
+    def flaky(queue, kernel, *args, **kwargs):
+        if len(launched) == index:
+            raise Injected(f"injected failure at launch {index}")
+        launched.append(kernel.function_name)
+        return real(queue, kernel, *args, **kwargs)
+
+    monkeypatch.setattr(compiler.cl, "enqueue_nd_range_kernel", flaky)
+    return real
+
+
 def test_seed_step_writes_its_updates_in_kernels():
     from graphc.inspect import label
     fn, _, _ = _seed_step()
@@ -329,16 +346,7 @@ def test_failure_mid_call_leaves_every_parameter_unchanged(monkeypatch, fail_at)
     want = gc.evaluate([fn.outputs[0]] + [v for _, v in fn.updates],
                        dict(zip(fn.inputs, feed)))
     before = [p.value for p in params]
-    real = compiler.cl.enqueue_nd_range_kernel
-    launched = []
-
-    def flaky(queue, kernel, *args, **kwargs):
-        if len(launched) == fail_at:
-            raise Injected(f"injected failure at launch {fail_at}")
-        launched.append(kernel.function_name)
-        return real(queue, kernel, *args, **kwargs)
-
-    monkeypatch.setattr(compiler.cl, "enqueue_nd_range_kernel", flaky)
+    real = _fail_launch(monkeypatch, fail_at)
     with pytest.raises(Injected):
         fn(*feed)
     for p, old in zip(params, before):
@@ -361,16 +369,7 @@ def test_non_transactional_step_updates_in_one_buffer(monkeypatch):
     want = gc.evaluate([fn.outputs[0]] + [v for _, v in fn.updates],
                        dict(zip(fn.inputs, feed)))
     before = [p.value for p in params]
-    real = compiler.cl.enqueue_nd_range_kernel
-    launched = []
-
-    def flaky(queue, kernel, *args, **kwargs):
-        if len(launched) == 5:
-            raise Injected("injected failure at the last launch")
-        launched.append(kernel.function_name)
-        return real(queue, kernel, *args, **kwargs)
-
-    monkeypatch.setattr(compiler.cl, "enqueue_nd_range_kernel", flaky)
+    real = _fail_launch(monkeypatch, 5)               # the last launch: new w2
     with pytest.raises(Injected):
         one(*feed)
     changed = [not np.array_equal(p.value, old) for p, old in zip(params, before)]
