@@ -10,7 +10,7 @@ import numpy as np
 from . import codegen, distributed, inspect, rewrite, runtime
 from . import tune as tuning
 from .codegen import BufferRef
-from .errors import DeviceError, DTypeError, ShapeError
+from .errors import CodegenError, DeviceError, DTypeError, ShapeError
 from .graph import Op, Tensor, toposort
 from .ops import as_tensor
 from .schedule import plan_buffers, schedule
@@ -136,6 +136,7 @@ class Function:
         self.kernels = [s for s in specs if s.kind != "allreduce"]
         self.source = codegen.program_source(self.kernels, len(nodes))
         program = ctx.build(self.source)
+        _check_group_sizes(program, self.kernels, ctx.device)
         self._temps = [ctx.alloc(n) for n in sizes]
         self.device_bytes = int(np.sum(sizes, dtype=np.int64))
         self._consts: dict[int, Any] = {}
@@ -373,6 +374,23 @@ class Function:
         return results, events
 
     # }}}
+
+
+def _check_group_sizes(program: Any, specs: list, device: Any) -> None:
+    """A device can run a kernel in smaller work-groups than its maximum (registers and
+    local memory limit it): say so before a launch fails with CL_INVALID_WORK_GROUP_SIZE."""
+    for spec in specs:
+        wanted = int(np.prod(spec.local_size))
+        if wanted <= 1:
+            continue
+        most = cl.Kernel(program, spec.name).get_work_group_info(
+            cl.kernel_work_group_info.WORK_GROUP_SIZE, device)
+        if wanted > most:
+            raise CodegenError(
+                f"kernel {spec.name} ({spec.kind}) needs work-groups of {wanted} work-items "
+                f"but {device.name.strip()} runs it in at most {most}; please report this "
+                "with the output of `python -m graphc devices`, and compile for another "
+                "device meanwhile")
 
 
 def _puller(ctx: runtime.DeviceContext, state: Any):
