@@ -231,8 +231,14 @@ class KernelWriter:
         index = ["    " + line
                  for line in unravel(shape, "i", space.index, list(range(len(shape))))]
         local = min(size, self.target.group_size(256 if self.target.gpu else 64))
+        if not self.target.gpu:
+            # PoCL runs a work-group's work-items as one vectorised loop, but not past an
+            # early return: the guard below halved a*x+y's bandwidth. A work-group size
+            # that divides the elements needs no guard.
+            local = _divisor_near(size, local, self.target.group_size(256))
+        guard = "" if size % local == 0 else f"    if (i >= {size})\n        return;"
         gsize = (-(-size // local) * local,)
-        return {"size": size, "body": "\n".join(index + lines)}, gsize, (local,)
+        return ({"guard": guard, "body": "\n".join(index + lines)}, gsize, (local,))
 
     def _write_reduce(self):
         kind, axes, _ = self.group.anchor.arg
@@ -340,6 +346,16 @@ class KernelWriter:
             return fields, (outs,), (1,)
         local = min(outs, self.target.group_size(64))
         return fields, (-(-outs // local) * local,), (local,)
+
+
+def _divisor_near(size: int, wanted: int, most: int) -> int:
+    """The divisor of ``size`` nearest ``wanted`` from 16 up to ``most`` (preferring the
+    larger on ties), else ``wanted``."""
+    best = None
+    for d in range(16, min(size, most) + 1):
+        if size % d == 0 and (best is None or abs(d - wanted) <= abs(best - wanted)):
+            best = d
+    return best or wanted
 
 
 # {{{ matmul tiling

@@ -2,7 +2,6 @@
 __kernel void $name($args)
 {
     const int i = get_global_id(0);
-    if (i >= $size)
-        return;
+$guard
 $body
 }
