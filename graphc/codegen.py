@@ -163,11 +163,15 @@ class KernelWriter:
         return space.loads[key]
 
     def body(self, nodes: list, space: _Space, indent: str,
-             named: Optional[dict] = None) -> list:
+             named: Optional[dict] = None, lanes: int = 1) -> list:
         """Loads, shared subexpressions and stores of ``nodes`` in ``space``.
 
-        ``named`` adds expressions assigned to local variables of the given names.
+        ``named`` adds expressions assigned to local variables of the given names. With
+        ``lanes`` > 1 the body computes that many neighbouring elements, from ``i`` on, as
+        one vector (``_vector_loads`` says where that is possible).
         """
+        if lanes > 1:
+            return self._vector_body(nodes, space, indent, lanes)
         members = set(map(id, nodes))
         outs = [n for n in self.group.outputs if id(n) in members]
         exprs = [self.value(n, space, members) for n in outs]
@@ -189,6 +193,53 @@ class KernelWriter:
         for name, e in zip(named, reduced[len(outs):]):
             lines.append(f"const {self.T} {name} = {self.printer.doprint(e)};")
         return [indent + line for line in lines]
+
+    def _vector_body(self, nodes: list, space: _Space, indent: str, lanes: int) -> list:
+        members = set(map(id, nodes))
+        outs = [n for n in self.group.outputs if id(n) in members]
+        exprs = [self.value(n, space, members) for n in outs]
+        temps, reduced = sp.cse(exprs, symbols=sp.numbered_symbols(f"t_{space.flat}_"),
+                                optimizations=None) if exprs else ([], [])
+        VT = f"{self.T}{lanes}"
+        printer = OpenCLPrinter(self.dtype, lanes=lanes)
+        lines = []
+        for (name, view), sym in space.loads.items():
+            offset = space.offset(view)
+            if offset == space.flat:                       # aligned: i is a multiple
+                load = f"*(__global const {VT}*)({name} + {offset})"
+            elif view.strides[-1] == 0:                    # one value for every lane
+                load = f"({VT})({name}[{offset}])"
+            else:                                          # a row's neighbours
+                load = f"vload{lanes}(0, {name} + {offset})"
+            lines.append(f"const {VT} {sym} = {load};")
+        lines += [f"const {VT} {sym} = {printer.doprint(e)};" for sym, e in temps]
+        size = int(np.prod(space.shape, dtype=np.int64))
+        self.flops += size * sum(int(sp.count_ops(e)) for e in
+                                 [e for _, e in temps] + list(reduced))
+        for node, e in zip(outs, exprs):
+            self.expression[node] = e
+        for node, e in zip(outs, reduced):
+            target = self.arg(self.buffer_of(node), write=True, node=node)
+            lines.append(f"*(__global {VT}*)({target} + {space.flat}) = "
+                         f"{printer.doprint(e)};")
+        return [indent + line for line in lines]
+
+    def _vector_lanes(self, space: _Space) -> int:
+        """How many neighbouring elements one work-item of this elementwise kernel can
+        compute as a vector on a CPU (1: none). Every load must be the kernel's own index
+        (aligned), or lie in one row of the innermost axis for all lanes, read along it
+        (stride 1) or the same for all (stride 0)."""
+        lanes = 16 if self.dtype == np.float32 else 8
+        shape = space.shape
+        size = int(np.prod(shape, dtype=np.int64))
+        if self.target.gpu or size % lanes or not shape:
+            return 1
+        for base, view in self.load_of.values():
+            if space.offset(view) == space.flat:
+                continue
+            if shape[-1] % lanes or view.strides[-1] not in (0, 1):
+                return 1
+        return lanes
 
     # }}}
 
@@ -227,18 +278,26 @@ class KernelWriter:
         shape = self.group.space
         size = int(np.prod(shape, dtype=np.int64))
         space = _Space(shape, "i", lambda d: f"x{d}")
-        lines = self.body(self.group.nodes, space, "    ")
+        # On a CPU, each work-item computes a vector of neighbouring elements where the
+        # loads allow: PoCL vectorises arithmetic across work-items by itself, but calls
+        # exp, tanh, ... one lane at a time (explicit vectors: tanh(x)*y+1 2.8x faster)
+        lanes = self._vector_lanes(space)
+        lines = self.body(self.group.nodes, space, "    ", lanes=lanes)
         index = ["    " + line
                  for line in unravel(shape, "i", space.index, list(range(len(shape))))]
-        local = min(size, self.target.group_size(256 if self.target.gpu else 64))
+        items = size // lanes
+        local = min(items, self.target.group_size(256 if self.target.gpu else 64))
         if not self.target.gpu:
             # PoCL runs a work-group's work-items as one vectorised loop, but not past an
             # early return: the guard below halved a*x+y's bandwidth. A work-group size
-            # that divides the elements needs no guard.
-            local = _divisor_near(size, local, self.target.group_size(256))
-        guard = "" if size % local == 0 else f"    if (i >= {size})\n        return;"
-        gsize = (-(-size // local) * local,)
-        return ({"guard": guard, "body": "\n".join(index + lines)}, gsize, (local,))
+            # that divides the work-items needs no guard.
+            local = items if items <= 16 else _divisor_near(
+                items, 16 if lanes > 1 else local, self.target.group_size(256))
+        guard = "" if items % local == 0 else f"    if (i >= {size})\n        return;"
+        gsize = (-(-items // local) * local,)
+        return ({"guard": guard, "body": "\n".join(index + lines),
+                 "first": f"get_global_id(0) * {lanes}" if lanes > 1 else "get_global_id(0)"},
+                gsize, (local,))
 
     def _write_reduce(self):
         kind, axes, _ = self.group.anchor.arg

@@ -5,7 +5,7 @@ import numpy as np
 import sympy as sp
 from sympy.printing.c import C99CodePrinter
 
-from .dtypes import literal
+from .dtypes import cl_type, literal
 from .errors import CodegenError
 from .symbolic import Greater, GreaterEqual, Sigmoid, Where  # noqa: F401 (printed by name)
 
@@ -22,13 +22,18 @@ class OpenCLPrinter(C99CodePrinter):
 
     printmethod = "_graphc_opencl"
 
-    def __init__(self, dtype: np.dtype, names: dict | None = None):
+    def __init__(self, dtype: np.dtype, names: dict | None = None, lanes: int = 1):
         super().__init__({"strict": True})
         self.dtype = np.dtype(dtype)
         self.names = names or {}
+        self.lanes = lanes
 
     def _lit(self, value: float) -> str:
+        """A literal of the kernel's type; with ``lanes`` > 1, a vector of it, so that
+        every operand of a call, a comparison or ``?:`` is a vector of one type."""
         text = literal(value, self.dtype)
+        if self.lanes > 1:
+            return f"(({cl_type(self.dtype)}{self.lanes})({text}))"
         return f"({text})" if text.startswith("-") else text
 
     def _print_Symbol(self, expr: sp.Symbol) -> str:
@@ -44,13 +49,13 @@ class OpenCLPrinter(C99CodePrinter):
         return self._lit(float(expr))
 
     def _print_NaN(self, expr) -> str:
-        return literal(float("nan"), self.dtype)
+        return self._lit(float("nan"))
 
     def _print_Infinity(self, expr) -> str:
-        return literal(float("inf"), self.dtype)
+        return self._lit(float("inf"))
 
     def _print_NegativeInfinity(self, expr) -> str:
-        return literal(float("-inf"), self.dtype)
+        return self._lit(float("-inf"))
 
     def _print_Exp1(self, expr) -> str:
         return self._lit(float(sp.E))
@@ -67,7 +72,8 @@ class OpenCLPrinter(C99CodePrinter):
             if 0 < abs(n) <= 4:
                 product = "*".join([b] * abs(n))
                 return f"({product})" if n > 0 else f"({one}/({product}))"
-            return f"pown({self._print(base)}, {n})"
+            exponent = f"(int{self.lanes})({n})" if self.lanes > 1 else str(n)
+            return f"pown({self._print(base)}, {exponent})"
         if exponent.is_Number and float(exponent) == 0.5:
             return f"sqrt({self._print(base)})"
         if exponent.is_Number and float(exponent) == -0.5:

@@ -1,7 +1,8 @@
-// One work-item per element of the index space; fused elementwise body.
+// One work-item per element of the index space (or per vector of neighbouring elements,
+// from i on); fused elementwise body.
 __kernel void $name($args)
 {
-    const int i = get_global_id(0);
+    const int i = $first;
 $guard
 $body
 }

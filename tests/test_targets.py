@@ -156,3 +156,4 @@ def test_reductions_of_every_shape_match_reference(shape, axes, keepdims, kind, 
         assert "32 neighbouring output elements" in first
     if target == "gpu" and shape[-1] >= 2048:                  # a lane an output
         assert "1 neighbouring output elements" in first
+

@@ -1,0 +1,94 @@
+"""Elementwise kernels that compute a vector of neighbouring elements per work-item (the CPU
+shape): every elementwise op and its gradient, operands of every broadcast pattern, and the
+shapes that must stay scalar. The kernels are CPU-shaped whatever the test device is."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import graphc as gc
+from graphc import codegen, runtime
+from graphc.ops import BINARY, UNARY
+
+CPU = codegen.Target("cpu", compute_units=2, max_group=4096)
+
+
+@pytest.fixture(autouse=True)
+def as_cpu(monkeypatch):
+    monkeypatch.setattr(runtime.DeviceContext, "target", property(lambda self: CPU))
+
+# operand shapes against an output of (6, 32): the same shape (aligned vector loads), a row
+# (a vector load per row), a column and a scalar (one value for every lane)
+OPERAND_SHAPES = [(6, 32), (32,), (6, 1), ()]
+
+
+def _vectorised(fn) -> bool:
+    return any("float16" in k.source or "double8" in k.source
+               for k in fn.kernels if k.kind == "elementwise")
+
+
+@pytest.mark.parametrize("name", sorted(UNARY))
+def test_vectorised_unary_ops_and_gradients(name, dtype):
+    rng = np.random.default_rng(3)
+    x = gc.placeholder((6, 32), dtype, name="x")
+    value = rng.uniform(0.2, 2.0, (6, 32)) * rng.choice([-1, 1], (6, 32))
+    if name in ("log", "sqrt"):
+        value = np.abs(value)
+    feed = {x: value.astype(dtype)}
+    out = gc.ops.elementwise(name, UNARY[name], x)
+    (gx,) = gc.grad(gc.sum(out * out), [x])
+    fn = gc.compile([x], [out, gx])
+    assert _vectorised(fn)
+    tol = 1e-12 if dtype == np.float64 else 2e-6
+    for got, want in zip(fn(feed[x]), gc.evaluate([out, gx], feed)):
+        np.testing.assert_allclose(got, want, rtol=tol, atol=tol)
+
+
+@pytest.mark.parametrize("shape", OPERAND_SHAPES)
+@pytest.mark.parametrize("name", sorted(BINARY))
+def test_vectorised_binary_ops_and_gradients(name, shape, dtype):
+    rng = np.random.default_rng(4)
+    a = gc.placeholder((6, 32), dtype, name="a")
+    b = gc.placeholder(shape, dtype, name="b")
+    av = rng.uniform(0.5, 2.0, (6, 32))
+    bv = rng.uniform(0.5, 2.0, shape) * (1 if name == "pow" else rng.choice([-1, 1], shape))
+    if name in ("maximum", "minimum", "lt", "le", "gt", "ge"):
+        bv = np.round(bv * 2) / 2           # ties with a, where the gradients split
+        av = np.round(av * 2) / 2
+    feed = {a: av.astype(dtype), b: np.asarray(bv, dtype)}
+    out = gc.ops.elementwise(name, BINARY[name], a, b)
+    grads = [] if name in ("lt", "le", "gt", "ge") else gc.grad(gc.sum(out * 3.0), [a, b])
+    fn = gc.compile([a, b], [out] + list(grads))
+    assert _vectorised(fn)
+    tol = 1e-12 if dtype == np.float64 else 2e-6
+    for got, want in zip(fn(feed[a], feed[b]), gc.evaluate([out] + list(grads), feed)):
+        np.testing.assert_allclose(got, want, rtol=tol, atol=tol)
+
+
+def test_vectorised_where_clamp_nan_and_powers():
+    x = gc.placeholder((2, 16), name="x")
+    y = gc.placeholder((2, 16), name="y")
+    xs = np.linspace(-3, 3, 32, dtype=np.float32).reshape(2, 16)
+    xs[0, 3] = np.nan
+    ys = np.full((2, 16), 0.5, np.float32)
+    outs = [gc.where(x > y, x, -y), gc.clamp(x, -1.0, 2.0), gc.maximum(x, 0.0) ** 5,
+            x ** -3, gc.relu(x) * gc.sigmoid(-x) + gc.log(gc.exp(x) + 1.0)]
+    fn = gc.compile([x, y], outs)
+    assert _vectorised(fn)
+    with np.errstate(all="ignore"):
+        for got, want in zip(fn(xs, ys), gc.evaluate(outs, {x: xs, y: ys})):
+            np.testing.assert_allclose(got, want, rtol=2e-6, atol=1e-6, equal_nan=True)
+
+
+def test_shapes_that_cannot_be_vectorised_stay_scalar():
+    x = gc.placeholder((6, 20), name="x")          # 120 elements, rows of 20
+    r = gc.placeholder((20,), name="r")             # a row read along a row of 20: no
+    fn = gc.compile([x, r], gc.exp(x + r))
+    assert not _vectorised(fn)
+    xs = np.random.default_rng(0).standard_normal((6, 20)).astype(np.float32)
+    rs = np.arange(20, dtype=np.float32) / 20
+    np.testing.assert_allclose(fn(xs, rs), np.exp(xs + rs), rtol=2e-6)
+    t = gc.placeholder((32, 6), name="t")           # a transposed read: no
+    fn = gc.compile([t], gc.exp(gc.transpose(t)))
+    assert not _vectorised(fn)
+
