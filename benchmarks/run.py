@@ -14,6 +14,8 @@ seed     The seed's training step (N=64, 1000 -> 100 -> 10, relu, squared error,
 mlp      The same network, large: N=4096, 1024 -> 2048 -> 512, as GFLOP/s.
 gemm     SGEMM 1024^3 and 2048^3: graphc ``a @ b`` on device inputs (the call returns C
          as a numpy array, as numpy does) vs numpy's ``a @ b``.
+elementwise  Two fused elementwise bodies over 4M floats (a*x+y; exp(-x*x)*sigmoid(y)),
+         graphc on device inputs returning a numpy array, vs numpy (and PyTorch).
 startup  Time to the first loss of the seed in a new process (benchmarks/first_loss.py),
          with empty PoCL/pyopencl caches and again with the same caches warm.
 
@@ -43,7 +45,7 @@ from typing import Callable, Optional
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
-SECTIONS = ("seed", "mlp", "gemm", "startup")
+SECTIONS = ("seed", "mlp", "gemm", "elementwise", "startup")
 LR = 1e-6
 
 
@@ -313,6 +315,47 @@ def gemm_section(args, use_torch: bool, rows: list, info: dict) -> None:
             add_row(rows, f"SGEMM {n}^3", name, res, name, flop, note)
 
 
+def elementwise_section(args, use_torch: bool, rows: list, info: dict) -> None:
+    """Fused elementwise bodies over 4M floats, device inputs; the call returns the result
+    as a numpy array, as numpy's does."""
+    import numpy as np
+    import pyopencl.array as cla
+
+    import graphc as gc
+    n = 1 << 22
+    rng = np.random.default_rng(0)
+    xs, ys = (rng.standard_normal(n, dtype=np.float32) for _ in range(2))
+    bodies = [("a*x+y", lambda x, y: x * 2.0 + y, lambda x, y: x * 2.0 + y),
+              ("exp(-x*x)*sigmoid(y)", lambda x, y: gc.exp(-x * x) * gc.sigmoid(y),
+               lambda x, y: np.exp(-x * x) / (1 + np.exp(-y)))]
+    for label, build, reference in bodies:
+        x, y = gc.placeholder((n,), name="x"), gc.placeholder((n,), name="y")
+        fn = gc.compile([x, y], build(x, y))
+        xd, yd = cla.to_device(fn.queue, xs), cla.to_device(fn.queue, ys)
+        contenders = {"graphc, device inputs": lambda: fn(xd, yd),
+                      "numpy": lambda: reference(xs, ys)}
+        if use_torch:
+            import torch
+            xt, yt = torch.from_numpy(xs), torch.from_numpy(ys)
+            torch_body = (lambda: xt * 2.0 + yt) if label == "a*x+y" else (
+                lambda: torch.exp(-xt * xt) * torch.sigmoid(yt))
+            contenders["PyTorch"] = torch_body
+        want = reference(xs.astype(np.float64), ys.astype(np.float64))
+        got = np.asarray(fn(xd, yd), np.float64)
+        if np.max(np.abs(got - want)) > 1e-5 * max(1.0, np.max(np.abs(want))):
+            raise SystemExit(f"elementwise {label}: graphc is wrong")
+        res = interleave(contenders, rounds=8 if args.quick else 15, inner=4, skip=1,
+                         warmup=0, budget_s=6 if args.quick else 12, min_rounds=3)
+        prof = fn.profile(xd, yd, repeat=8)
+        kernel = sum(k.seconds for k in prof)
+        for name in contenders:
+            note = ""
+            if name.startswith("graphc"):
+                note = (f"kernel alone {kernel * 1e3:.2f} ms, {12 * n / kernel / 1e9:.0f} GB/s; "
+                        f"local {fn.kernels[0].local_size}")
+            add_row(rows, f"elementwise {label}, 4M float32", name, res, name, 0.0, note)
+
+
 def startup_section(args, rows: list, info: dict) -> None:
     """Runs benchmarks/first_loss.py in new processes: cold, then warm, per repeat."""
     repeats = 1 if args.quick else 2
@@ -373,7 +416,8 @@ def add_row(rows: list, label: str, name: str, res: Result, key: str, flop: floa
     ratio, best = res.ratio(key), res.best_ratio(key)
     spread = res.spread(key)
     rows.append((label, name, fmt_time(t), f"±{spread:.0%}" if spread < 1 else "> ±100%",
-                 f"{flop / t / 1e9:.1f}", f"{ratio:.2f}" if ratio is not None else "",
+                 f"{flop / t / 1e9:.1f}" if flop else "",
+                 f"{ratio:.2f}" if ratio is not None else "",
                  f"{best:.2f}" if best is not None else "",
                  note + (f"{'; ' if note else ''}{len(res.times[key])} rounds"
                          if name == "numpy" else "")))
@@ -467,7 +511,7 @@ def main() -> None:
         progress(f"startup: {time.perf_counter() - started:.0f} s")
 
     use_torch = False
-    if not args.no_torch and any(s in wanted for s in ("seed", "mlp", "gemm")):
+    if not args.no_torch and any(s in wanted for s in ("seed", "mlp", "gemm", "elementwise")):
         try:
             import torch
             torch.set_num_threads(os.cpu_count() or 1)
@@ -477,14 +521,14 @@ def main() -> None:
             info["torch"] = "PyTorch not installed: left out"
     import numpy as np
     for name, section in (("seed", seed_section), ("mlp", mlp_section),
-                          ("gemm", gemm_section)):
+                          ("gemm", gemm_section), ("elementwise", elementwise_section)):
         if name in wanted:
             t0 = time.perf_counter()
             section(args, use_torch, rows, info)
             progress(f"{name}: {time.perf_counter() - t0:.0f} s")
     rows += startup_rows
 
-    if "device" not in info and any(s in wanted for s in ("mlp", "gemm")):
+    if "device" not in info and any(s in wanted for s in ("mlp", "gemm", "elementwise")):
         from graphc import runtime
         d = runtime.select_device()
         info["device"] = (f"{d.name.strip()} | {d.platform.name.strip()} "
