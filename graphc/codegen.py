@@ -194,7 +194,12 @@ class KernelWriter:
             lines.append(f"const {self.T} {name} = {self.printer.doprint(e)};")
         return [indent + line for line in lines]
 
-    def _vector_body(self, nodes: list, space: _Space, indent: str, lanes: int) -> list:
+    def _vector_body(self, nodes: list, space: _Space, indent: str, lanes: int,
+                     aligned: bool = True, count: bool = True) -> list:
+        """``body`` for ``lanes`` neighbours along the innermost axis from ``space.flat`` on.
+        ``aligned``: the flat index is a multiple of ``lanes`` (loads and stores of the
+        space's own index through vector pointers; else vload/vstore). ``count``: add the
+        flops (False for a second rendering of an epilogue already counted)."""
         members = set(map(id, nodes))
         outs = [n for n in self.group.outputs if id(n) in members]
         exprs = [self.value(n, space, members) for n in outs]
@@ -205,7 +210,7 @@ class KernelWriter:
         lines = []
         for (name, view), sym in space.loads.items():
             offset = space.offset(view)
-            if offset == space.flat:                       # aligned: i is a multiple
+            if offset == space.flat and aligned:           # i is a multiple of lanes
                 load = f"*(__global const {VT}*)({name} + {offset})"
             elif view.strides[-1] == 0:                    # one value for every lane
                 load = f"({VT})({name}[{offset}])"
@@ -214,14 +219,19 @@ class KernelWriter:
             lines.append(f"const {VT} {sym} = {load};")
         lines += [f"const {VT} {sym} = {printer.doprint(e)};" for sym, e in temps]
         size = int(np.prod(space.shape, dtype=np.int64))
-        self.flops += size * sum(int(sp.count_ops(e)) for e in
-                                 [e for _, e in temps] + list(reduced))
+        if count:
+            self.flops += size * sum(int(sp.count_ops(e)) for e in
+                                     [e for _, e in temps] + list(reduced))
         for node, e in zip(outs, exprs):
             self.expression[node] = e
         for node, e in zip(outs, reduced):
             target = self.arg(self.buffer_of(node), write=True, node=node)
-            lines.append(f"*(__global {VT}*)({target} + {space.flat}) = "
-                         f"{printer.doprint(e)};")
+            if aligned:
+                lines.append(f"*(__global {VT}*)({target} + {space.flat}) = "
+                             f"{printer.doprint(e)};")
+            else:
+                lines.append(f"vstore{lanes}({printer.doprint(e)}, 0, {target} + "
+                             f"{space.flat});")
         return [indent + line for line in lines]
 
     def _vector_lanes(self, space: _Space) -> int:
@@ -371,13 +381,32 @@ class KernelWriter:
 
         problem = _problem(self.group, views["A"][1], views["B"][1])
         plan = self.plans.get(problem.key) or matmul_plans(problem, self.target)[0]
+        # On a CPU, accumulator vectors along rows of C run the epilogue as vectors where
+        # its loads allow (along the row, or one value for the row): W times fewer copies
+        # of it to compile than one per element, and SIMD instead of scalar code
+        vector_epilogue = ""
+        W = plan.get("W", 1)
+        if (not self.target.gpu and plan["variant"] == "outer" and plan["role"] == "rows"
+                and W > 1 and all(space.offset(view) == space.flat
+                                  or view.strides[-1] in (0, 1)
+                                  for _, view in space.loads)):
+            saved, self.register = self.register, {}
+            vspace = _Space(self.group.space, "i", space.index)
+            lines = self._vector_body(self.group.nodes, vspace, "                ", W,
+                                      aligned=False, count=False)
+            self.register = saved
+            if any(n is self.group.anchor for n in self.group.outputs):
+                target = self.arg(self.buffer_of(self.group.anchor), True)
+                lines.append(f"                vstore{W}(acc, 0, {target} + i);")
+            vector_epilogue = "\n".join(lines)
         fields = {"T": self.T, "TM": plan["TM"], "TN": plan["TN"], "M": M, "N": N, "K": K,
                   "A": views["A"][0], "B": views["B"][0],
                   "batch_index": "\n".join("    " + s for s in unravel(
                       batch_shape, "batch", lambda d: f"x{d}", list(range(nb)))),
                   "a_base": base_offset(views["A"][1]), "b_base": base_offset(views["B"][1]),
                   "a_m": problem.a_m, "a_k": problem.a_k, "b_k": problem.b_k,
-                  "b_n": problem.b_n, "epilogue": "\n".join(epilogue)}
+                  "b_n": problem.b_n, "epilogue": "\n".join(epilogue),
+                  "vector_epilogue": vector_epilogue}
         return (_matmul_fields(plan, fields),) + _matmul_geometry(problem, plan, self.target)
 
     def _write_maxmask(self):
@@ -696,11 +725,12 @@ def _matmul_fields(plan: dict, fields: dict) -> dict:
     if plan["role"] == "rows":     # vectors of B along n, scalars of A
         p, p_k, p_v = "b", fields["b_k"], fields["b_n"]
         s_, s_k, s_u = "a", fields["a_k"], fields["a_m"]
-        store = f"res[t][j * {W} + l]"
+        lane = "[t][j * {W} + l]"
     else:                          # vectors of A along m, scalars of B
         p, p_k, p_v = "a", fields["a_k"], fields["a_m"]
         s_, s_k, s_u = "b", fields["b_k"], fields["b_n"]
-        store = f"res[j * {W} + l][t]"
+        lane = "[j * {W} + l][t]"
+    lane = lane.format(W=W)
     if W == 1:
         load_p = f"{p}[k * {p_k} + j * {p_v}]"
     elif plan["gather"]:
@@ -710,7 +740,54 @@ def _matmul_fields(plan: dict, fields: dict) -> dict:
         load_p = f"vload{W}(0, {p} + k * {p_k} + j * {W})"
     return dict(out, _template="matmul", TS=plan["TS"], NV=plan["NV"], P=p.upper(),
                 S=s_.upper(), load_p=load_p, load_s=f"{s_}[t * {s_u} + k * {s_k}]",
-                store_res=store)
+                store_spill=f"spill{lane}", full_tile=_full_tile(plan, out, lane))
+
+
+def _full_tile(plan: dict, fields: dict, lane: str) -> str:
+    """The template's branch for a tile wholly its own: every element, no conditions.
+    With a ``vector_epilogue`` (CPU, vectors along rows of C), the epilogue runs once per
+    accumulator vector on its W neighbours in a row; else once per element, fully
+    unrolled, on the elements copied out of the vectors."""
+    T, VT, W, M, N = fields["T"], fields["VT"], fields["W"], fields["M"], fields["N"]
+    TS, NV, TM, TN = plan["TS"], plan["NV"], plan["TM"], plan["TN"]
+    if fields.get("vector_epilogue"):
+        return f"""\
+        // one accumulator vector at a time: {W} neighbours in a row of C
+        #pragma unroll
+        for (int t = 0; t < {TS}; t++) {{
+            #pragma unroll
+            for (int j = 0; j < {NV}; j++) {{
+                const int xm = m0 + t;
+                const int xn = n0 + j * {W};
+                const int i = (batch * {M} + xm) * {N} + xn;
+                const {VT} acc = tile[t][j];
+{fields["vector_epilogue"]}
+            }}
+        }}"""
+    return f"""\
+        {T} res[{TM}][{TN}];
+        #pragma unroll
+        for (int t = 0; t < {TS}; t++) {{
+            #pragma unroll
+            for (int j = 0; j < {NV}; j++) {{
+                union {{ {VT} v; {T} s[{W}]; }} lanes;
+                lanes.v = tile[t][j];
+                #pragma unroll
+                for (int l = 0; l < {W}; l++)
+                    res{lane} = lanes.s[l];
+            }}
+        }}
+        #pragma unroll
+        for (int tm = 0; tm < {TM}; tm++) {{
+            #pragma unroll
+            for (int tn = 0; tn < {TN}; tn++) {{
+                const int xm = m0 + tm;
+                const int xn = n0 + tn;
+                const int i = (batch * {M} + xm) * {N} + xn;
+                const {T} acc = res[tm][tn];
+{fields["epilogue"]}
+            }}
+        }}"""
 
 # }}}
 

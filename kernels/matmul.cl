@@ -16,30 +16,35 @@ __kernel void $name($args)
 $batch_index
     const __global $T* restrict a = $A + ($a_base) + m0 * $a_m;
     const __global $T* restrict b = $B + ($b_base) + n0 * $b_n;
-    $T res[$TM][$TN];
     // per k: $NV vectors ($VT) of operand $P along its free dimension times $TS scalars of
     // operand $S, into $TS x $NV vector accumulators
-    {
-        $VT tile[$TS][$NV];
+    $VT tile[$TS][$NV];
+    #pragma unroll
+    for (int t = 0; t < $TS; t++) {
+        #pragma unroll
+        for (int j = 0; j < $NV; j++)
+            tile[t][j] = 0;
+    }
+    for (int k = 0; k < $K; k++) {
+        $VT pv[$NV];
+        #pragma unroll
+        for (int j = 0; j < $NV; j++)
+            pv[j] = $load_p;
         #pragma unroll
         for (int t = 0; t < $TS; t++) {
+            const $T sv = $load_s;
             #pragma unroll
             for (int j = 0; j < $NV; j++)
-                tile[t][j] = 0;
+                tile[t][j] = sv * pv[j] + tile[t][j];
         }
-        for (int k = 0; k < $K; k++) {
-            $VT pv[$NV];
-            #pragma unroll
-            for (int j = 0; j < $NV; j++)
-                pv[j] = $load_p;
-            #pragma unroll
-            for (int t = 0; t < $TS; t++) {
-                const $T sv = $load_s;
-                #pragma unroll
-                for (int j = 0; j < $NV; j++)
-                    tile[t][j] = sv * pv[j] + tile[t][j];
-            }
-        }
+    }
+    if (m0 == own_m && n0 == own_n) {
+$full_tile
+    } else {
+        // a tile shifted back inside C: only the elements from (own_m, own_n) on. The
+        // epilogue is not unrolled here (one copy of it, not TM x TN: kernels build faster);
+        // the tile goes through a spill array so that the accumulators stay in registers.
+        $T spill[$TM][$TN];
         #pragma unroll
         for (int t = 0; t < $TS; t++) {
             #pragma unroll
@@ -48,33 +53,8 @@ $batch_index
                 lanes.v = tile[t][j];
                 #pragma unroll
                 for (int l = 0; l < $W; l++)
-                    $store_res = lanes.s[l];
+                    $store_spill = lanes.s[l];
             }
-        }
-    }
-    if (m0 == own_m && n0 == own_n) {
-        // a whole tile of its own: every element, no conditions
-        #pragma unroll
-        for (int tm = 0; tm < $TM; tm++) {
-            #pragma unroll
-            for (int tn = 0; tn < $TN; tn++) {
-                const int xm = m0 + tm;
-                const int xn = n0 + tn;
-                const int i = (batch * $M + xm) * $N + xn;
-                const $T acc = res[tm][tn];
-$epilogue
-            }
-        }
-    } else {
-        // a tile shifted back inside C: only the elements from (own_m, own_n) on. The
-        // epilogue is not unrolled here (one copy of it, not TM x TN: kernels build faster);
-        // the tile goes through a spill array so that res stays in registers.
-        $T spill[$TM][$TN];
-        #pragma unroll
-        for (int tm = 0; tm < $TM; tm++) {
-            #pragma unroll
-            for (int tn = 0; tn < $TN; tn++)
-                spill[tm][tn] = res[tm][tn];
         }
         #pragma unroll 1
         for (int tm = 0; tm < $TM; tm++) {
