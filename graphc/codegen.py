@@ -168,7 +168,7 @@ class KernelWriter:
 
         ``named`` adds expressions assigned to local variables of the given names. With
         ``lanes`` > 1 the body computes that many neighbouring elements, from ``i`` on, as
-        one vector (``_vector_loads`` says where that is possible).
+        one vector (``_vector_lanes`` says where that is possible).
         """
         if lanes > 1:
             return self._vector_body(nodes, space, indent, lanes)
@@ -333,9 +333,9 @@ class KernelWriter:
         gpu, units = self.target.gpu, self.target.compute_units
         # Work-items per output where outputs are many and neighbours in memory (the
         # innermost axis is kept): on a GPU one lane each, on a CPU 32 outputs each, so a
-        # step reads along a row (one output at a time walked a column: a TLB miss per
-        # element, 2.4x slower than numpy; 32 outputs: 2.2x faster than numpy on 4096 x
-        # 2048 summed over rows). Else one work-group per output, its lanes splitting the
+        # step reads along a row. Summing 4096 x 2048 over its rows, one output at a time
+        # walked a column (a TLB miss per element) 10x slower than numpy, 16 outputs were
+        # 2.4x slower, 32 are 2.2x faster. Else one work-group per output, its lanes splitting the
         # reduced elements: 16 lanes (a CPU vector) when the outputs alone fill the cores.
         per_item = (x.ndim - 1) not in axes and outs >= (2048 if gpu else 64 * units)
         cap = 256 if gpu else (16 if outs >= 8 * units else 128)
@@ -529,6 +529,9 @@ def bare_matmul(problem: MatmulProblem, plan: dict, target: Target, name: str) -
               "A": "A", "B": "B", "batch_index": "", "a_base": f"batch * {span_a}",
               "b_base": f"batch * {span_b}", "a_m": p.a_m, "a_k": p.a_k, "b_k": p.b_k,
               "b_n": p.b_n, "epilogue": "                C[i] = acc;",
+              "vector_epilogue": (f"                vstore{plan['W']}(acc, 0, C + i);"
+                                  if not target.gpu and plan["variant"] == "outer"
+                                  and plan["role"] == "rows" and plan["W"] > 1 else ""),
               "args": (f"__global const {T}* restrict A, __global const {T}* restrict B, "
                        f"__global {T}* restrict C")}
     fields = _matmul_fields(plan, fields)
@@ -713,8 +716,8 @@ def _matmul_fields(plan: dict, fields: dict) -> dict:
                     **{k: plan[k] for k in ("BM", "BN", "LM", "LN", "WM", "WN", "TK")})
     if plan["variant"] == "splitk":
         return dict(fields, _template="matmul_splitk", L=plan["L"])
-    # consecutive work-items walk along n (sharing A's rows), or with order "mn" along m
-    # (sharing B's columns: better where B's panel is the larger)
+    # consecutive work-items walk C's tiles along n, or with order "mn" along m
+    # (``_tile_order`` says which)
     fields = dict(fields, GN=1, GM=0) if plan.get("order") == "mn" else dict(fields, GN=0,
                                                                                GM=1)
     T, W = fields["T"], plan["W"]

@@ -92,3 +92,25 @@ def test_shapes_that_cannot_be_vectorised_stay_scalar():
     fn = gc.compile([t], gc.exp(gc.transpose(t)))
     assert not _vectorised(fn)
 
+
+
+@pytest.mark.parametrize("n", [16, 40, 100])       # whole vectors, and tiles shifted back
+def test_vectorised_matmul_epilogues(n, dtype):
+    """Matmul epilogues run on accumulator vectors along rows of C: a row bias, a column
+    and a full operand, a mask, NaN through maximum, and the gradients of all of it."""
+    rng = np.random.default_rng(n)
+    a = gc.placeholder((24, 30), dtype, name="a")
+    w = gc.placeholder((30, n), dtype, name="w")
+    bias = gc.placeholder((n,), dtype, name="bias")
+    col = gc.placeholder((24, 1), dtype, name="col")
+    full = gc.placeholder((24, n), dtype, name="full")
+    h = a @ w
+    out = gc.where(h > col, gc.tanh(h + bias) * full, gc.maximum(h, col) ** 2)
+    grads = gc.grad(gc.sum(out), [a, w, bias])
+    feed = {p: rng.standard_normal(p.shape).astype(dtype) for p in (a, w, bias, col, full)}
+    feed[full][0, 0] = np.nan
+    fn = gc.compile(list(feed), [out] + list(grads))
+    assert any("vstore" in k.source for k in fn.kernels if k.kind == "matmul")
+    tol = 1e-10 if dtype == np.float64 else 2e-4
+    for got, want in zip(fn(*feed.values()), gc.evaluate([out] + list(grads), feed)):
+        np.testing.assert_allclose(got, want, rtol=tol, atol=tol, equal_nan=True)
