@@ -116,7 +116,8 @@ class Function:
         self.transactional = transactional
         self.queue = ctx.queue
         self.device = ctx.device
-        self.schedule = sched = schedule(outputs, updates, fuse)
+        self.schedule = sched = schedule(outputs, updates, fuse,
+                                         pack_transposed=fuse and not ctx.target.gpu)
         slot_of, sizes = plan_buffers(sched)
         in_place = sched.in_place
 

@@ -114,3 +114,21 @@ def test_vectorised_matmul_epilogues(n, dtype):
     tol = 1e-10 if dtype == np.float64 else 2e-4
     for got, want in zip(fn(*feed.values()), gc.evaluate([out] + list(grads), feed)):
         np.testing.assert_allclose(got, want, rtol=tol, atol=tol, equal_nan=True)
+
+
+@pytest.mark.parametrize("m", [1024, 1012])     # blocks of 8 doubles; a copy that is not
+def test_large_transposed_operands_are_packed_into_rows(m):
+    """x.T @ g with a long k: x.T is copied into rows first (by 16 x 16 blocks where the
+    shape allows), then multiplied; the numbers are those of gc.evaluate."""
+    rng = np.random.default_rng(m)
+    x = gc.placeholder((1040, m), "float64", name="x")
+    g = gc.placeholder((1040, 24), "float64", name="g")
+    out = gc.transpose(x) @ g
+    fn = gc.compile([x, g], out)
+    assert [k.kind for k in fn.kernels] == ["elementwise", "matmul"]
+    blocks = "A transposed copy" in fn.kernels[0].source
+    assert blocks == (m % 8 == 0)                  # 8 doubles a vector
+    xs, gs = rng.standard_normal((1040, m)), rng.standard_normal((1040, 24))
+    np.testing.assert_allclose(fn(xs, gs), xs.T @ gs, rtol=1e-10, atol=1e-10)
+    unfused = gc.compile([x, g], out, fuse=False)    # the reference schedule packs nothing
+    assert [k.kind for k in unfused.kernels] == ["matmul"]
