@@ -163,15 +163,17 @@ class KernelWriter:
         return space.loads[key]
 
     def body(self, nodes: list, space: _Space, indent: str,
-             named: Optional[dict] = None, lanes: int = 1) -> list:
+             named: Optional[dict] = None, lanes: int = 1, aligned: bool = True,
+             count: bool = True) -> list:
         """Loads, shared subexpressions and stores of ``nodes`` in ``space``.
 
         ``named`` adds expressions assigned to local variables of the given names. With
-        ``lanes`` > 1 the body computes that many neighbouring elements, from ``i`` on, as
-        one vector (``_vector_lanes`` says where that is possible).
+        ``lanes`` > 1 the body computes that many neighbours along the innermost axis, from
+        ``space.flat`` on, as one vector (``_vector_lanes`` says where that is possible);
+        ``aligned`` says the flat index is a multiple of ``lanes`` (the space's own index
+        then goes through vector pointers, else vload/vstore). ``count=False`` leaves the
+        flops alone (a second rendering of an epilogue already counted).
         """
-        if lanes > 1:
-            return self._vector_body(nodes, space, indent, lanes)
         members = set(map(id, nodes))
         outs = [n for n in self.group.outputs if id(n) in members]
         exprs = [self.value(n, space, members) for n in outs]
@@ -179,59 +181,40 @@ class KernelWriter:
         exprs += list(named.values())
         temps, reduced = sp.cse(exprs, symbols=sp.numbered_symbols(f"t_{space.flat}_"),
                                 optimizations=None) if exprs else ([], [])
-        lines = [f"const {self.T} {sym} = {name}[{space.offset(view)}];"
-                 for (name, view), sym in space.loads.items()]
-        lines += [f"const {self.T} {sym} = {self.printer.doprint(e)};" for sym, e in temps]
-        size = int(np.prod(space.shape, dtype=np.int64))
-        self.flops += size * sum(int(sp.count_ops(e)) for e in
-                                 [e for _, e in temps] + list(reduced))
-        for node, e in zip(outs, exprs):
-            self.expression[node] = e
-        for node, e in zip(outs, reduced):
-            target = self.arg(self.buffer_of(node), write=True, node=node)
-            lines.append(f"{target}[{space.flat}] = {self.printer.doprint(e)};")
-        for name, e in zip(named, reduced[len(outs):]):
-            lines.append(f"const {self.T} {name} = {self.printer.doprint(e)};")
-        return [indent + line for line in lines]
+        T = f"{self.T}{lanes}" if lanes > 1 else self.T
+        printer = OpenCLPrinter(self.dtype, lanes=lanes) if lanes > 1 else self.printer
 
-    def _vector_body(self, nodes: list, space: _Space, indent: str, lanes: int,
-                     aligned: bool = True, count: bool = True) -> list:
-        """``body`` for ``lanes`` neighbours along the innermost axis from ``space.flat`` on.
-        ``aligned``: the flat index is a multiple of ``lanes`` (loads and stores of the
-        space's own index through vector pointers; else vload/vstore). ``count``: add the
-        flops (False for a second rendering of an epilogue already counted)."""
-        members = set(map(id, nodes))
-        outs = [n for n in self.group.outputs if id(n) in members]
-        exprs = [self.value(n, space, members) for n in outs]
-        temps, reduced = sp.cse(exprs, symbols=sp.numbered_symbols(f"t_{space.flat}_"),
-                                optimizations=None) if exprs else ([], [])
-        VT = f"{self.T}{lanes}"
-        printer = OpenCLPrinter(self.dtype, lanes=lanes)
-        lines = []
-        for (name, view), sym in space.loads.items():
+        def load(name: str, view: View) -> str:
             offset = space.offset(view)
-            if offset == space.flat and aligned:           # i is a multiple of lanes
-                load = f"*(__global const {VT}*)({name} + {offset})"
-            elif view.strides[-1] == 0:                    # one value for every lane
-                load = f"({VT})({name}[{offset}])"
-            else:                                          # a row's neighbours
-                load = f"vload{lanes}(0, {name} + {offset})"
-            lines.append(f"const {VT} {sym} = {load};")
-        lines += [f"const {VT} {sym} = {printer.doprint(e)};" for sym, e in temps]
-        size = int(np.prod(space.shape, dtype=np.int64))
+            if lanes == 1:
+                return f"{name}[{offset}]"
+            if offset == space.flat and aligned:            # i is a multiple of lanes
+                return f"*(__global const {T}*)({name} + {offset})"
+            if view.strides[-1] == 0:                       # one value for every lane
+                return f"({T})({name}[{offset}])"
+            return f"vload{lanes}(0, {name} + {offset})"    # a row's neighbours
+
+        def store(target: str, value: str) -> str:
+            if lanes == 1:
+                return f"{target}[{space.flat}] = {value};"
+            if aligned:
+                return f"*(__global {T}*)({target} + {space.flat}) = {value};"
+            return f"vstore{lanes}({value}, 0, {target} + {space.flat});"
+
+        lines = [f"const {T} {sym} = {load(name, view)};"
+                 for (name, view), sym in space.loads.items()]
+        lines += [f"const {T} {sym} = {printer.doprint(e)};" for sym, e in temps]
         if count:
+            size = int(np.prod(space.shape, dtype=np.int64))
             self.flops += size * sum(int(sp.count_ops(e)) for e in
                                      [e for _, e in temps] + list(reduced))
         for node, e in zip(outs, exprs):
             self.expression[node] = e
         for node, e in zip(outs, reduced):
             target = self.arg(self.buffer_of(node), write=True, node=node)
-            if aligned:
-                lines.append(f"*(__global {VT}*)({target} + {space.flat}) = "
-                             f"{printer.doprint(e)};")
-            else:
-                lines.append(f"vstore{lanes}({printer.doprint(e)}, 0, {target} + "
-                             f"{space.flat});")
+            lines.append(store(target, printer.doprint(e)))
+        for name, e in zip(named, reduced[len(outs):]):
+            lines.append(f"const {T} {name} = {printer.doprint(e)};")
         return [indent + line for line in lines]
 
     def _vector_lanes(self, space: _Space) -> int:
@@ -425,8 +408,8 @@ class KernelWriter:
                                   for _, view in space.loads)):
             saved, self.register = self.register, {}
             vspace = _Space(self.group.space, "i", space.index)
-            lines = self._vector_body(self.group.nodes, vspace, "                ", W,
-                                      aligned=False, count=False)
+            lines = self.body(self.group.nodes, vspace, "                ", lanes=W,
+                              aligned=False, count=False)
             self.register = saved
             if any(n is self.group.anchor for n in self.group.outputs):
                 target = self.arg(self.buffer_of(self.group.anchor), True)
