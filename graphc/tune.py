@@ -26,7 +26,8 @@ except ImportError:  # pragma: no cover
 CANDIDATES = 8          # plans timed per problem: the cost model's best few (and its
                         # first walking the tiles of C the other way)
 # a matmul of fewer multiply-adds runs in microseconds whatever its plan (launch-bound, and
-# timing noise decides): the cost model's plan is kept without timing
+# timing noise decides): it is not timed, and nothing is kept for it, so that the cost
+# model (which may change between versions) chooses its plan at every compile
 TUNE_MIN = 1 << 21
 _lock = threading.Lock()
 
@@ -68,18 +69,15 @@ def plans_for(ctx: runtime.DeviceContext, problems: list, tune: bool) -> dict:
     with _lock:
         table = _load()
         kept = table.get(device_key(ctx), {})
-        missing = [p for p in problems if p.key not in kept]
-        if tune and missing:
-            small = [p for p in missing if p.nbatch * p.M * p.N * p.K < TUNE_MIN]
-            large = [p for p in missing if p not in small]
-            for problem in small:
-                kept[problem.key] = dict(codegen.matmul_plans(problem, ctx.target)[0],
-                                         seconds=None)
+        # entries without a time are the model's plans, kept by earlier versions: ignored
+        kept = {key: plan for key, plan in kept.items() if plan.get("seconds") is not None}
+        large = [p for p in problems if p.key not in kept
+                 and p.nbatch * p.M * p.N * p.K >= TUNE_MIN]
+        if tune and large:
             for problem, (plan, seconds) in zip(large, time_plans(ctx, large)):
                 kept[problem.key] = dict(plan, seconds=seconds)
             table = _load()        # another process may have written meanwhile
-            table.setdefault(device_key(ctx), {}).update(
-                {p.key: kept[p.key] for p in missing})
+            table.setdefault(device_key(ctx), {}).update({p.key: kept[p.key] for p in large})
             _save(table)
     return {p.key: {k: v for k, v in kept[p.key].items() if k != "seconds"}
             for p in problems if p.key in kept}
