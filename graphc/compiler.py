@@ -134,6 +134,8 @@ class Function:
 
         plans = tuning.plans_for(ctx, codegen.matmul_problems(sched), tune)
         specs = codegen.generate(self.schedule, buffer_of, ctx.target, plans)
+        if fuse:
+            specs = codegen.merge_launches(specs)
         self.kernels = [s for s in specs if s.kind != "allreduce"]
         self.source = codegen.program_source(self.kernels, len(nodes))
         program = ctx.build(self.source)

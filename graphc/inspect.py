@@ -68,12 +68,16 @@ def math(spec: Any) -> dict:
 
     ``acc`` stands for the kernel's matmul or reduction result.
     """
+    if spec.parts:
+        return {out: expr for part in spec.parts for out, expr in math(part).items()}
     names = {sym: sp.Symbol(label(node)) for sym, node in spec.loads.items()}
     return {label(node): expr.xreplace(names) for node, expr in spec.expression.items()}
 
 
 def skeleton(spec: Any) -> str:
     """What the kernel's template computes before its elementwise part."""
+    if spec.parts:
+        return "; ".join(filter(None, map(skeleton, spec.parts)))
     anchors = [n for n in spec.nodes if n.op in (Op.MATMUL, Op.REDUCE, Op.MAXMASK)]
     if not anchors:
         return ""

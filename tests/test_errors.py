@@ -329,10 +329,15 @@ def _fail_launch(monkeypatch, index: int):
     return real
 
 
+def _kernels(fn) -> list:
+    """The kernels of ``fn``, with each shared launch replaced by the kernels in it."""
+    return [p for k in fn.kernels for p in k.parts or [k]]
+
+
 def test_seed_step_writes_its_updates_in_kernels():
     from graphc.inspect import label
     fn, _, _ = _seed_step()
-    assert {label(n) for k in fn.kernels[-2:] for n in k.outputs} == {"new w1", "new w2"}
+    assert {label(n) for k in _kernels(fn)[-2:] for n in k.outputs} == {"new w1", "new w2"}
     assert not fn._final_copies
 
 
@@ -342,7 +347,9 @@ def test_failure_mid_call_leaves_every_parameter_unchanged(monkeypatch, fail_at)
     have been enqueued, leaves both parameters as they were; the next call works."""
     import graphc.compiler as compiler
     fn, params, feed = _seed_step()
-    assert len(fn.kernels) == 6
+    assert len(_kernels(fn)) == 6
+    if fail_at >= len(fn.kernels):      # kernels that share a launch: fewer launches
+        pytest.skip(f"{len(fn.kernels)} launches on this device")
     want = gc.evaluate([fn.outputs[0]] + [v for _, v in fn.updates],
                        dict(zip(fn.inputs, feed)))
     before = [p.value for p in params]
@@ -369,14 +376,25 @@ def test_non_transactional_step_updates_in_one_buffer(monkeypatch):
     want = gc.evaluate([fn.outputs[0]] + [v for _, v in fn.updates],
                        dict(zip(fn.inputs, feed)))
     before = [p.value for p in params]
-    real = _fail_launch(monkeypatch, 5)               # the last launch: new w2
+    real = compiler.cl.enqueue_copy
+
+    def flaky(queue, dest, src, **kwargs):      # the loss's read, after every kernel
+        if isinstance(dest, np.ndarray) and dest.shape == ():
+            raise Injected("injected failure reading the loss")
+        return real(queue, dest, src, **kwargs)
+
+    monkeypatch.setattr(compiler.cl, "enqueue_copy", flaky)
     with pytest.raises(Injected):
         one(*feed)
     changed = [not np.array_equal(p.value, old) for p, old in zip(params, before)]
-    assert changed == [True, False]          # new w1 was written, new w2 was not
+    assert changed == [True, True]           # both updates were written in place
+    now = [p.value for p in params]
+    with pytest.raises(Injected):            # the transactional step, the same failure
+        fn(*feed)
+    assert all(np.array_equal(p.value, old) for p, old in zip(params, now))
     for p, old in zip(params, before):
         p.set_value(old)
-    monkeypatch.setattr(compiler.cl, "enqueue_nd_range_kernel", real)
+    monkeypatch.setattr(compiler.cl, "enqueue_copy", real)
     np.testing.assert_allclose(one(*feed), want[0], rtol=1e-5)
     for p, new in zip(params, want[1:]):
         np.testing.assert_allclose(p.value, new, rtol=1e-5, atol=1e-6)
