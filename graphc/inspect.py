@@ -88,7 +88,10 @@ def skeleton(spec: Any) -> str:
 
 def describe(fn: Any) -> str:
     """The kernel table of a compiled function, with each kernel's math."""
-    head = (f"graphc function on {fn.device.name.strip()}: {len(fn.kernels)} kernels, "
+    generated = sum(len(k.parts) or 1 for k in fn.kernels)
+    shared = (f" ({generated} generated; those sharing a launch are listed under it)"
+              if generated != len(fn.kernels) else "")
+    head = (f"graphc function on {fn.device.name.strip()}: {len(fn.kernels)} kernels{shared}, "
             f"{fn.device_bytes} bytes on the device (temporaries, inputs, constants; "
             f"parameters {fn.parameter_bytes} more, their updates' spare buffers "
             f"{fn.spare_bytes})")
@@ -110,9 +113,15 @@ def describe(fn: Any) -> str:
                      f"message: {values}")
     lines.append("math:")
     for i, k in enumerate(fn.kernels):
-        lines.append(f"  [{i}] {k.name}" + (f"   {skeleton(k)}" if skeleton(k) else ""))
-        for out, expr in math(k).items():
-            lines.append(f"        {out} = {expr}")
+        if k.parts:
+            lines.append(f"  [{i}] {k.name}: {len(k.parts)} kernels in one launch, each "
+                         "work-item runs one work-item of one of them")
+        for part, indent in [(p, "      ") for p in k.parts] or [(k, "")]:
+            head = f"  {indent}[{i}] {part.name}" if not indent else \
+                f"  {indent}{part.name} {part.global_size}"
+            lines.append(head + (f"   {skeleton(part)}" if skeleton(part) else ""))
+            for out, expr in math(part).items():
+                lines.append(f"      {indent}  {out} = {expr}")
     return "\n".join(lines)
 
 

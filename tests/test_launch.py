@@ -1,0 +1,131 @@
+"""Kernels sharing a launch (codegen.merge_launches) and PoCL's pinned worker threads."""
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+
+import graphc as gc
+from graphc import codegen, runtime
+from graphc.codegen import BufferRef, KernelSpec
+
+
+def _spec(name: str, reads: list, writes: list, flops: int = 1000, body: str = "",
+          local: tuple = (1,)) -> KernelSpec:
+    """A copy kernel over temporaries: reads slots ``reads``, writes slots ``writes``."""
+    args = [BufferRef("temp", slot=s) for s in reads + writes]
+    params = ", ".join(f"__global {'' if s in writes else 'const '}float* restrict b{i}"
+                       for i, s in enumerate(reads + writes))
+    out = len(reads)
+    source = (f"__kernel void {name}({params})\n{{\n    const int i = get_global_id(0);\n"
+              f"{body}    b{out}[i] = b0[i] + 1.0f;\n}}\n")
+    return KernelSpec(name, "elementwise", source, args, (8,), local, [], [],
+                      np.dtype(np.float32), flops, 64, written=args[out:])
+
+
+def _names(specs: list) -> list:
+    return [[p.name for p in s.parts] or s.name for s in specs]
+
+
+def test_independent_kernels_share_a_launch():
+    a, b = _spec("a", [0], [1]), _spec("b", [2], [3])
+    (launch,) = codegen.merge_launches([a, b])
+    assert launch.kind == "launch" and launch.parts == [a, b]
+    assert launch.global_size == (16,) and launch.local_size == (1,)
+    assert launch.written == [BufferRef("temp", slot=1), BufferRef("temp", slot=3)]
+    assert launch.flops == a.flops + b.flops
+    # each kernel is a function of its global ids, run by its range of the launch
+    assert "static void launch_" in launch.source and "get_global_id(0)" in launch.source
+    assert launch.source.count("if (id < 8)") == 2
+
+
+@pytest.mark.parametrize("second, why", [
+    (_spec("b", [1], [3]), "reads what the first writes"),
+    (_spec("b", [2], [0]), "writes what the first reads"),
+    (_spec("b", [2], [1]), "writes what the first writes"),
+    (_spec("b", [2], [3], body="    barrier(CLK_LOCAL_MEM_FENCE);\n"), "has a barrier"),
+    (_spec("b", [2], [3], local=(16,)), "has work-groups of 16"),
+])
+def test_kernels_that_must_not_share_a_launch_keep_their_own(second, why):
+    first = _spec("a", [0], [1])
+    assert _names(codegen.merge_launches([first, second])) == ["a", "b"], why
+
+
+def test_a_launch_holds_at_most_one_large_kernel():
+    big = codegen.LAUNCH_SHARE_FLOPS + 1
+    specs = [_spec("a", [0], [1], big), _spec("b", [2], [3]), _spec("c", [4], [5], big),
+             _spec("d", [6], [7])]
+    assert _names(codegen.merge_launches(specs)) == [["a", "b"], ["c", "d"]]
+
+
+def test_parameter_buffers_count_as_one():
+    """A parameter's current and spare buffers are one buffer where updates are written in
+    place: a kernel reading it and one writing its update keep their own launches."""
+    w = gc.parameter(np.ones(3, np.float32), name="w")
+    read = BufferRef("param", w)
+    a = _spec("a", [0], [1])
+    a.args[0] = read
+    b = _spec("b", [2], [3])
+    b.args[1] = b.written[0] = BufferRef("spare", w)
+    assert _names(codegen.merge_launches([a, b])) == ["a", "b"]
+
+
+def test_seed_step_in_four_launches_matches_evaluate(device):
+    rng = np.random.default_rng(0)
+    x = gc.placeholder((64, 1000), name="x")
+    y = gc.placeholder((64, 10), name="y")
+    w1 = gc.parameter(rng.standard_normal((1000, 100)).astype(np.float32) * 0.03, name="w1")
+    w2 = gc.parameter(rng.standard_normal((100, 10)).astype(np.float32) * 0.1, name="w2")
+    loss = ((gc.relu(x @ w1) @ w2 - y) ** 2).sum()
+    g1, g2 = gc.grad(loss, [w1, w2])
+    new = {w1: w1 - 1e-4 * g1, w2: w2 - 1e-4 * g2}
+    fn = gc.compile([x, y], loss, new)
+    kinds = [[p.kind for p in k.parts] or k.kind for k in fn.kernels]
+    if fn.ctx.target.gpu:
+        assert len(fn.kernels) == 6
+    else:
+        assert kinds == ["matmul", "matmul", ["reduce", "matmul"], ["matmul", "matmul"]]
+    feed = {x: rng.standard_normal((64, 1000)).astype(np.float32),
+            y: rng.standard_normal((64, 10)).astype(np.float32)}
+    for _ in range(2):          # both buffer sets of the double-buffered updates
+        want = gc.evaluate([loss] + list(new.values()), feed)
+        np.testing.assert_allclose(fn(feed[x], feed[y]), want[0], rtol=1e-4)
+        for p, value in zip(new, want[1:]):
+            np.testing.assert_allclose(p.value, value, rtol=1e-4, atol=1e-6)
+    described = fn.describe()
+    assert "new w1" in described and "new w2" in described
+
+
+def test_unfused_functions_launch_every_kernel():
+    x = gc.placeholder((8, 8), name="x")
+    w = gc.parameter(np.eye(8, dtype=np.float32), name="w")
+    fn = gc.compile([x], [x @ w, (x * 2) @ w], fuse=False)
+    assert all(k.kind != "launch" for k in fn.kernels)
+
+
+# {{{ PoCL's worker threads
+
+def test_pocl_threads_are_pinned_only_where_nobody_said_otherwise(monkeypatch):
+    every = set(range(os.cpu_count() or 1))
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: every, raising=False)
+    monkeypatch.delenv("POCL_AFFINITY", raising=False)
+    assert runtime._pin_pocl_threads() and os.environ["POCL_AFFINITY"] == "1"
+    monkeypatch.setenv("POCL_AFFINITY", "0")
+    assert not runtime._pin_pocl_threads() and os.environ["POCL_AFFINITY"] == "0"
+
+
+def test_pocl_threads_are_not_pinned_in_a_restricted_cpu_set(monkeypatch):
+    monkeypatch.delenv("POCL_AFFINITY", raising=False)
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {5}, raising=False)
+    assert not runtime._pin_pocl_threads() and "POCL_AFFINITY" not in os.environ
+
+
+def test_pocl_threads_are_not_pinned_for_ranks_sharing_a_node(monkeypatch):
+    monkeypatch.delenv("POCL_AFFINITY", raising=False)
+    every = set(range(os.cpu_count() or 1))
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: every, raising=False)
+    monkeypatch.setattr(runtime.distributed, "local_size", 2)
+    assert not runtime._pin_pocl_threads() and "POCL_AFFINITY" not in os.environ
+
+# }}}
