@@ -82,6 +82,11 @@ class KernelSpec:
     loads: dict = dataclasses.field(default_factory=dict)        # formula symbol -> node
     written: list = dataclasses.field(default_factory=list)      # the BufferRefs it writes
     parts: list = dataclasses.field(default_factory=list)        # a launch: the kernels in it
+    plan: Optional[dict] = None                                  # a matmul's tile plan
+
+    def generated(self) -> list:
+        """The kernels generated from groups that this one runs: itself, or its parts'."""
+        return [g for p in self.parts for g in p.generated()] if self.parts else [self]
 
 
 class _Space:
@@ -121,6 +126,7 @@ class KernelWriter:
                  target: Target = CPU, plans: Optional[dict] = None):
         self.group, self.buffer_of, self.target = group, buffer_of, target
         self.plans = plans or {}
+        self.plan: Optional[dict] = None
         self.dtype = group.members()[0].dtype
         self.T = cl_type(self.dtype)
         self.printer = OpenCLPrinter(self.dtype)
@@ -254,7 +260,7 @@ class KernelWriter:
         return KernelSpec(name, kind, source, list(self.args), gsize, lsize, nodes,
                           list(self.group.outputs), self.dtype, self.flops,
                           sum(self.traffic.values()), self.expression, self.loads,
-                          [ref for ref in self.args if ref in self.written])
+                          [ref for ref in self.args if ref in self.written], plan=self.plan)
 
     def _count_skeleton(self) -> None:
         """Traffic and flops of what the skeleton itself does (operands, reduction, GEMM)."""
@@ -408,7 +414,9 @@ class KernelWriter:
             return " + ".join([str(view.offset)] + terms)
 
         problem = _problem(self.group, views["A"][1], views["B"][1])
-        plan = self.plans.get(problem.key) or matmul_plans(problem, self.target)[0]
+        plan = (self.plans.get(id(self.group)) or self.plans.get(problem.key)
+                or matmul_plans(problem, self.target)[0])
+        self.plan = plan
         # On a CPU, accumulator vectors along rows of C run the epilogue as vectors where
         # its loads allow (along the row, or one value for the row): W times fewer copies
         # of it to compile than one per element, and SIMD instead of scalar code
@@ -826,9 +834,11 @@ def _full_tile(plan: dict, fields: dict, lane: str) -> str:
 
 
 def generate(sched: Schedule, buffer_of: Callable[[Tensor], BufferRef],
-             target: Target = CPU, plans: Optional[dict] = None) -> list:
+             target: Target = CPU, plans: Optional[dict] = None,
+             chains: Optional[list] = None) -> list:
     """One ``KernelSpec`` per group of ``sched``, in launch order, shaped for ``target``;
-    ``plans`` maps a ``MatmulProblem.key`` to a tuned plan (else the cost model's)."""
+    ``plans`` maps a ``MatmulProblem.key`` (or a group's id) to a plan (else the cost
+    model's). Each of ``chains`` (``row_chains``) becomes one ``rows_`` kernel."""
     specs = []
     for group in sched.groups:
         for node in group.members():
@@ -839,7 +849,157 @@ def generate(sched: Schedule, buffer_of: Callable[[Tensor], BufferRef],
             specs.append(_allreduce_step(group, sched, buffer_of))
         else:
             specs.append(KernelWriter(group, sched, buffer_of, target, plans).write())
+    for chain, rows in chains or ():
+        first = sched.groups.index(chain[0])
+        members = specs[first:first + len(chain)]
+        specs[first:first + len(chain)] = [_rows(members, rows, chain[0].space[0])]
     return specs
+
+
+# {{{ matmuls chained by blocks of rows
+
+def row_chains(sched: Schedule, target: Target, plans: dict) -> list:
+    """Chains of matmuls that one work-item can run for a block of rows, one after the
+    other: each reads what the ones before it wrote only in its own rows (as the rows of
+    its first operand, or element by element in its epilogue), and all share a row tile
+    that divides M. The seed's x @ w1, then relu(h) @ w2 and its residual, then the
+    residual @ w2.T * (h > 0), are one chain: one launch instead of three, and the
+    intermediate rows are still in the core's cache when the next matmul reads them.
+
+    CPU only (on a GPU a block of rows is too little work for a work-group). Reorders
+    ``sched.groups`` so that each chain's members are consecutive, and gives them one
+    index, so that buffer planning keeps every buffer they read alive for all of them.
+    Adds each member's plan to ``plans`` under id(group). Returns [(groups, rows)]."""
+    if target.gpu:
+        return []
+    groups = sched.groups
+    writer = {id(n): g for g in groups for n in g.outputs}
+    in_place = set(sched.in_place)
+    loads = sched.loads
+
+    def plain(g: Group) -> bool:
+        return (g.kind == "matmul" and len(g.space) == 2
+                and not any(id(n) in in_place for n in g.outputs))
+
+    def sources(g: Group) -> set:
+        return {writer[id(b)] for _, b, _ in loads[id(g)] if id(b) in writer} - {g}
+
+    def row_local(g: Group, written: set, M: int) -> bool:
+        b_operand = g.anchor.src[1]
+        for s, base, view in loads[id(g)]:
+            if id(base) not in written:
+                continue
+            if s is b_operand or base.ndim != 2 or base.shape[0] != M or view.offset \
+                    or len(view.shape) != 2 or view.strides[0] != base.shape[1] \
+                    or view.strides[1] not in (0, 1):
+                return False
+        return True
+
+    chains, taken = [], set()
+    for g in list(groups):
+        if id(g) in taken or not plain(g):
+            continue
+        M = g.space[0]
+        chain = [g]
+        start = groups.index(g)
+        while True:
+            members = set(map(id, chain))
+            written = {id(n) for c in chain for n in c.outputs}
+            after = groups.index(chain[-1]) + 1
+            nxt = None
+            for h in groups[after:]:
+                if id(h) in taken or not plain(h) or h.space[0] != M:
+                    continue
+                src = sources(h)
+                if not any(id(c) in members for c in src):
+                    continue
+                if all(id(c) in members or groups.index(c) < start for c in src) \
+                        and row_local(h, written, M):
+                    nxt = h
+                    break
+            if nxt is None:
+                break
+            chain.append(nxt)
+        if len(chain) < 2 or sum(c.anchor.src[0].size * c.space[1] for c in chain) \
+                > CHAIN_MAX_MACS:
+            continue
+        chosen = _chain_plans(chain, sched, target, plans)
+        if chosen is None:
+            continue
+        rows, member_plans = chosen
+        for c in chain[1:]:
+            groups.remove(c)
+        groups[start + 1:start + 1] = chain[1:]
+        for c, plan in zip(chain, member_plans):
+            plans[id(c)] = plan
+        taken.update(map(id, chain))
+        chains.append((chain, rows))
+    index, chained = -1, {id(c): chain for chain, _ in chains for c in chain}
+    for i, g in enumerate(groups):
+        chain = chained.get(id(g))
+        if chain is None or g is chain[0]:
+            index += 1
+        g.index = index
+    return chains
+
+
+# A chain's blocks of rows: at least this many per core. With 4 blocks of 16 rows the
+# seed's chain took 73 us, with 16 blocks of 4 rows 56 us: PoCL's threads balance many
+# small blocks better. Chains save launches, which matter for small matmuls only: a chain
+# does at most CHAIN_MAX_MACS multiply-adds (the seed's: 6.7M).
+ROW_BLOCKS_PER_CORE = 8
+CHAIN_MAX_MACS = 1 << 25
+
+
+def _chain_plans(chain: list, sched: Schedule, target: Target,
+                 plans: dict) -> Optional[tuple]:
+    """(rows, [plan per member]): the row tile, from the first member's own plan's down,
+    that divides M into enough blocks and for which every member has a plan (its
+    tuned plan if that has the tile, else the model's best with it); None if none."""
+    M = chain[0].space[0]
+    ranked = []
+    for g in chain:
+        (a_view,), (b_view,) = ([v for s, _, v in sched.loads[id(g)] if s is src]
+                                for src in g.anchor.src)
+        problem = _problem(g, a_view, b_view)
+        tuned = plans.get(problem.key)
+        ranked.append(([tuned] if tuned else []) + matmul_plans(problem, target))
+    first = ranked[0][0]["TM"]
+    for rows in [first] + [r for r in (16, 12, 8, 6, 4, 2) if r < first]:
+        if M % rows or M // rows < ROW_BLOCKS_PER_CORE * target.compute_units:
+            continue
+        picked = [next((p for p in options if p["TM"] == rows), None) for options in ranked]
+        if all(picked):
+            return rows, picked
+    return None
+
+
+def _rows(parts: list, rows: int, M: int) -> KernelSpec:
+    """One kernel running a chain of matmul kernels (``row_chains``) by blocks of rows:
+    work-item b runs, for rows b*rows.., every tile of that row of tiles of each part in
+    turn. Each part is a function of its global ids, as in ``_launch``."""
+    args, keys, written = _shared_args(parts)
+    functions, steps = [], []
+    for i, part in enumerate(parts):
+        functions.append(_as_function(part, f"$name_{i}"))
+        along_m = 0 if part.plan.get("order") == "mn" else 1
+        tiles = part.global_size[1 - along_m]
+        ids = ("b", "t") if along_m == 0 else ("t", "b")
+        passed = ", ".join(f"b{keys.index(_arg_key(ref))}" for ref in part.args)
+        steps.append(f"    for (int t = 0; t < {tiles}; t++)\n"
+                     f"        $name_{i}({passed}, {ids[0]}, {ids[1]}, 0);")
+    body = templates.render("rows", name="$name", parts=len(parts), rows=rows,
+                            functions="\n".join(functions), args=_signature(keys, args, written),
+                            steps="\n".join(steps))
+    name = f"rows_{hashlib.sha1(body.encode()).hexdigest()[:8]}"
+    return KernelSpec(name, "rows", body.replace("$name", name), [ref for ref, _ in args],
+                      (M // rows,), (1,), [n for p in parts for n in p.nodes],
+                      [n for p in parts for n in p.outputs], parts[0].dtype,
+                      sum(p.flops for p in parts), sum(p.bytes for p in parts),
+                      written=[ref for ref, _ in args if _arg_key(ref) in written],
+                      parts=list(parts))
+
+# }}}
 
 
 # {{{ one launch for kernels that do not depend on each other
@@ -916,11 +1076,9 @@ def merge_launches(specs: list) -> list:
     return merged
 
 
-def _launch(parts: list) -> KernelSpec:
-    """One kernel running ``parts`` (kernels of work-groups of one work-item, independent
-    of each other). Each part becomes a function of its global ids; work-item ``id`` of
-    the launch runs work-item ``id - start`` of the part whose range holds it, unravelled
-    over the part's global size."""
+def _shared_args(parts: list) -> tuple:
+    """The arguments of a kernel running ``parts``: each buffer once, in order of first
+    use, with its element type; their keys; the keys of those some part writes."""
     args: list = []
     keys: list = []
     written = set()
@@ -930,18 +1088,34 @@ def _launch(parts: list) -> KernelSpec:
                 keys.append(_arg_key(ref))
                 args.append((ref, cl_type(part.dtype)))
         written.update(_arg_key(ref) for ref in part.written)
-    signature = ", ".join(
-        f"__global {'' if key in written else 'const '}{T}* restrict b{i}"
-        for i, (key, (_, T)) in enumerate(zip(keys, args)))
+    return args, keys, written
+
+
+def _signature(keys: list, args: list, written: set) -> str:
+    return ", ".join(f"__global {'' if key in written else 'const '}{T}* restrict b{i}"
+                     for i, (key, (_, T)) in enumerate(zip(keys, args)))
+
+
+def _as_function(part: KernelSpec, name: str) -> str:
+    """``part``'s kernel as a function ``name`` of its three global ids (``GC_ID``). The
+    name comes from the kernel that calls it: another such kernel may hold the same part."""
+    head, body = part.source.split(f"__kernel void {part.name}(", 1)
+    params, rest = body.split(")", 1)
+    rest = rest.replace("get_global_id(", "GC_ID(")
+    return (f"{head}static void {name}({params}, const int gc_id0, const int gc_id1, "
+            f"const int gc_id2){rest}")
+
+
+def _launch(parts: list) -> KernelSpec:
+    """One kernel running ``parts`` (kernels of work-groups of one work-item, independent
+    of each other). Each part becomes a function of its global ids; work-item ``id`` of
+    the launch runs work-item ``id - start`` of the part whose range holds it, unravelled
+    over the part's global size."""
+    args, keys, written = _shared_args(parts)
+    signature = _signature(keys, args, written)
     functions, dispatch = [], []
     for i, part in enumerate(parts):
-        # named after the launch: another launch may hold the same kernel
-        header = f"__kernel void {part.name}("
-        head, body = part.source.split(header, 1)
-        params, rest = body.split(")", 1)
-        rest = rest.replace("get_global_id(", "GC_ID(")
-        functions.append(f"{head}static void $name_{i}({params}, const int gc_id0, "
-                         f"const int gc_id1, const int gc_id2){rest}")
+        functions.append(_as_function(part, f"$name_{i}"))
         gx, gy, gz = (tuple(part.global_size) + (1, 1))[:3]
         count = gx * gy * gz
         passed = ", ".join(f"b{keys.index(_arg_key(ref))}" for ref in part.args)

@@ -118,6 +118,8 @@ class Function:
         self.device = ctx.device
         self.schedule = sched = schedule(outputs, updates, fuse,
                                          pack_transposed=fuse and not ctx.target.gpu)
+        plans = tuning.plans_for(ctx, codegen.matmul_problems(sched), tune)
+        chains = codegen.row_chains(sched, ctx.target, plans) if fuse else []
         slot_of, sizes = plan_buffers(sched)
         in_place = sched.in_place
 
@@ -132,8 +134,7 @@ class Function:
                 return BufferRef("param", node)
             return BufferRef("const", node)
 
-        plans = tuning.plans_for(ctx, codegen.matmul_problems(sched), tune)
-        specs = codegen.generate(self.schedule, buffer_of, ctx.target, plans)
+        specs = codegen.generate(self.schedule, buffer_of, ctx.target, plans, chains)
         if fuse:
             specs = codegen.merge_launches(specs)
         self.kernels = [s for s in specs if s.kind != "allreduce"]
@@ -285,9 +286,11 @@ class Function:
         """Read the values to the host, combine them across ranks, write them back.
         In one process the values stay on the device (an allreduce of one rank is a copy)."""
         if distributed.comm() is None:
-            for spec in specs:
+            for spec in specs:       # temporaries may be larger than the value (reused)
+                node = spec.nodes[0]
                 cl.enqueue_copy(self.queue, self._buffer(spec.args[1], fed),
-                                self._buffer(spec.args[0], fed))
+                                self._buffer(spec.args[0], fed),
+                                byte_count=node.size * node.dtype.itemsize)
             return
         hosts = [self._host[id(s)] for s in specs]
         for spec, host in zip(specs, hosts):

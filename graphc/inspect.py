@@ -88,7 +88,7 @@ def skeleton(spec: Any) -> str:
 
 def describe(fn: Any) -> str:
     """The kernel table of a compiled function, with each kernel's math."""
-    generated = sum(len(k.parts) or 1 for k in fn.kernels)
+    generated = sum(len(k.generated()) for k in fn.kernels)
     shared = (f" ({generated} generated; those sharing a launch are listed under it)"
               if generated != len(fn.kernels) else "")
     head = (f"graphc function on {fn.device.name.strip()}: {len(fn.kernels)} kernels{shared}, "
@@ -114,8 +114,10 @@ def describe(fn: Any) -> str:
     lines.append("math:")
     for i, k in enumerate(fn.kernels):
         if k.parts:
-            lines.append(f"  [{i}] {k.name}: {len(k.parts)} kernels in one launch, each "
-                         "work-item runs one work-item of one of them")
+            how = ("each work-item runs a block of rows through all of them in turn"
+                   if k.kind == "rows" else
+                   "each work-item runs one work-item of one of them")
+            lines.append(f"  [{i}] {k.name}: {len(k.parts)} kernels in one launch, {how}")
         for part, indent in [(p, "      ") for p in k.parts] or [(k, "")]:
             head = f"  {indent}[{i}] {part.name}" if not indent else \
                 f"  {indent}{part.name} {part.global_size}"

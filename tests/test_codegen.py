@@ -73,7 +73,7 @@ def fn():
 
 def _parts(fn) -> list:
     """The kernels of ``fn``, with each shared launch replaced by the kernels in it."""
-    return [p for k in fn.kernels for p in k.parts or [k]]
+    return [g for k in fn.kernels for g in k.generated()]
 
 
 def test_kernels_have_their_fields(fn):

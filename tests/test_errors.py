@@ -331,7 +331,7 @@ def _fail_launch(monkeypatch, index: int):
 
 def _kernels(fn) -> list:
     """The kernels of ``fn``, with each shared launch replaced by the kernels in it."""
-    return [p for k in fn.kernels for p in k.parts or [k]]
+    return [g for k in fn.kernels for g in k.generated()]
 
 
 def test_seed_step_writes_its_updates_in_kernels():

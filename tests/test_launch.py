@@ -1,10 +1,13 @@
-"""Kernels sharing a launch (codegen.merge_launches) and PoCL's pinned worker threads."""
+"""Kernels sharing a launch (codegen.merge_launches), matmuls chained by rows
+(codegen.row_chains), and PoCL's pinned worker threads."""
 from __future__ import annotations
 
 import os
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import graphc as gc
 from graphc import codegen, runtime
@@ -71,7 +74,9 @@ def test_parameter_buffers_count_as_one():
     assert _names(codegen.merge_launches([a, b])) == ["a", "b"]
 
 
-def test_seed_step_in_four_launches_matches_evaluate(device):
+def test_seed_step_in_two_launches_matches_evaluate(device):
+    """On a CPU: x @ w1, relu(h) @ w2 and the gradient of h chained by blocks of rows; the
+    loss and both weight updates in the second launch."""
     rng = np.random.default_rng(0)
     x = gc.placeholder((64, 1000), name="x")
     y = gc.placeholder((64, 10), name="y")
@@ -81,11 +86,11 @@ def test_seed_step_in_four_launches_matches_evaluate(device):
     g1, g2 = gc.grad(loss, [w1, w2])
     new = {w1: w1 - 1e-4 * g1, w2: w2 - 1e-4 * g2}
     fn = gc.compile([x, y], loss, new)
-    kinds = [[p.kind for p in k.parts] or k.kind for k in fn.kernels]
+    kinds = [(k.kind, [g.kind for g in k.generated()]) for k in fn.kernels]
     if fn.ctx.target.gpu:
         assert len(fn.kernels) == 6
     else:
-        assert kinds == ["matmul", "matmul", ["reduce", "matmul"], ["matmul", "matmul"]]
+        assert kinds == [("rows", ["matmul"] * 3), ("launch", ["reduce", "matmul", "matmul"])]
     feed = {x: rng.standard_normal((64, 1000)).astype(np.float32),
             y: rng.standard_normal((64, 10)).astype(np.float32)}
     for _ in range(2):          # both buffer sets of the double-buffered updates
@@ -127,5 +132,90 @@ def test_pocl_threads_are_not_pinned_for_ranks_sharing_a_node(monkeypatch):
     monkeypatch.setattr(os, "sched_getaffinity", lambda pid: every, raising=False)
     monkeypatch.setattr(runtime.distributed, "local_size", 2)
     assert not runtime._pin_pocl_threads() and "POCL_AFFINITY" not in os.environ
+
+# }}}
+
+
+# {{{ matmuls chained by rows
+
+def _chain_kernels(fn) -> list:
+    return [k for k in fn.kernels for k in [k] + k.parts if k.kind == "rows"]
+
+
+@settings(max_examples=12, deadline=None)
+@given(M=st.sampled_from([32, 48, 64, 96, 100]), K=st.integers(1, 70),
+       N1=st.integers(1, 40), N2=st.integers(1, 20), dtype=st.sampled_from(["float32",
+                                                                              "float64"]))
+def test_chained_layers_match_evaluate(M, K, N1, N2, dtype):
+    """Two layers and their gradients, on shapes where chains form (M a multiple of a row
+    tile with 16 blocks) and where they do not; tiles shifted back inside C included."""
+    rng = np.random.default_rng(M * K + N1 * N2)
+    x = gc.placeholder((M, K), dtype, name="x")
+    y = gc.placeholder((M, N2), dtype, name="y")
+    w1 = gc.parameter(rng.standard_normal((K, N1)).astype(dtype), name="w1")
+    w2 = gc.parameter(rng.standard_normal((N1, N2)).astype(dtype), name="w2")
+    loss = ((gc.tanh(x @ w1) @ w2 - y) ** 2).sum()
+    g1, g2 = gc.grad(loss, [w1, w2])
+    new = {w1: w1 - 1e-3 * g1, w2: w2 - 1e-3 * g2}
+    fn = gc.compile([x, y], [loss, g1, g2], new)
+    feed = {x: rng.standard_normal((M, K)).astype(dtype),
+            y: rng.standard_normal((M, N2)).astype(dtype)}
+    tol = dict(rtol=1e-9, atol=1e-9) if dtype == "float64" else dict(rtol=2e-4, atol=2e-4)
+    for _ in range(2):
+        want = gc.evaluate([loss, g1, g2] + list(new.values()), feed)
+        for got, value in zip(fn(feed[x], feed[y]), want):
+            np.testing.assert_allclose(got, value, **tol)
+        for p, value in zip(new, want[3:]):
+            np.testing.assert_allclose(p.value, value, **tol)
+    if not fn.ctx.target.gpu and M % 4 == 0 and M // 4 >= 16 and M * K * N1 < 1 << 24:
+        assert _chain_kernels(fn)
+
+
+def _two_layers(second):
+    x = gc.placeholder((64, 30), name="x")
+    w = gc.parameter(np.ones((30, 20), np.float32), name="w")
+    h = gc.relu(x @ w)
+    return x, h, second(h)
+
+
+@pytest.mark.parametrize("second, chained", [
+    (lambda h: h @ gc.constant(np.ones((20, 5), np.float32)), True),
+    (lambda h: gc.transpose(h) @ gc.constant(np.ones((64, 5), np.float32)), False),
+    (lambda h: gc.constant(np.ones((64, 64), np.float32)) @ h, False),   # h is B
+    (lambda h: gc.reshape(h, (128, 10)) @ gc.constant(np.ones((10, 3), np.float32)), False),
+], ids=["rows", "transposed", "second-operand", "other-rows"])
+def test_chains_form_only_where_rows_stay_rows(second, chained, device):
+    x, h, out = _two_layers(second)
+    fn = gc.compile([x], out)
+    if fn.ctx.target.gpu:
+        pytest.skip("chains are for CPUs")
+    assert bool(_chain_kernels(fn)) == chained
+    xs = np.random.default_rng(0).standard_normal((64, 30)).astype(np.float32)
+    np.testing.assert_allclose(fn(xs), gc.evaluate(out, {x: xs}), rtol=1e-4, atol=1e-4)
+
+
+def test_a_chain_never_writes_a_buffer_it_reads_whole(device):
+    """The first matmul reads a temporary whole (as its second operand); the second
+    matmul's result is as large. A buffer planner that freed the temporary after the first
+    matmul would hand it to the second, whose blocks of rows would then overwrite it while
+    other blocks still read it."""
+    rng = np.random.default_rng(1)
+    x = gc.placeholder((32, 16), name="x")
+    w = gc.placeholder((16, 16), name="w")
+    v = gc.constant(rng.standard_normal((16, 8)).astype(np.float32))
+    wt = gc.exp(w * 0.1)                           # a temporary of 256 elements
+    out = gc.relu(x @ wt) @ v                      # 32 x 8: 256 elements too
+    fn = gc.compile([x, w], out)
+    if fn.ctx.target.gpu:
+        pytest.skip("chains are for CPUs")
+    (rows,) = _chain_kernels(fn)
+    first, second = rows.parts
+    b_operand = first.args[1]
+    assert b_operand.kind == "temp" and b_operand not in second.written
+    feed = {x: rng.standard_normal((32, 16)).astype(np.float32),
+            w: rng.standard_normal((16, 16)).astype(np.float32)}
+    for _ in range(3):
+        np.testing.assert_allclose(fn(feed[x], feed[w]), gc.evaluate(out, feed),
+                                   rtol=1e-4, atol=1e-4)
 
 # }}}
