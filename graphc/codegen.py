@@ -849,8 +849,9 @@ def generate(sched: Schedule, buffer_of: Callable[[Tensor], BufferRef],
             specs.append(_allreduce_step(group, sched, buffer_of))
         else:
             specs.append(KernelWriter(group, sched, buffer_of, target, plans).write())
-    for chain, rows in chains or ():
-        first = sched.groups.index(chain[0])
+    starts = sorted(((sched.groups.index(chain[0]), chain, rows) for chain, rows in
+                     chains or ()), key=lambda c: c[0], reverse=True)
+    for first, chain, rows in starts:            # from the last: earlier indices stay
         members = specs[first:first + len(chain)]
         specs[first:first + len(chain)] = [_rows(members, rows, chain[0].space[0])]
     return specs
@@ -959,9 +960,8 @@ def _chain_plans(chain: list, sched: Schedule, target: Target,
     M = chain[0].space[0]
     ranked = []
     for g in chain:
-        (a_view,), (b_view,) = ([v for s, _, v in sched.loads[id(g)] if s is src]
-                                for src in g.anchor.src)
-        problem = _problem(g, a_view, b_view)
+        view_of = {id(s): view for s, _, view in sched.loads[id(g)]}
+        problem = _problem(g, *(view_of[id(src)] for src in g.anchor.src))
         tuned = plans.get(problem.key)
         ranked.append(([tuned] if tuned else []) + matmul_plans(problem, target))
     first = ranked[0][0]["TM"]

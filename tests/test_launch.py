@@ -219,3 +219,22 @@ def test_a_chain_never_writes_a_buffer_it_reads_whole(device):
                                    rtol=1e-4, atol=1e-4)
 
 # }}}
+
+
+def test_two_chains_and_a_square_operand(device):
+    """Two networks in one function (two chains), one of them starting with x @ x."""
+    rng = np.random.default_rng(2)
+    x = gc.placeholder((64, 64), name="x")
+    z = gc.placeholder((64, 20), name="z")
+    w = gc.constant(rng.standard_normal((64, 8)).astype(np.float32))
+    v = gc.constant(rng.standard_normal((20, 30)).astype(np.float32))
+    u = gc.constant(rng.standard_normal((30, 5)).astype(np.float32))
+    first = gc.tanh(x @ x * 0.1) @ w
+    second = gc.relu(z @ v) @ u
+    fn = gc.compile([x, z], [first, second])
+    if not fn.ctx.target.gpu:
+        assert [len(k.parts) for k in _chain_kernels(fn)] == [2, 2]
+    feed = {x: rng.standard_normal((64, 64)).astype(np.float32),
+            z: rng.standard_normal((64, 20)).astype(np.float32)}
+    for got, want in zip(fn(feed[x], feed[z]), gc.evaluate([first, second], feed)):
+        np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
