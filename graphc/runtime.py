@@ -20,7 +20,6 @@ if TYPE_CHECKING:
     from .codegen import Target
 
 
-
 def _pin_pocl_threads() -> bool:
     """Ask PoCL to pin its CPU worker threads, one to each core (``POCL_AFFINITY=1``),
     unless the environment already says; only where this process may run on every core
@@ -29,11 +28,13 @@ def _pin_pocl_threads() -> bool:
     Unpinned, the two worker threads of the 2-core VM these figures come from often
     shared one core for a stretch of many calls: the seed's x @ w1 then took 62 us
     instead of 40 us (the one-thread time), in runs that flipped between the two at
-    random. Pinned, it took 39-42 us in every run, and the seed step went from 0.98-1.0x
-    numpy's time to 0.93-0.95x, interleaved with numpy. Ranks of an MPI run sharing a
-    node are not pinned (PoCL would pin each rank's threads to the same first cores). Set
-    ``POCL_AFFINITY=0`` to keep PoCL's default, for instance where other processes
-    share the machine's cores."""
+    random. Pinned, it took 39-42 us in every run, and the seed step (then 4 launches)
+    went from 0.98-1.0x numpy's time to 0.93-0.95x, interleaved with numpy. Fewer launches
+    pay off more once pinned: each wakes the worker on the other core.
+
+    Ranks of an MPI run sharing a node are not pinned (PoCL would pin each rank's threads
+    to the same first cores). Set ``POCL_AFFINITY=0`` to keep PoCL's default, for
+    instance where other processes share the machine's cores."""
     if "POCL_AFFINITY" in os.environ or not hasattr(os, "sched_getaffinity"):
         return False
     if distributed.local_size > 1:      # each rank's threads would be pinned to core 0..
