@@ -1,9 +1,6 @@
 // $parts matmul kernels chained by blocks of $rows rows: each reads what those before it
 // wrote only in its own rows, so work-item b runs all of them for rows b*$rows.. in turn,
 // every tile of its row of tiles, with no barrier. Each is a function of its global ids.
-#ifndef GC_ID
-#define GC_ID(d) ((d) == 0 ? gc_id0 : (d) == 1 ? gc_id1 : gc_id2)
-#endif
 $functions
 
 __kernel void $name($args)
