@@ -4,6 +4,7 @@
     python benchmarks/run.py --quick     # fewer rounds, no 2048^3 GEMM: about 30 s
     python benchmarks/run.py --only seed,gemm --no-torch
     python benchmarks/run.py --tune      # also graphc with matmul plans tuned on the device
+    python benchmarks/run.py --only seed --launches   # also the seed with a launch per kernel
 
 Sections (``--only`` takes their names):
 
@@ -184,7 +185,7 @@ def graphc_step(x, y, w1, w2, lr: float = LR, tune: bool = False):
 
 
 def two_layer(N: int, D_in: int, H: int, D_out: int, scaled: bool, use_torch: bool,
-              numpy_inputs: bool, tune: bool = False):
+              numpy_inputs: bool, tune: bool = False, each_launch: bool = False):
     """The contenders (name -> one training step returning the loss), the graphc step,
     and the device inputs. Checks that every contender's first loss agrees with numpy's."""
     import numpy as np
@@ -196,6 +197,13 @@ def two_layer(N: int, D_in: int, H: int, D_out: int, scaled: bool, use_torch: bo
     if tune:
         tuned = graphc_step(x, y, w1, w2, tune=True)
         contenders["graphc tuned, device inputs"] = lambda: float(tuned(xd, yd)[0])
+    if each_launch:
+        os.environ["GRAPHC_LAUNCHES"] = "each"
+        try:
+            apart = graphc_step(x, y, w1, w2)
+        finally:
+            del os.environ["GRAPHC_LAUNCHES"]
+        contenders["graphc, a launch per kernel"] = lambda: float(apart(xd, yd)[0])
     if numpy_inputs:
         contenders["graphc, numpy inputs"] = lambda: float(step(x, y)[0])
     contenders["numpy"] = numpy_step(x, y, w1, w2)
@@ -233,7 +241,7 @@ def gemm_flops(N: int, D_in: int, H: int, D_out: int) -> float:
 def seed_section(args, use_torch: bool, rows: list, info: dict) -> None:
     N, D_in, H, D_out = 64, 1000, 100, 10
     contenders, step, dev_args = two_layer(N, D_in, H, D_out, False, use_torch, True,
-                                           args.tune)
+                                           args.tune, args.launches)
     info["device"] = (f"{step.device.name.strip()} | {step.device.platform.name.strip()} "
                       f"({step.device.platform.version.strip()})")
     info["seed kernels"] = len(step.kernels)
@@ -247,8 +255,9 @@ def seed_section(args, use_torch: bool, rows: list, info: dict) -> None:
     for name in contenders:
         note = ""
         if name == "graphc, device inputs":
-            note = (f"{len(step.kernels)} kernels; their sum {kernel_sum * 1e3:.3f} ms "
-                    f"(profiling events)")
+            generated = sum(len(k.generated()) for k in step.kernels)
+            note = (f"{len(step.kernels)} launches of {generated} kernels; their sum "
+                    f"{kernel_sum * 1e3:.3f} ms (profiling events)")
         add_row(rows, label, name, res, name, flop, note)
 
 
@@ -478,6 +487,9 @@ def main() -> None:
     parser.add_argument("--tune", action="store_true",
                         help="add graphc with matmul plans tuned on the device (graphc.tune; "
                         "the first run tunes and keeps them on disk)")
+    parser.add_argument("--launches", action="store_true",
+                        help="seed: add graphc launching every kernel on its own "
+                        "(GRAPHC_LAUNCHES=each), to measure what shared launches save")
     parser.add_argument("--quick", action="store_true",
                         help="fewer rounds, no 2048^3 SGEMM, one startup repeat")
     parser.add_argument("--only", default=",".join(SECTIONS),

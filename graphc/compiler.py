@@ -42,7 +42,9 @@ def compile(inputs: Sequence[Tensor], outputs: Union[Tensor, Sequence[Tensor]], 
         first GPU, else the first CPU.
     fuse : bool
         False launches one kernel per elementwise node and per reduction (for testing
-        fusion against, and for debugging).
+        fusion against, and for debugging). On a CPU, fused kernels also share launches
+        (matmuls chained by rows, independent kernels in one launch); set
+        ``$GRAPHC_LAUNCHES`` to ``each`` to launch every fused kernel on its own.
     transactional : bool
         True (the default): a call that fails, wherever it fails, leaves every parameter
         as it was. Each updated parameter then has a second device buffer: the kernels
@@ -119,7 +121,8 @@ class Function:
         self.schedule = sched = schedule(outputs, updates, fuse,
                                          pack_transposed=fuse and not ctx.target.gpu)
         plans = tuning.plans_for(ctx, codegen.matmul_problems(sched), tune)
-        chains = codegen.row_chains(sched, ctx.target, plans) if fuse else []
+        share = fuse and os.environ.get("GRAPHC_LAUNCHES", "shared") != "each"
+        chains = codegen.row_chains(sched, ctx.target, plans) if share else []
         slot_of, sizes = plan_buffers(sched)
         in_place = sched.in_place
 
@@ -135,7 +138,7 @@ class Function:
             return BufferRef("const", node)
 
         specs = codegen.generate(self.schedule, buffer_of, ctx.target, plans, chains)
-        if fuse:
+        if share:
             specs = codegen.merge_launches(specs)
         self.kernels = [s for s in specs if s.kind != "allreduce"]
         self.source = codegen.program_source(self.kernels, len(nodes))

@@ -238,3 +238,15 @@ def test_two_chains_and_a_square_operand(device):
             z: rng.standard_normal((64, 20)).astype(np.float32)}
     for got, want in zip(fn(feed[x], feed[z]), gc.evaluate([first, second], feed)):
         np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
+
+
+def test_graphc_launches_each_keeps_every_kernel_apart(monkeypatch):
+    monkeypatch.setenv("GRAPHC_LAUNCHES", "each")
+    x = gc.placeholder((64, 30), name="x")
+    w = gc.parameter(np.ones((30, 20), np.float32), name="w")
+    v = gc.constant(np.ones((20, 5), np.float32))
+    out = gc.relu(x @ w) @ v
+    fn = gc.compile([x], out)
+    assert all(not k.parts for k in fn.kernels) and len(fn.kernels) == 2
+    xs = np.ones((64, 30), np.float32)
+    np.testing.assert_allclose(fn(xs), gc.evaluate(out, {x: xs}), rtol=1e-5)
