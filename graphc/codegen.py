@@ -1034,7 +1034,7 @@ def _launchable_together(spec: KernelSpec) -> bool:
             and not _GROUP_CALLS.search(spec.source))
 
 
-def merge_launches(specs: list) -> list:
+def merge_launches(specs: list, target: Target = CPU) -> list:
     """Consecutive kernels of work-groups of one work-item that neither read what another
     writes nor write what another reads or writes become one launch: one kernel whose
     work-items each run one work-item of one of them (a ``launch_`` kernel; its
@@ -1042,7 +1042,10 @@ def merge_launches(specs: list) -> list:
     threads and a wait for the slowest of them: the seed's two weight updates, and its
     loss with its hidden-layer gradient, each share one. A launch holds at most one large
     kernel: the large MLP's two weight-gradient matmuls took 87 ms in one launch against
-    74 ms in two (each core on another operand, sharing the last-level cache)."""
+    74 ms in two (each core on another operand, sharing the last-level cache). A GPU
+    launches every kernel on its own (``target``)."""
+    if target.gpu:
+        return list(specs)
     merged: list = []
     batch: list = []
     reads: set = set()

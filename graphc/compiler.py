@@ -139,7 +139,7 @@ class Function:
 
         specs = codegen.generate(self.schedule, buffer_of, ctx.target, plans, chains)
         if share:
-            specs = codegen.merge_launches(specs)
+            specs = codegen.merge_launches(specs, ctx.target)
         self.kernels = [s for s in specs if s.kind != "allreduce"]
         self.source = codegen.program_source(self.kernels, len(nodes))
         program = ctx.build(self.source)

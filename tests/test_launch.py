@@ -250,3 +250,9 @@ def test_graphc_launches_each_keeps_every_kernel_apart(monkeypatch):
     assert all(not k.parts for k in fn.kernels) and len(fn.kernels) == 2
     xs = np.ones((64, 30), np.float32)
     np.testing.assert_allclose(fn(xs), gc.evaluate(out, {x: xs}), rtol=1e-5)
+
+
+def test_gpu_targets_launch_every_kernel():
+    gpu = codegen.Target(kind="gpu", compute_units=8, max_group=256)
+    a, b = _spec("a", [0], [1]), _spec("b", [2], [3])
+    assert codegen.merge_launches([a, b], gpu) == [a, b]
