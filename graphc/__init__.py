@@ -10,18 +10,27 @@ from .evaluate import evaluate
 from .gradcheck import check_grad
 from .graph import Tensor, constant, parameter, placeholder
 from .inspect import render, to_dot
-from .ops import (abs, allreduce, broadcast_to, clamp, exp, log, log_softmax, logsumexp,
-                  matmul, max, maximum, mean, min, minimum, mm, permute, relu, reshape,
-                  sigmoid, softmax, sqrt, sum, tanh, transpose, where)
-from .runtime import devices
+from .ops import (abs, allreduce, broadcast_to, clamp, exp, flatten, flip, log, log_softmax,
+                  logsumexp, matmul, max, maximum, mean, min, minimum, mm, pad, permute,
+                  relu, reshape, sigmoid, softmax, sqrt, squeeze, stop_gradient, sum, tanh,
+                  transpose, unsqueeze, where)
+from .ops.elementwise import elementwise
+
+
+def devices() -> list:
+    """Every OpenCL device on every platform (``graphc.runtime.devices``)."""
+    from .runtime import devices as listed   # pyopencl loads here, not at import graphc
+    return listed()
+
 
 __version__ = "0.1.0"
 
 __all__ = [
     "BuildError", "CodegenError", "DTypeError", "DeviceError", "Function", "GradientError",
     "GraphcError", "ShapeError", "Tensor", "abs", "allreduce", "broadcast_to", "check_grad",
-    "clamp", "compile", "constant", "devices", "evaluate", "exp", "grad", "log",
-    "log_softmax", "logsumexp", "matmul", "max", "maximum", "mean", "min", "minimum", "mm",
-    "parameter", "permute", "placeholder", "relu", "render", "reshape", "sigmoid", "softmax",
-    "sqrt", "sum", "tanh", "to_dot", "transpose", "where",
+    "clamp", "compile", "constant", "devices", "elementwise", "evaluate", "exp", "flatten",
+    "flip", "grad", "log", "log_softmax", "logsumexp", "matmul", "max", "maximum", "mean",
+    "min", "minimum", "mm", "pad", "parameter", "permute", "placeholder", "relu", "render",
+    "reshape", "sigmoid", "softmax", "sqrt", "squeeze", "stop_gradient", "sum", "tanh",
+    "to_dot", "transpose", "unsqueeze", "where",
 ]

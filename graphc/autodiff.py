@@ -1,60 +1,19 @@
 """Reverse mode: ``grad`` walks the DAG backwards and adds the backward DAG to the graph.
 
-Each op's vector-Jacobian product is one entry of ``VJP``, returning one cotangent per
-source (``None`` where there is none). Elementwise rules are not written by hand: they are
-``sympy.diff`` of the op's scalar form. Gradients are ordinary nodes, so grad of grad works.
+Each op's vector-Jacobian product is declared with the op (``OpDef.vjp`` in
+``graphc.ops``), returning one cotangent per source (``None`` where there is none).
+Elementwise rules are not written by hand: they are ``sympy.diff`` of the op's scalar
+form. Gradients are ordinary nodes, so grad of grad works.
 """
 from __future__ import annotations
 
-from typing import Callable, Optional, Sequence, Union
-
-import numpy as np
+from typing import Optional, Sequence, Union
 
 from . import inspect, ops
-from .errors import ShapeError, DTypeError
-from .graph import Op, Tensor, toposort
-from .symbolic import operand, partial
-
-Cotangents = Sequence[Optional[Tensor]]
-
-
-def _vjp_elementwise(node: Tensor, g: Tensor) -> Cotangents:
-    n = len(node.src)
-    out = []
-    for i in range(n):
-        d = partial(node.arg, i)
-        out.append(None if d == 0 else
-                   ops.ew_node(operand(n) * d, node.src + (g,), node.shape, node.dtype))
-    return out
-
-
-def _vjp_reduce(node: Tensor, g: Tensor) -> Cotangents:
-    kind, axes, differentiable = node.arg
-    (x,) = node.src
-    kept = tuple(1 if i in axes else d for i, d in enumerate(x.shape))
-    spread = ops.broadcast_to(ops.reshape(g, kept), x.shape)
-    if kind == "sum":
-        return [spread]
-    if not differentiable:
-        return [None]
-    return [ops.mul(spread, ops.maxmask(x, axes))]
-
-
-def _vjp_matmul(node: Tensor, g: Tensor) -> Cotangents:
-    a, b = node.src
-    return [ops.matmul(g, ops.swap_last(b)), ops.matmul(ops.swap_last(a), g)]
-
-
-VJP: dict[Op, Callable[[Tensor, Tensor], Cotangents]] = {
-    Op.EW: _vjp_elementwise,
-    Op.RESHAPE: lambda node, g: [ops.reshape(g, node.src[0].shape)],
-    Op.PERMUTE: lambda node, g: [ops.permute(g, tuple(np.argsort(node.arg)))],
-    Op.BROADCAST: lambda node, g: [ops.unbroadcast(g, node.src[0].shape)],
-    Op.REDUCE: _vjp_reduce,
-    Op.MATMUL: _vjp_matmul,
-    Op.MAXMASK: lambda node, g: [None],
-    Op.ALLREDUCE: lambda node, g: [ops.allreduce(g, node.arg)],
-}
+from .dtypes import is_float
+from .errors import DTypeError, ShapeError
+from .graph import Tensor, toposort
+from .ops.registry import opdef
 
 
 def grad(cost: Tensor, wrt: Union[Tensor, Sequence[Tensor]],
@@ -92,16 +51,18 @@ def grad(cost: Tensor, wrt: Union[Tensor, Sequence[Tensor]],
     cotangent: dict[int, Tensor] = {id(cost): seed}
     for node in reversed(order):
         g = cotangent.get(id(node))
-        if g is None or node.op not in VJP:
+        rule = opdef(node).vjp
+        if g is None or rule is None:
             continue
-        for src, contribution in zip(node.src, VJP[node.op](node, g)):
+        for src, contribution in zip(node.src, rule(node, g)):
             if contribution is None or id(src) not in depends:
                 continue
             previous = cotangent.get(id(src))
             cotangent[id(src)] = contribution if previous is None else ops.add(previous,
                                                                               contribution)
     grads = [cotangent.get(id(w)) for w in targets]
-    grads = [g if g is not None else ops.broadcast_to(ops.as_tensor(0.0, w), w.shape)
+    grads = [g if g is not None else
+             ops.broadcast_to(ops.as_tensor(0.0, w if is_float(w.dtype) else None), w.shape)
              for g, w in zip(grads, targets)]
     forward = set(map(id, order))
     for node in toposort(grads):

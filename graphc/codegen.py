@@ -196,6 +196,11 @@ class KernelWriter:
 
         def load(name: str, view: View) -> str:
             offset = space.offset(view)
+            if view.masked:             # a pad: read only inside the valid ranges
+                inside = " && ".join(
+                    f"{space.index(d)} >= {lo} && {space.index(d)} < {hi}"
+                    for d, r in enumerate(view.valid) if r is not None for lo, hi in [r])
+                return f"(({inside}) ? {name}[{offset}] : {literal(view.fill, self.dtype)})"
             if lanes == 1:
                 return f"{name}[{offset}]"
             if offset == space.flat and aligned:            # i is a multiple of lanes
@@ -238,6 +243,8 @@ class KernelWriter:
         if self.target.gpu or size % lanes or not shape:
             return 1
         for base, view in self.load_of.values():
+            if view.masked:
+                return 1
             if space.offset(view) == space.flat:
                 continue
             if shape[-1] % lanes or view.strides[-1] not in (0, 1):
@@ -292,7 +299,7 @@ class KernelWriter:
         W = 16 if self.dtype == np.float32 else 8
         P, Q = self.group.space
         S = view.strides[1]
-        if view.strides[0] != 1 or S == 1 or P % W or Q % W:
+        if view.masked or view.strides[0] != 1 or S == 1 or P % W or Q % W:
             return None
         src = self.arg(self.buffer_of(base), node=base)
         dst = self.arg(self.buffer_of(node), write=True, node=node)
@@ -423,8 +430,8 @@ class KernelWriter:
         vector_epilogue = ""
         W = plan.get("W", 1)
         if (not self.target.gpu and plan["variant"] == "outer" and plan["role"] == "rows"
-                and W > 1 and all(space.offset(view) == space.flat
-                                  or view.strides[-1] in (0, 1)
+                and W > 1 and all(not view.masked and (space.offset(view) == space.flat
+                                                       or view.strides[-1] in (0, 1))
                                   for _, view in space.loads)):
             saved, self.register = self.register, {}
             vspace = _Space(self.group.space, "i", space.index)

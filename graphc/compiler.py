@@ -7,8 +7,7 @@ from typing import Any, Mapping, Optional, Sequence, Union
 
 import numpy as np
 
-from . import codegen, distributed, inspect, rewrite, runtime
-from . import tune as tuning
+from . import codegen, distributed, inspect, rewrite
 from .codegen import BufferRef
 from .errors import CodegenError, DeviceError, DTypeError, ShapeError
 from .graph import Op, Tensor, toposort
@@ -94,6 +93,7 @@ def compile(inputs: Sequence[Tensor], outputs: Union[Tensor, Sequence[Tensor]], 
         if n.op is Op.PLACEHOLDER and id(n) not in fed:
             raise ValueError(f"compile: the outputs need placeholder {n.name!r}, which is "
                              "not in inputs")
+    from . import runtime      # the driver is needed from here on, not to build graphs
     ctx = runtime.device_context(device)
     if not ctx.has_fp64 and any(n.dtype == np.float64 for n in nodes):
         raise DeviceError(f"{ctx.device.name.strip()} has no float64 support; build the "
@@ -110,7 +110,7 @@ class Function:
     OpenCL program; ``queue`` is the pyopencl queue it runs on.
     """
 
-    def __init__(self, ctx: runtime.DeviceContext, inputs: list, outputs: list, single: bool,
+    def __init__(self, ctx: "runtime.DeviceContext", inputs: list, outputs: list, single: bool,
                  updates: list, nodes: list, fuse: bool = True, transactional: bool = True,
                  tune: bool = False):
         self.ctx, self.inputs, self.outputs, self.single = ctx, inputs, outputs, single
@@ -120,6 +120,7 @@ class Function:
         self.device = ctx.device
         self.schedule = sched = schedule(outputs, updates, fuse,
                                          pack_transposed=fuse and not ctx.target.gpu)
+        from . import tune as tuning
         plans = tuning.plans_for(ctx, codegen.matmul_problems(sched), tune)
         share = fuse and os.environ.get("GRAPHC_LAUNCHES", "shared") != "each"
         chains = codegen.row_chains(sched, ctx.target, plans) if share else []
@@ -402,7 +403,7 @@ def _check_group_sizes(program: Any, specs: list, device: Any) -> None:
                 "device meanwhile")
 
 
-def _puller(ctx: runtime.DeviceContext, state: Any):
+def _puller(ctx: "runtime.DeviceContext", state: Any):
     def pull() -> np.ndarray:
         host = np.empty(state.host.shape, state.host.dtype)
         cl.enqueue_copy(ctx.queue, host, state.buffers[ctx])

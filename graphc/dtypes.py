@@ -1,4 +1,7 @@
-"""numpy dtype <-> OpenCL type name <-> literal text. graphc computes in float32 and float64."""
+"""numpy dtype <-> OpenCL type name <-> literal text.
+
+graphc computes in float32 and float64; bool tensors (comparisons, masks) hold 0 or 1.
+"""
 from __future__ import annotations
 
 import numpy as np
@@ -8,16 +11,36 @@ from .errors import DTypeError
 _CL_NAMES = {np.dtype(np.float32): "float", np.dtype(np.float64): "double"}
 
 
+FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
+BOOL = np.dtype(np.bool_)
+SUPPORTED = FLOATS + (BOOL,)
+
+
 def as_dtype(dtype: object, what: str = "dtype") -> np.dtype:
     """Normalise ``dtype`` to a supported numpy dtype, or raise ``DTypeError``."""
     try:
         d = np.dtype(dtype)
     except TypeError:
         raise DTypeError(f"{what}: {dtype!r} is not a dtype; use 'float32' or 'float64'") from None
-    if d not in _CL_NAMES:
-        raise DTypeError(f"{what}: graphc computes in float32 or float64, got {d}; "
-                         f"convert with .astype('float32') first")
+    if d not in SUPPORTED:
+        raise DTypeError(f"{what}: graphc computes in float32 or float64 (and bool for "
+                         f"masks), got {d}; convert with .astype('float32') first")
     return d
+
+
+def is_float(dtype: object) -> bool:
+    return np.dtype(dtype) in FLOATS
+
+
+def promote(dtypes: list, what: str) -> np.dtype:
+    """The dtype of an op over operands of ``dtypes``: bool with a float takes the float
+    (as in torch and JAX); float32 and float64 do not mix (convert one first)."""
+    floats = sorted({np.dtype(d) for d in dtypes if is_float(d)}, key=str)
+    if len(floats) > 1:
+        listed = " and ".join(str(d) for d in floats)
+        raise DTypeError(f"{what}: operands have dtypes {listed}; graphc does not mix "
+                         "float32 and float64 in one op, give both the same dtype")
+    return floats[0] if floats else BOOL
 
 
 def cl_type(dtype: np.dtype) -> str:

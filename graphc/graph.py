@@ -25,6 +25,9 @@ class Op(enum.Enum):
     RESHAPE = "reshape"           # arg: None (the node's shape is the new shape)
     PERMUTE = "permute"           # arg: permutation of the source axes
     BROADCAST = "broadcast"       # arg: None; source has the same ndim, size-1 axes stretch
+    SHRINK = "shrink"             # arg: per axis (start, step, count): basic slicing
+    PAD = "pad"                   # arg: (per axis (before, after), fill value)
+    STOP_GRADIENT = "stop_gradient"   # arg: None; the source's value, no gradient
     REDUCE = "reduce"             # arg: (kind, axes, differentiable); kind in {"sum", "max"}
     MATMUL = "matmul"             # src (a, b): (..., M, K) @ (..., K, N), equal batch shapes
     MAXMASK = "maxmask"           # arg: axes; one-hot of the first maximum over axes
@@ -32,7 +35,6 @@ class Op(enum.Enum):
 
 
 LEAVES = frozenset({Op.PLACEHOLDER, Op.PARAMETER, Op.CONST})
-VIEWS = frozenset({Op.RESHAPE, Op.PERMUTE, Op.BROADCAST})
 
 
 class ConstValue:
@@ -121,7 +123,8 @@ class Tensor:
 
     def __new__(cls, op: Op, src: tuple, shape: tuple, dtype: np.dtype, arg: Any = None,
                 name: Optional[str] = None) -> "Tensor":
-        key = (op, src, shape, dtype.str, arg)
+        # sources by identity: == on tensors builds a comparison, it answers no question
+        key = (op, tuple(map(id, src)), shape, dtype.str, arg)
         node = cls._cache.get(key)
         if node is None:
             node = object.__new__(cls)
@@ -149,6 +152,10 @@ class Tensor:
     def __bool__(self) -> bool:
         raise TypeError("a graphc Tensor has no truth value at build time; "
                         "use gc.where(cond, a, b) for data-dependent choices")
+
+    # ``==`` and ``!=`` build bool tensors, as in numpy and torch; hashing stays by
+    # identity, so tensors remain usable as dict keys and set members.
+    __hash__ = object.__hash__
 
     def named(self, name: str) -> "Tensor":
         """Label this tensor ``name`` in kernel tables, profiles and graphs; returns it.

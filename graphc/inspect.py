@@ -13,9 +13,8 @@ from typing import Any, Iterable, Optional, Sequence
 import numpy as np
 import sympy as sp
 
-from . import runtime
 from .graph import LEAVES, Op, Tensor, toposort
-from .symbolic import operand
+from .ops.registry import Category, opdef
 
 # Nodes that gc.grad created (the backward DAG), for "forward"/"backward" marks.
 BACKWARD: "weakref.WeakSet[Tensor]" = weakref.WeakSet()
@@ -32,20 +31,8 @@ def label(node: Tensor, depth: int = 2, own: bool = True) -> str:
     if depth <= 0:
         return f"{node.op.value}{list(node.shape)}"
     inner = [_atom(label(s, depth - 1)) for s in node.src]
-    if node.op is Op.EW:
-        text = str(node.arg.xreplace({operand(i): sp.Symbol(t) for i, t in enumerate(inner)}))
-    elif node.op is Op.MATMUL:
-        text = f"({inner[0]} @ {inner[1]})"
-    elif node.op is Op.REDUCE:
-        text = f"{node.arg[0]}({inner[0]}, axis={node.arg[1]})"
-    elif node.op is Op.PERMUTE:
-        text = f"{inner[0]}.T" if node.ndim == 2 else f"permute({inner[0]}, {node.arg})"
-    elif node.op is Op.BROADCAST:
-        text = inner[0]
-    elif node.op is Op.RESHAPE:
-        text = inner[0]
-    else:
-        text = f"{node.op.value}({', '.join(inner)})"
+    rule = opdef(node).label
+    text = rule(node, inner) if rule is not None else f"{node.op.value}({', '.join(inner)})"
     return text if len(text) <= 80 else text[:77] + "..."
 
 
@@ -78,12 +65,15 @@ def skeleton(spec: Any) -> str:
     """What the kernel's template computes before its elementwise part."""
     if spec.parts:
         return "; ".join(filter(None, map(skeleton, spec.parts)))
-    anchors = [n for n in spec.nodes if n.op in (Op.MATMUL, Op.REDUCE, Op.MAXMASK)]
+    anchors = [n for n in spec.nodes if opdef(n).category in _ANCHORED]
     if not anchors:
         return ""
     anchor = anchors[0]
     named = f"{anchor.name} = " if anchor.name else ""
     return f"acc = {named}{label(anchor, depth=2, own=False)}"
+
+
+_ANCHORED = (Category.CONTRACT, Category.REDUCE, Category.INDEX)
 
 
 def describe(fn: Any) -> str:
@@ -184,6 +174,7 @@ def profile(fn: Any, args: Sequence[Any], repeat: int, roofline: bool = True) ->
                      for k, t in zip(fn.kernels, medians))
     report.call_seconds = float(np.median(walls))
     if roofline:
+        from . import runtime       # inspection of what was built imports no driver
         report.peaks = peaks = runtime.peak_rates(fn.ctx)
         for r, k in zip(report, fn.kernels):
             intensity = k.flops / max(k.bytes, 1)

@@ -12,28 +12,17 @@ import sys
 from typing import Callable
 
 import numpy as np
-from . import inspect, ops
-from .graph import LEAVES, Op, Tensor, toposort
 import sympy as sp
 
-from .symbolic import operand
+from . import graph, inspect, ops
+from .graph import LEAVES, Op, Tensor, toposort
+from .ops import registry
+from .symbolic import Where, operand
 
 
 def rebuild(node: Tensor, src: tuple) -> Tensor:
-    """``node`` with new sources, through the builders (so their simplifications apply)."""
-    if src == node.src:
-        return node
-    if node.op is Op.EW:
-        return ops.ew_node(node.arg, src, node.shape, node.dtype)
-    if node.op is Op.RESHAPE:
-        return ops.reshape(src[0], node.shape)
-    if node.op is Op.PERMUTE:
-        return ops.permute(src[0], node.arg)
-    if node.op is Op.BROADCAST:
-        return ops.broadcast_to(src[0], node.shape)
-    if node.op is Op.MAXMASK:
-        return ops.maxmask(src[0], node.arg)
-    return Tensor(node.op, src, node.shape, node.dtype, node.arg, node.name)
+    """``node`` with new sources, through its builder (so its simplifications apply)."""
+    return registry.rebuild(node, src)
 
 
 def substitute(roots: list, rule: Callable[[Tensor, tuple, dict], Tensor | None]) -> list:
@@ -121,10 +110,54 @@ def split_reductions(roots: list) -> list:
     return substitute(roots, rule)
 
 
+# An elementwise node this small is recomputed in a view's index space rather than read
+# from a buffer of its own (2 * u[1:-1, 1:-1], read by both terms of a stencil)
+PUSH_MAX_OPS = 6
+PUSH_DEPTH = 4
+
+
+def views_into_elementwise(roots: list) -> list:
+    """A slice or a pad of an elementwise node becomes the node computed in the view's own
+    index space, over sliced or padded sources: ``pad(f(a, b))`` -> ``where(pad(ones),
+    f(pad(a), pad(b)), fill)``. The view is then read in place by the consumer's kernel
+    instead of through a buffer that the producer writes first (a heat-equation step,
+    its slices put back with pad: one kernel, not two). The node must have no other
+    consumer, or be small enough to compute twice; small elementwise sources are pushed
+    through as well."""
+    def small(t: Tensor) -> bool:
+        return t.op is Op.EW and sp.count_ops(t.arg) <= PUSH_MAX_OPS
+
+    def moved(view: Tensor, t: Tensor, depth: int) -> Tensor:
+        if depth > 0 and small(t):
+            return ops.ew_node(t.arg, [moved(view, s, depth - 1) for s in t.src],
+                               view.shape, t.dtype)
+        if view.op is Op.SHRINK:
+            return ops.shrink(t, view.arg)
+        return ops.pad_constant(t, view.arg[0], 0.0)  # the top level masks the pad
+
+    def rule(node: Tensor, src: tuple, uses: dict):
+        if node.op not in (Op.SHRINK, Op.PAD):
+            return None
+        (inner,) = src
+        if inner.op is not Op.EW or not (uses[id(node.src[0])] == 1 or small(inner)):
+            return None
+        pushed = [moved(node, s, PUSH_DEPTH) for s in inner.src]
+        if node.op is Op.SHRINK:
+            return ops.ew_node(inner.arg, pushed, node.shape, inner.dtype)
+        widths, fill = node.arg
+        # where the pad reads nothing the sources read 0: the mask says which is which
+        ones = graph.constant(np.ones(inner.shape, inner.dtype), inner.dtype)
+        mask = ops.pad_constant(ones, widths, 0.0)
+        expr = Where(operand(len(pushed)), inner.arg, sp.Float(fill) if fill == fill else sp.nan)
+        return ops.ew_node(expr, pushed + [mask], node.shape, inner.dtype)
+    return substitute(roots, rule)
+
+
 # (name, pass, is a fusion: skipped when compiling with fuse=False). Dead code needs no pass:
 # every stage walks the graph from the roots, so a node nothing asks for is never reached.
 PASSES = [
     ("merge_elementwise", merge_elementwise, True),
+    ("views_into_elementwise", views_into_elementwise, True),
     ("split_reductions", split_reductions, True),
 ]
 

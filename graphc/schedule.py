@@ -8,17 +8,22 @@ A ``Group`` becomes one kernel. Its kinds:
 - ``matmul``: a matrix product with its elementwise consumers as an epilogue;
 - ``maxmask``: the first-maximum mask that the gradient of ``max`` needs.
 
-Views (reshape, permute, broadcast) are never computed: a kernel reads their base buffer
-through strides (``View``). A value crosses kernels only through a device buffer.
+Views (reshape, permute, broadcast, slices, pads) are never computed: a kernel reads
+their base buffer through strides and masks (``View``). A value crosses kernels only
+through a device buffer. Groups are made by op category (``graphc.ops.registry``); an
+op of a category the scheduler does not know is an error.
 """
 from __future__ import annotations
 
 import dataclasses
 from typing import Iterable, Optional
 
+from .errors import CodegenError
 
-from .graph import LEAVES, VIEWS, Op, Tensor, toposort
+from .graph import LEAVES, Op, Tensor, toposort
+from .ops.registry import Category, category, is_view, opdef
 from .symbolic import operand
+from .view import View, contiguous_strides  # noqa: F401  (schedule.View, as before)
 
 # A reduction whose prologue is fused runs the prologue inside the reduction's work-groups;
 # with few outputs and a large input that would leave most of a device idle.
@@ -30,89 +35,38 @@ HOST_KINDS = ("maxmask", "allreduce")
 
 # {{{ strided views
 
-@dataclasses.dataclass(frozen=True)
-class View:
-    """Element ``idx`` of a view is element ``offset + sum(idx * strides)`` of its buffer."""
-
-    shape: tuple
-    strides: tuple
-    offset: int = 0
-
-    @staticmethod
-    def contiguous(shape: tuple) -> "View":
-        return View(tuple(shape), contiguous_strides(shape))
-
-    @property
-    def is_contiguous(self) -> bool:
-        return self.offset == 0 and all(
-            s == c or d == 1 for d, s, c in
-            zip(self.shape, self.strides, contiguous_strides(self.shape)))
-
-
-def contiguous_strides(shape: tuple) -> tuple:
-    strides, step = [], 1
-    for d in reversed(shape):
-        strides.append(step)
-        step *= d
-    return tuple(reversed(strides))
-
-
-def _reshape_strides(view: View, shape: tuple) -> Optional[tuple]:
-    """Strides that read ``view`` as ``shape`` in row-major order, or None if impossible."""
-    old = [(d, s) for d, s in zip(view.shape, view.strides) if d != 1]
-    new = [i for i, d in enumerate(shape) if d != 1]
-    strides = [0] * len(shape)
-    o = n = 0
-    while o < len(old) or n < len(new):
-        # take the smallest run of old and new axes with equal element counts
-        o_end, n_end = o + 1, n + 1
-        o_size, n_size = old[o][0], shape[new[n]]
-        while o_size != n_size:
-            if o_size < n_size:
-                o_size *= old[o_end][0]
-                o_end += 1
-            else:
-                n_size *= shape[new[n_end]]
-                n_end += 1
-        for k in range(o, o_end - 1):   # the run must be contiguous in memory
-            if old[k][1] != old[k + 1][1] * old[k + 1][0]:
-                return None
-        step = old[o_end - 1][1]
-        for k in reversed(range(n, n_end)):
-            strides[new[k]] = step
-            step *= shape[new[k]]
-        o, n = o_end, n_end
-    return tuple(strides)
-
-
 def resolve(node: Tensor, bases: dict) -> tuple[Tensor, Optional[View]]:
     """The buffer node and strided view that ``node`` reads, looking through views.
 
     ``bases`` maps views that were materialised to the copies holding them. Returns
-    ``(base, view)``; when a reshape cannot be expressed with strides, returns
+    ``(base, view)``; when a view op cannot be expressed with strides and masks, returns
     ``(inner, None)``: ``inner`` must be materialised (added to ``bases``) first.
     """
     chain = []
     base = node
-    while base.op in VIEWS and id(base) not in bases:
+    while is_view(base) and id(base) not in bases:
         chain.append(base)
         base = base.src[0]
     base = bases.get(id(base), base)
     view = View.contiguous(base.shape)
     for v in reversed(chain):
-        if v.op is Op.PERMUTE:
-            view = View(v.shape, tuple(view.strides[p] for p in v.arg), view.offset)
-        elif v.op is Op.BROADCAST:
-            view = View(v.shape, tuple(0 if d != v_d else s for d, v_d, s in
-                                       zip(view.shape, v.shape, view.strides)), view.offset)
-        else:
-            strides = _reshape_strides(view, v.shape)
-            if strides is None:
-                return v.src[0], None
-            view = View(v.shape, strides, view.offset)
+        composed = opdef(v).view(v, view)
+        if composed is None:
+            return v.src[0], None
+        view = composed
     return base, view
 
+
+def plain_strides(view: View) -> bool:
+    """Can a skeleton (matmul, maxmask) read ``view`` by strides alone: no mask and no
+    negative stride?"""
+    return not view.masked and all(s >= 0 for s in view.strides) and view.offset >= 0
+
 # }}}
+
+
+def _is_elementwise(node: Tensor) -> bool:
+    return category(node) is Category.ELEMENTWISE
 
 
 @dataclasses.dataclass(eq=False)
@@ -216,7 +170,7 @@ class _Builder:
             group.nodes.append(copy)
             self.group_of[id(copy)] = group
             self.copies.add(id(copy))
-            if node.op in VIEWS:
+            if is_view(node):
                 self.bases[id(node)] = copy
             self.read(copy, node)
         return copy
@@ -228,10 +182,10 @@ class _Builder:
         (and page) at every k. Copied, each row is read straight through. The large MLP's
         x.T @ g ran at ~200 GFLOP/s; the same shapes with x in rows ran at ~390."""
         a = node.src[0]
-        if a.op not in VIEWS or a.ndim < 2:
+        if not is_view(a) or a.ndim < 2:
             return False
         _, view = resolve(a, self.bases)
-        if view is None:
+        if view is None or not plain_strides(view):
             return False
         a_m, a_k = view.strides[-2:]
         M, K = a.shape[-2:]
@@ -271,7 +225,7 @@ class _Builder:
             candidates = [None]   # one kernel per node: the unfused reference schedule
         for s in node.src:
             g = self.group_of.get(id(s))
-            if g is not None and g not in candidates and s.op is not Op.EW:
+            if g is not None and g not in candidates and not _is_elementwise(s):
                 candidates.append(g)      # anchors first: epilogues of matmul / reduce
         for s in node.src:
             g = self.group_of.get(id(s))
@@ -298,7 +252,8 @@ class _Builder:
     def place_reduce(self, node: Tensor) -> None:
         (x,) = node.src
         producer = self.group_of.get(id(x))
-        if (self.fuse and x.op is Op.EW and producer is not None and producer.kind == "elementwise"
+        if (self.fuse and _is_elementwise(x) and producer is not None
+                and producer.kind == "elementwise"
                 and producer.space == x.shape
                 and x.size // max(node.size, 1) <= PROLOGUE_MAX_ELEMENTS_PER_OUTPUT):
             producer.kind, producer.space, producer.anchor = "reduce", node.shape, node
@@ -308,31 +263,42 @@ class _Builder:
         self.new_group("reduce", node.shape, node)
         self.load_base(x)
 
+    def read_plain(self, src: Tensor) -> None:
+        """Load ``src`` for a skeleton that reads by strides alone: a view with a mask
+        or a negative stride is copied into a buffer first."""
+        base, view = self.read(None, src)
+        if not plain_strides(view):
+            self.materialise(src)
+
     def build(self) -> list:
         for node in toposort(self.roots):
-            if node.op is Op.EW:
+            kind = category(node)
+            if kind is Category.ELEMENTWISE:
                 self.place_elementwise(node)
-            elif node.op is Op.REDUCE:
+            elif kind is Category.REDUCE:
                 self.place_reduce(node)
-            elif node.op is Op.MATMUL:
+            elif kind is Category.CONTRACT:
                 self.new_group("matmul", node.shape, node)
                 if self.pack_transposed and self.worth_packing(node):
                     self.materialise(node.src[0])
                 for s in node.src:
-                    self.load_base(s)
-            elif node.op is Op.MAXMASK:
+                    self.read_plain(s)
+            elif kind is Category.INDEX:
                 self.new_group("maxmask", node.shape, node)
-                self.load_base(node.src[0])
-            elif node.op is Op.ALLREDUCE:   # the host sends a whole contiguous buffer
-                if node.src[0].op in VIEWS:
+                self.read_plain(node.src[0])
+            elif kind is Category.HOST:     # the host sends a whole contiguous buffer
+                if is_view(node.src[0]):
                     self.materialise(node.src[0])
                 self.new_group("allreduce", node.shape, node)
                 self.load_base(node.src[0])
+            elif kind not in (Category.LEAF, Category.VIEW):
+                raise CodegenError(f"the scheduler has no kernel for {node!r} (an op of "
+                                   f"category {kind.value!r})")
         return self.groups
 
     def holder(self, root: Tensor) -> Tensor:
         """The node whose buffer will hold ``root``: a copy for leaves and views."""
-        return self.materialise(root) if root.op in LEAVES or root.op in VIEWS else root
+        return self.materialise(root) if root.op in LEAVES or is_view(root) else root
 
 
 def _launch_order(builder: _Builder, groups: list, in_place_candidates: set) -> list:
@@ -418,8 +384,8 @@ def _in_place_candidates(updates, outputs, builder, loads, writer) -> set:
     found = set()
     for param, value in updates:
         g = writer.get(id(value))
-        if (g is None or id(value) in output_ids or values.count(value) > 1
-                or consumers.get(id(value), 0) or value in g.prologue
+        if (g is None or id(value) in output_ids or sum(v is value for v in values) > 1
+                or consumers.get(id(value), 0) or any(value is p for p in g.prologue)
                 or id(value) in builder.copies):
             continue
         # inside its kernel the parameter may only be read at the element being written

@@ -35,7 +35,7 @@ def test_vectorised_unary_ops_and_gradients(name, dtype):
     if name in ("log", "sqrt"):
         value = np.abs(value)
     feed = {x: value.astype(dtype)}
-    out = gc.ops.elementwise(name, UNARY[name], x)
+    out = gc.ops.apply(name, UNARY[name], x)
     (gx,) = gc.grad(gc.sum(out * out), [x])
     fn = gc.compile([x], [out, gx])
     assert _vectorised(fn)
@@ -56,7 +56,7 @@ def test_vectorised_binary_ops_and_gradients(name, shape, dtype):
         bv = np.round(bv * 2) / 2           # ties with a, where the gradients split
         av = np.round(av * 2) / 2
     feed = {a: av.astype(dtype), b: np.asarray(bv, dtype)}
-    out = gc.ops.elementwise(name, BINARY[name], a, b)
+    out = gc.ops.apply(name, BINARY[name], a, b)
     grads = [] if name in ("lt", "le", "gt", "ge") else gc.grad(gc.sum(out * 3.0), [a, b])
     fn = gc.compile([a, b], [out] + list(grads))
     assert _vectorised(fn)

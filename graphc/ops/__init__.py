@@ -1,0 +1,34 @@
+"""Every operation users call: functions building graph nodes, one module per family.
+
+``registry`` holds one ``OpDef`` per op (category, VJP, numpy reference, label,
+rebuild, view rule); ``elementwise``, ``views``, ``reduce`` and ``contract`` declare
+their ops next to the functions that build them; ``methods`` gives ``Tensor`` its
+operators. Passes ask ``registry.opdef(node)`` and dispatch on its category.
+"""
+from __future__ import annotations
+
+from ..graph import Op, Tensor
+from . import contract, elementwise, methods, reduce, registry, views  # noqa: F401
+from .contract import matmul, mm, swap_last
+from .elementwise import (BINARY, COMPARISONS, UNARY, abs, add, apply, as_tensor,
+                          broadcast_shapes, clamp, div, ew_node, exp, ge, gt, le, log_raw,
+                          lt, maximum, minimum, mul, neg, pow, relu, sigmoid, sqrt, sub,
+                          tanh, where)
+from .elementwise import elementwise as elementwise_op
+from .reduce import (allreduce, log, log_softmax, logsumexp, max, maxmask, mean, min,
+                     reduce_axes, softmax, sum)
+from .registry import Category, OpDef, category, define, opdef
+from .views import (broadcast_to, concatenate_by_padding, flatten, flip, getitem,
+                    normalize_axis, pad, pad_constant, permute, reshape, shrink, squeeze,
+                    stop_gradient, t, transpose, unbroadcast, unsqueeze)
+
+registry.define(Op.PLACEHOLDER, Category.LEAF)
+registry.define(Op.PARAMETER, Category.LEAF, impl=lambda node: node.arg.read())
+registry.define(Op.CONST, Category.LEAF, impl=lambda node: node.arg.array)
+
+methods.install(Tensor)
+
+__all__ = [name for name in (
+    "neg exp log sqrt tanh sigmoid relu abs add sub mul div pow maximum minimum where "
+    "clamp reshape permute transpose t broadcast_to sum mean max min softmax log_softmax "
+    "logsumexp matmul mm flip pad shrink stop_gradient unsqueeze squeeze flatten").split()]

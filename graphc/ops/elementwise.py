@@ -1,0 +1,286 @@
+"""Elementwise ops: a scalar sympy formula over broadcast operands, one table entry each.
+
+Each op of ``UNARY`` and ``BINARY`` is its sympy form over the operand symbols ``a0``,
+``a1``; its gradient is ``sympy.diff`` of that form (``autodiff`` asks this module's
+VJP), its numpy reference is the form lambdified, and the kernel prints it. Adding an op
+is one table entry. ``gc.elementwise(fn, *tensors)`` makes a user's own op the same way.
+"""
+from __future__ import annotations
+
+import builtins
+import inspect as _inspect
+from typing import Any, Callable, Optional, Sequence, Union
+
+import numpy as np
+import sympy as sp
+
+from .. import graph
+from ..dtypes import BOOL, as_dtype, is_float, promote
+from ..errors import ShapeError
+from ..graph import Op, Tensor
+from ..stabilize import stabilize
+from ..symbolic import (FAbs, Greater, GreaterEqual, Maximum, Minimum, Sigmoid, Where,
+                        numpy_function, operand, partial, renumber)
+from .registry import Category, define
+
+Operand = Union[Tensor, float, int, np.ndarray]
+
+a0, a1, a2 = operand(0), operand(1), operand(2)
+
+UNARY = {
+    "neg": -a0,
+    "exp": sp.exp(a0),
+    "log": sp.log(a0),
+    "sqrt": sp.sqrt(a0),
+    "tanh": sp.tanh(a0),
+    "sigmoid": Sigmoid(a0),
+    "relu": sp.Max(a0, 0),
+    "abs": FAbs(a0),
+}
+
+BINARY = {
+    "add": a0 + a1,
+    "sub": a0 - a1,
+    "mul": a0 * a1,
+    "div": a0 / a1,
+    "pow": a0 ** a1,
+    "maximum": Maximum(a0, a1),
+    "minimum": Minimum(a0, a1),
+}
+
+# comparisons: 1 where true; the result is a mask (0/1 of the operands' dtype)
+COMPARISONS = {
+    "lt": Greater(a1, a0),
+    "le": GreaterEqual(a1, a0),
+    "gt": Greater(a0, a1),
+    "ge": GreaterEqual(a0, a1),
+}
+
+
+# {{{ building elementwise nodes
+
+def broadcast_shapes(*shapes: tuple, op: str = "broadcast") -> tuple:
+    """numpy's broadcast of ``shapes``; a ``ShapeError`` naming ``op`` and the shapes."""
+    ndim = builtins.max(len(s) for s in shapes)
+    out = []
+    for axis in range(ndim):
+        sizes = {s[axis - ndim + len(s)] for s in shapes if axis - ndim + len(s) >= 0}
+        sizes.discard(1)
+        if len(sizes) > 1:
+            listed = " and ".join(str(s) for s in shapes)
+            raise ShapeError(f"{op}: shapes {listed} cannot be broadcast together "
+                             f"(axis {axis - ndim} has sizes {sorted(sizes)})")
+        out.append(sizes.pop() if sizes else 1)
+    return tuple(out)
+
+
+def as_tensor(value: Operand, like: Optional[Tensor] = None, what: str = "operand") -> Tensor:
+    """A Tensor for ``value``; Python and numpy scalars take the dtype of ``like``."""
+    if isinstance(value, Tensor):
+        return value
+    if isinstance(value, (bool, int, float, np.number)) or (
+            isinstance(value, np.ndarray) and value.ndim == 0):
+        dtype = like.dtype if like is not None else np.float32
+        if dtype == BOOL and not isinstance(value, (bool, np.bool_)):
+            dtype = np.float32          # a number meets a mask: the number's float
+        return graph.constant(np.asarray(value, dtype=dtype))
+    if isinstance(value, (np.ndarray, list, tuple)):
+        dtype = like.dtype if like is not None and like.dtype != BOOL else None
+        return graph.constant(np.asarray(value), dtype)
+    raise TypeError(f"{what}: expected a graphc Tensor, a number or an array, "
+                    f"got {type(value).__name__}")
+
+
+def apply(name: str, expr: sp.Expr, *operands: Operand, dtype: Any = None) -> Tensor:
+    """Apply the scalar function ``expr`` (of a0, a1, ...) to broadcast ``operands``.
+
+    The result's dtype is ``dtype`` if given, else the operands' promoted dtype."""
+    like = next((o for o in operands if isinstance(o, Tensor)), None)
+    tensors = [as_tensor(o, like, name) for o in operands]
+    promoted = promote([t.dtype for t in tensors], name)
+    out_dtype = as_dtype(dtype, name) if dtype is not None else promoted
+    from .views import broadcast_to
+    shape = broadcast_shapes(*(t.shape for t in tensors), op=name)
+    tensors = [broadcast_to(t, shape) for t in tensors]
+    stable = stabilize(expr, tensors)
+    if stable is not None:
+        expr, tensors = stable
+        expr, tensors = _log_of_sum_exp_leaves(expr, list(tensors))
+    return ew_node(expr, tensors, shape, out_dtype)
+
+
+def _log_of_sum_exp_leaves(expr: sp.Expr, tensors: list) -> tuple[sp.Expr, list]:
+    """log(a_k), a_k a view of sum(exp(z)): read a view of logsumexp(z) instead."""
+    from .reduce import log
+    from .registry import opdef
+    for k, t in enumerate(list(tensors)):
+        term = sp.log(operand(k))
+        if not expr.has(term):
+            continue
+        chain, base = [], t
+        while base.op in (Op.RESHAPE, Op.BROADCAST, Op.PERMUTE):
+            chain.append(base)
+            base = base.src[0]
+        if base.op is not Op.REDUCE or base is t:
+            continue
+        replacement = log(base)
+        if replacement.op is Op.EW and replacement.arg == sp.log(operand(0)):
+            continue      # not a sum of exp: nothing to gain
+        for v in reversed(chain):
+            replacement = opdef(v).rebuild(v, (replacement,))
+        expr = expr.xreplace({term: operand(len(tensors))})
+        tensors.append(replacement)
+    return expr, tensors
+
+
+def ew_node(expr: sp.Expr, src: Sequence[Tensor], shape: tuple, dtype: np.dtype) -> Tensor:
+    """The canonical elementwise node: uniform constants inlined, operands deduplicated.
+
+    Canonical form makes equal computations hash to the same node: inputs appear once,
+    in first-use order, as a0, a1, ...; a pure-constant result folds into a constant.
+    """
+    replace: dict = {}
+    kept: list[Tensor] = []
+    for i, t in enumerate(src):
+        if t.op is Op.CONST and t.arg.uniform is not None and np.isfinite(t.arg.uniform):
+            replace[operand(i)] = _number(t.arg.uniform, t.dtype)
+        elif any(t is k for k in kept):
+            replace[operand(i)] = operand(_index(kept, t) + len(src))
+        else:
+            replace[operand(i)] = operand(len(kept) + len(src))
+            kept.append(t)
+    expr = sp.sympify(expr).xreplace(replace)
+    used = sorted(int(s.name[1:]) - len(src) for s in expr.free_symbols)
+    expr = renumber(expr, {old + len(src): new for new, old in enumerate(used)})
+    kept = [kept[i] for i in used]
+    if not kept or all(t.op is Op.CONST for t in kept):
+        values = numpy_function(expr, len(kept))(*(t.arg.array for t in kept))
+        return graph.constant(np.broadcast_to(np.asarray(values, dtype=dtype), shape))
+    if expr == operand(0) and kept[0].dtype == dtype:
+        return kept[0]
+    return Tensor(Op.EW, tuple(kept), shape, dtype, expr)
+
+
+def _index(items: Sequence[Tensor], t: Tensor) -> int:
+    return next(i for i, k in enumerate(items) if k is t)
+
+
+def _number(value: float, dtype: np.dtype) -> sp.Number:
+    """``value`` as a sympy number, written as the shortest decimal of its ``dtype``
+    (1e-6 stays 1e-6 in float32, not 9.99999997e-07; the kernel rounds it back)."""
+    if value % 1 == 0 and builtins.abs(value) < 2 ** 53:
+        return sp.Integer(int(value))
+    text = str(np.float32(value)) if dtype == np.float32 else repr(float(value))
+    return sp.Float(text, 17)
+
+# }}}
+
+
+# {{{ the elementwise op: gradient, reference, label
+
+def _vjp(node: Tensor, g: Tensor) -> list:
+    n = len(node.src)
+    if not is_float(node.dtype):
+        return [None] * n
+    out = []
+    for i, s in enumerate(node.src):
+        d = partial(node.arg, i)
+        out.append(None if d == 0 or not is_float(s.dtype) else
+                   ew_node(operand(n) * d, node.src + (g,), node.shape, node.dtype))
+    return out
+
+
+def _label(node: Tensor, inner: list) -> str:
+    return str(node.arg.xreplace({operand(i): sp.Symbol(t) for i, t in enumerate(inner)}))
+
+
+define(Op.EW, Category.ELEMENTWISE, vjp=_vjp,
+       impl=lambda node, *xs: numpy_function(node.arg, len(xs))(*xs),
+       label=_label, rebuild=lambda node, src: ew_node(node.arg, src, node.shape, node.dtype))
+
+# }}}
+
+
+# {{{ the user-facing functions
+
+def _unary(name: str, expr: sp.Expr) -> Callable[[Operand], Tensor]:
+    def fn(x: Operand) -> Tensor:
+        return apply(name, expr, x)
+    fn.__name__ = name
+    fn.__doc__ = f"Elementwise {name}: {expr} of a0."
+    return fn
+
+
+def _binary(name: str, expr: sp.Expr) -> Callable[[Operand, Operand], Tensor]:
+    def fn(x: Operand, y: Operand) -> Tensor:
+        return apply(name, expr, x, y)
+    fn.__name__ = name
+    fn.__doc__ = f"Elementwise {name}: {expr} of a0 and a1 (broadcast)."
+    return fn
+
+
+neg, exp, sqrt, tanh, sigmoid, relu = (_unary(n, UNARY[n]) for n in
+                                       ("neg", "exp", "sqrt", "tanh", "sigmoid", "relu"))
+abs = _unary("abs", UNARY["abs"])  # noqa: A001  (gc.abs, as SPEC names it)
+add, sub, mul, div, pow = (_binary(n, BINARY[n])  # noqa: A001
+                           for n in ("add", "sub", "mul", "div", "pow"))
+maximum, minimum = _binary("maximum", BINARY["maximum"]), _binary("minimum", BINARY["minimum"])
+lt, le, gt, ge = (_binary(n, COMPARISONS[n]) for n in ("lt", "le", "gt", "ge"))
+
+
+def log_raw(x: Operand) -> Tensor:
+    """The natural logarithm, without the logsumexp rewrite of ``gc.log``."""
+    return apply("log", UNARY["log"], x)
+
+
+def where(condition: Operand, x: Operand, y: Operand) -> Tensor:
+    """``x`` where ``condition`` is true (non-zero), else ``y`` (broadcast)."""
+    cond = as_tensor(condition)
+    like = next((o for o in (x, y) if isinstance(o, Tensor)), None)
+    x, y = as_tensor(x, like, "where"), as_tensor(y, like, "where")
+    promote([cond.dtype, x.dtype, y.dtype], "where")
+    return apply("where", Where(a0, a1, a2), cond, x, y, dtype=promote([x.dtype, y.dtype],
+                                                                         "where"))
+
+
+def clamp(x: Operand, min: Optional[Operand] = None,  # noqa: A002 (torch's names)
+          max: Optional[Operand] = None) -> Tensor:  # noqa: A002
+    """Limit ``x`` to [min, max]; the gradient is 0 outside and on the bounds."""
+    if min is None and max is None:
+        raise ValueError("clamp: give min=, max= or both")
+    result = x
+    if min is not None:
+        result = apply("clamp", sp.Max(a0, a1), result, min)
+    if max is not None:
+        result = apply("clamp", sp.Min(a0, a1), result, max)
+    return result
+
+
+def elementwise(fn: Callable[..., Any], *tensors: Operand, name: Optional[str] = None) -> Tensor:
+    """A user's own elementwise op: ``fn`` maps sympy symbols (one per tensor) to a sympy
+    expression; the result is fused and differentiated like the built-in ops.
+
+    Example: ``gc.elementwise(lambda x, y: sympy.exp(-x**2) * y, a, b)``. The formula may
+    use sympy's functions (``sympy.sin``, ``sympy.erf``, ...) and graphc's
+    (``graphc.symbolic.Sigmoid``, ...); the printer rejects what it cannot print.
+    """
+    if not callable(fn):
+        raise TypeError(f"elementwise: fn must be a function of sympy symbols, got "
+                        f"{type(fn).__name__}")
+    if not tensors:
+        raise TypeError("elementwise: give at least one tensor")
+    try:
+        arity = len(_inspect.signature(fn).parameters)
+    except (TypeError, ValueError):
+        arity = len(tensors)
+    if arity != len(tensors):
+        raise TypeError(f"elementwise: fn takes {arity} arguments but {len(tensors)} "
+                        "tensors were given")
+    expr = sp.sympify(fn(*(operand(i) for i in range(len(tensors)))))
+    stray = {s for s in expr.free_symbols if s not in {operand(i) for i in range(len(tensors))}}
+    if stray:
+        raise ValueError(f"elementwise: the formula uses symbols {sorted(map(str, stray))} "
+                         "that are not its arguments")
+    return apply(name or getattr(fn, "__name__", "elementwise"), expr, *tensors)
+
+# }}}

@@ -1,0 +1,194 @@
+"""Reductions (sum, max over axes), what is built from them (mean, min, softmax,
+logsumexp), the first-maximum mask that max's gradient needs, and allreduce."""
+from __future__ import annotations
+
+import builtins
+from typing import Optional, Sequence, Union
+
+import numpy as np
+import sympy as sp
+
+from .. import distributed, graph
+from ..errors import ShapeError
+from ..graph import Op, Tensor
+from ..symbolic import Greater, Where
+from .elementwise import (Operand, a0, as_tensor, ew_node, exp, log_raw, mul, neg, sub,
+                          add, div)
+from .registry import Category, define
+from .views import broadcast_to, normalize_axis, reshape
+
+Axes = Union[None, int, Sequence[int]]
+
+
+def reduce_axes(x: Tensor, axis: Axes, op: str) -> tuple:
+    if axis is None or x.ndim == 0:   # torch accepts dim=0 and dim=-1 on a 0-d tensor
+        return tuple(range(x.ndim))
+    if isinstance(axis, (int, np.integer)):
+        axis = (axis,)
+    axes = tuple(sorted(normalize_axis(a, x.ndim, op) for a in axis))
+    if len(set(axes)) != len(axes):
+        raise ShapeError(f"{op}: repeated axis in {axis}")
+    return axes
+
+
+def _reduction(kind: str, x: Operand, axis: Axes, keepdims: bool, dim: Axes,
+               keepdim: Optional[bool], differentiable: bool = True) -> Tensor:
+    x = as_tensor(x)
+    axis = dim if dim is not None else axis
+    keepdims = keepdim if keepdim is not None else keepdims
+    axes = reduce_axes(x, axis, kind)
+    kept = tuple(1 if i in axes else d for i, d in enumerate(x.shape))
+    out = tuple(d for i, d in enumerate(x.shape) if i not in axes)
+    if not axes:
+        result = x
+    elif x.op is Op.CONST and x.arg.uniform is not None:
+        n = int(np.prod([x.shape[a] for a in axes]))
+        value = x.arg.uniform * n if kind == "sum" else x.arg.uniform
+        result = graph.constant(np.full(out, value, x.dtype))
+    elif kind == "sum" and x.op is Op.BROADCAST and all(
+            x.src[0].shape[a] == 1 for a in axes):
+        # sum over stretched axes of a broadcast is a multiplication
+        n = int(np.prod([x.shape[a] for a in axes]))
+        inner = x.src[0]
+        kept_inner = tuple(d for i, d in enumerate(inner.shape) if i not in axes)
+        result = broadcast_to(reshape(mul(inner, n), kept_inner), out)
+    else:
+        # keepdims is the node's own shape, so consumers of (n, 1) fuse as its epilogue
+        return Tensor(Op.REDUCE, (x,), kept if keepdims else out, x.dtype,
+                      (kind, axes, differentiable))
+    return reshape(result, kept) if keepdims else result
+
+
+def sum(x: Operand, axis: Axes = None, keepdims: bool = False, *,  # noqa: A001
+        dim: Axes = None, keepdim: Optional[bool] = None) -> Tensor:
+    """Sum over ``axis`` (an int, a tuple, or None for all), as numpy does."""
+    return _reduction("sum", x, axis, keepdims, dim, keepdim)
+
+
+def max(x: Operand, axis: Axes = None, keepdims: bool = False, *,  # noqa: A001
+        dim: Axes = None, keepdim: Optional[bool] = None) -> Tensor:
+    """Maximum over ``axis``; the gradient goes to the first maximal element."""
+    return _reduction("max", x, axis, keepdims, dim, keepdim)
+
+
+def min(x: Operand, axis: Axes = None, keepdims: bool = False, *,  # noqa: A001
+        dim: Axes = None, keepdim: Optional[bool] = None) -> Tensor:
+    """Minimum over ``axis``; the gradient goes to the first minimal element."""
+    return neg(max(neg(x), axis, keepdims, dim=dim, keepdim=keepdim))
+
+
+def mean(x: Operand, axis: Axes = None, keepdims: bool = False, *,
+         dim: Axes = None, keepdim: Optional[bool] = None) -> Tensor:
+    """Arithmetic mean over ``axis``."""
+    x = as_tensor(x)
+    total = sum(x, axis, keepdims, dim=dim, keepdim=keepdim)
+    return mul(total, total.size / x.size)
+
+
+def _stable_max(x: Tensor, axis: Axes) -> Tensor:
+    # The shift that keeps exp() finite; it cancels mathematically, so no gradient. A row
+    # of -inf shifts by 0 instead (-inf - -inf would be nan; the result is -inf, as numpy's).
+    m = _reduction("max", x, axis, True, None, None, differentiable=False)
+    return ew_node(Where(Greater(a0, sp.S.NegativeInfinity), a0, 0), [m], m.shape, m.dtype)
+
+
+def softmax(x: Operand, axis: int = -1, *, dim: Optional[int] = None) -> Tensor:
+    """exp(x) / sum(exp(x)) over ``axis``, computed with the maximum subtracted."""
+    x = as_tensor(x)
+    axis = dim if dim is not None else axis
+    e = exp(sub(x, _stable_max(x, axis)))
+    return div(e, sum(e, axis, keepdims=True))
+
+
+def log_softmax(x: Operand, axis: int = -1, *, dim: Optional[int] = None) -> Tensor:
+    """log(softmax(x)) over ``axis``, without overflow for large logits."""
+    x = as_tensor(x)
+    axis = dim if dim is not None else axis
+    z = sub(x, _stable_max(x, axis))
+    return sub(z, log_raw(sum(exp(z), axis, keepdims=True)))
+
+
+def logsumexp(x: Operand, axis: Axes = None, keepdims: bool = False, *,
+              dim: Axes = None, keepdim: Optional[bool] = None) -> Tensor:
+    """log(sum(exp(x))) over ``axis``, with the maximum subtracted first."""
+    x = as_tensor(x)
+    axis = dim if dim is not None else axis
+    keepdims = keepdim if keepdim is not None else keepdims
+    m = _stable_max(x, axis)
+    s = add(log_raw(sum(exp(sub(x, m)), axis, keepdims=True)), m)
+    return s if keepdims else reshape(s, tuple(
+        d for i, d in enumerate(x.shape) if i not in reduce_axes(x, axis, "logsumexp")))
+
+
+def log(x: Operand) -> Tensor:
+    """Elementwise natural logarithm. ``log(sum(exp(z)))`` becomes ``logsumexp(z)``."""
+    if isinstance(x, Tensor) and x.op is Op.REDUCE and x.arg[0] == "sum":
+        (e,) = x.src
+        if e.op is Op.EW and isinstance(e.arg, sp.exp):
+            z = ew_node(e.arg.args[0], e.src, e.shape, e.dtype)
+            return logsumexp(z, x.arg[1], keepdims=x.ndim == z.ndim)
+    return log_raw(x)
+
+
+def maxmask(x: Tensor, axes: tuple) -> Tensor:
+    """1 at the first maximal element of each group over ``axes``, 0 elsewhere."""
+    return Tensor(Op.MAXMASK, (x,), x.shape, x.dtype, tuple(axes))
+
+
+def allreduce(t: Operand, op: str = "sum") -> Tensor:
+    """``t`` combined across all MPI ranks (``"sum"`` or ``"mean"``); in one process, ``t``.
+
+    Its gradient is the allreduce of the cotangent. A compiled function reads the value
+    to the host at this point, combines it with ``comm.Allreduce`` (several tensors reduced
+    at the same point travel in one message) and continues on the device.
+    """
+    if op not in ("sum", "mean"):
+        raise ValueError(f"allreduce: op must be 'sum' or 'mean', got {op!r}")
+    t = as_tensor(t)
+    return Tensor(Op.ALLREDUCE, (t,), t.shape, t.dtype, op)
+
+
+# {{{ definitions
+
+def _vjp_reduce(node: Tensor, g: Tensor) -> list:
+    kind, axes, differentiable = node.arg
+    (x,) = node.src
+    kept = tuple(1 if i in axes else d for i, d in enumerate(x.shape))
+    spread = broadcast_to(reshape(g, kept), x.shape)
+    if kind == "sum":
+        return [spread]
+    if not differentiable:
+        return [None]
+    return [mul(spread, maxmask(x, axes))]
+
+
+def _impl_reduce(node: Tensor, x: np.ndarray) -> np.ndarray:
+    kind, axes, _ = node.arg
+    return (np.sum if kind == "sum" else np.max)(x, axis=axes, keepdims=node.ndim == x.ndim)
+
+
+def _impl_maxmask(node: Tensor, x: np.ndarray) -> np.ndarray:
+    axes = node.arg
+    rest = [a for a in range(x.ndim) if a not in axes]
+    moved = np.transpose(x, rest + list(axes))
+    flat = moved.reshape(moved.shape[:len(rest)] + (-1,))
+    first = np.argmax(flat, axis=-1)
+    onehot = np.zeros_like(flat)
+    np.put_along_axis(onehot, first[..., None], 1, axis=-1)
+    return np.transpose(onehot.reshape(moved.shape), np.argsort(rest + list(axes)))
+
+
+def _impl_allreduce(node: Tensor, x: np.ndarray) -> np.ndarray:
+    out = np.array(x, copy=True, order="C")   # combined in place through a flat view
+    distributed.allreduce_arrays([out], node.arg)
+    return out
+
+
+define(Op.REDUCE, Category.REDUCE, vjp=_vjp_reduce, impl=_impl_reduce,
+       label=lambda node, inner: f"{node.arg[0]}({inner[0]}, axis={node.arg[1]})")
+define(Op.MAXMASK, Category.INDEX, vjp=lambda node, g: [None], impl=_impl_maxmask,
+       rebuild=lambda node, src: maxmask(src[0], node.arg))
+define(Op.ALLREDUCE, Category.HOST, vjp=lambda node, g: [allreduce(g, node.arg)],
+       impl=_impl_allreduce)
+
+# }}}

@@ -1,0 +1,446 @@
+"""View ops: new ways to read a buffer, never computed. Each composes into one ``View``.
+
+reshape, permute, broadcast, shrink (basic slicing, negative steps too), pad (a masked
+view: slicing's gradient) and stop_gradient. Consumers read them in place, inside their
+own fused kernels (``schedule.resolve`` composes the chain; ``graphc.view`` has the
+rules). flip is a shrink with step -1; ``x[i]`` is a shrink and a reshape.
+"""
+from __future__ import annotations
+
+import builtins
+from typing import Any, Iterable, Optional, Sequence
+
+import numpy as np
+
+from .. import graph
+from ..errors import ShapeError
+from ..graph import Op, Tensor
+from .elementwise import Operand, add, as_tensor, broadcast_shapes
+from .registry import Category, define
+
+
+def normalize_axis(axis: int, ndim: int, op: str) -> int:
+    if isinstance(axis, bool) or not isinstance(axis, (int, np.integer)) \
+            or not -ndim <= axis < builtins.max(ndim, 1):
+        raise ShapeError(f"{op}: axis {axis!r} is out of range for a {ndim}-d tensor")
+    return int(axis) % builtins.max(ndim, 1)
+
+
+def _shape_args(shape: tuple) -> tuple:
+    if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
+        shape = tuple(shape[0])
+    return tuple(int(d) for d in shape)
+
+
+# {{{ reshape, permute, broadcast
+
+def reshape(x: Tensor, *shape: Any) -> Tensor:
+    """Same elements in row-major order, new shape; one dimension may be -1."""
+    x = as_tensor(x)
+    shape = _shape_args(shape)
+    if shape.count(-1) > 1:
+        raise ShapeError(f"reshape: at most one -1 in the new shape, got {shape}")
+    known = int(np.prod([d for d in shape if d != -1], dtype=np.int64))
+    if -1 in shape:
+        if known == 0 or x.size % known:
+            raise ShapeError(f"reshape: cannot reshape {x.shape} into {shape}")
+        shape = tuple(x.size // known if d == -1 else d for d in shape)
+    if int(np.prod(shape, dtype=np.int64)) != x.size or any(d <= 0 for d in shape):
+        raise ShapeError(f"reshape: cannot reshape {x.shape} ({x.size} elements) "
+                         f"into {shape}")
+    if shape == x.shape:
+        return x
+    if x.op is Op.RESHAPE:
+        return reshape(x.src[0], shape)
+    if x.op is Op.CONST:
+        return graph.constant(x.arg.array.reshape(shape))
+    return Tensor(Op.RESHAPE, (x,), shape, x.dtype)
+
+
+def permute(x: Tensor, *axes: Any) -> Tensor:
+    """Reorder the axes of ``x``: output axis i is input axis ``axes[i]``."""
+    x = as_tensor(x)
+    if len(axes) == 1 and isinstance(axes[0], (tuple, list)):
+        axes = tuple(axes[0])
+    perm = tuple(normalize_axis(a, x.ndim, "permute") for a in axes)
+    if sorted(perm) != list(range(x.ndim)):
+        raise ShapeError(f"permute: {axes} is not a permutation of the {x.ndim} axes "
+                         f"of shape {x.shape}")
+    if perm == tuple(range(x.ndim)):
+        return x
+    if x.op is Op.PERMUTE:
+        return permute(x.src[0], tuple(x.arg[p] for p in perm))
+    if x.op is Op.CONST:
+        return graph.constant(np.transpose(x.arg.array, perm))
+    shape = tuple(x.shape[p] for p in perm)
+    return Tensor(Op.PERMUTE, (x,), shape, x.dtype, perm)
+
+
+def transpose(x: Tensor, *axes: Any) -> Tensor:
+    """``transpose()`` reverses the axes; ``transpose(d0, d1)`` swaps two, as in torch;
+    ``transpose((p0, p1, ...))`` permutes, as in numpy."""
+    if not axes:
+        return permute(x, tuple(reversed(range(x.ndim))))
+    if len(axes) == 1 and isinstance(axes[0], (tuple, list)):
+        return permute(x, tuple(axes[0]))
+    if len(axes) == 2:
+        d0, d1 = (normalize_axis(a, x.ndim, "transpose") for a in axes)
+        perm = list(range(x.ndim))
+        perm[d0], perm[d1] = perm[d1], perm[d0]
+        return permute(x, tuple(perm))
+    raise TypeError("transpose: call it with no axes, two axes to swap, or one tuple")
+
+
+def t(x: Tensor) -> Tensor:
+    """Transpose of a tensor of at most 2 dimensions, as torch's ``Tensor.t``."""
+    if x.ndim > 2:
+        raise ShapeError(f"t: expects a tensor of at most 2 dimensions, got shape {x.shape}; "
+                         "use transpose(d0, d1) or permute")
+    return transpose(x)
+
+
+def broadcast_to(x: Operand, shape: Iterable[int]) -> Tensor:
+    """``x`` stretched to ``shape`` by numpy's broadcasting rules (no copy is made)."""
+    x = as_tensor(x)
+    shape = tuple(int(d) for d in shape)
+    if x.shape == shape:
+        return x
+    if broadcast_shapes(x.shape, shape, op="broadcast_to") != shape:
+        raise ShapeError(f"broadcast_to: cannot broadcast shape {x.shape} to {shape}")
+    if x.op is Op.CONST:
+        if x.arg.uniform is not None:
+            return graph.constant(np.full(shape, x.arg.uniform, x.dtype))
+        return graph.constant(np.broadcast_to(x.arg.array, shape))
+    padded = reshape(x, (1,) * (len(shape) - x.ndim) + x.shape)
+    if padded.shape == shape:
+        return padded
+    if padded.op is Op.BROADCAST:
+        padded = padded.src[0]
+    return Tensor(Op.BROADCAST, (padded,), shape, x.dtype)
+
+
+def unbroadcast(g: Tensor, shape: tuple) -> Tensor:
+    """Sum ``g`` over the axes that broadcasting added to an operand of ``shape``."""
+    from .reduce import sum
+    if g.shape == shape:
+        return g
+    lead = g.ndim - len(shape)
+    axes = tuple(range(lead)) + tuple(
+        lead + i for i, d in enumerate(shape) if d == 1 and g.shape[lead + i] != 1)
+    return reshape(sum(g, axes), shape)
+
+
+def unsqueeze(x: Tensor, dim: int) -> Tensor:
+    """``x`` with a new axis of size 1 at ``dim`` (negative counts from the end)."""
+    x = as_tensor(x)
+    axis = normalize_axis(dim, x.ndim + 1, "unsqueeze")
+    return reshape(x, x.shape[:axis] + (1,) + x.shape[axis:])
+
+
+def squeeze(x: Tensor, dim: Any = None) -> Tensor:
+    """``x`` without its size-1 axes (or only ``dim``'s, where they have size 1)."""
+    x = as_tensor(x)
+    if dim is None:
+        axes = {i for i, d in enumerate(x.shape) if d == 1}
+    else:
+        dims = dim if isinstance(dim, (tuple, list)) else (dim,)
+        axes = {normalize_axis(d, x.ndim, "squeeze") for d in dims}
+        axes = {a for a in axes if x.shape[a] == 1}     # torch leaves the others alone
+    return reshape(x, tuple(d for i, d in enumerate(x.shape) if i not in axes))
+
+
+def flatten(x: Tensor, start_dim: int = 0, end_dim: int = -1) -> Tensor:
+    """Axes ``start_dim`` to ``end_dim`` (inclusive) merged into one, as torch's."""
+    x = as_tensor(x)
+    if x.ndim == 0:
+        return reshape(x, (1,))
+    a = normalize_axis(start_dim, x.ndim, "flatten")
+    b = normalize_axis(end_dim, x.ndim, "flatten")
+    if a > b:
+        raise ShapeError(f"flatten: start_dim {start_dim} comes after end_dim {end_dim}")
+    return reshape(x, x.shape[:a] + (-1,) + x.shape[b + 1:])
+
+# }}}
+
+
+# {{{ shrink: basic slicing
+
+def shrink(x: Tensor, slices: Sequence[tuple]) -> Tensor:
+    """The elements ``start + j * step`` (j < count) along each axis: ``slices`` holds
+    one ``(start, step, count)`` per axis. A view; steps may be negative."""
+    x = as_tensor(x)
+    slices = tuple((int(a), int(s), int(c)) for a, s, c in slices)
+    if len(slices) != x.ndim:
+        raise ShapeError(f"shrink: {len(slices)} slices for a {x.ndim}-d tensor")
+    for axis, ((start, step, count), n) in enumerate(zip(slices, x.shape)):
+        last = start + step * (count - 1)
+        if count <= 0 or step == 0 or not (0 <= start < n and 0 <= last < n):
+            raise ShapeError(f"shrink: slice (start {start}, step {step}, count {count}) "
+                             f"does not fit axis {axis} of size {n} of shape {x.shape}")
+    if all(s == (0, 1, n) for s, n in zip(slices, x.shape)):
+        return x
+    if x.op is Op.SHRINK:          # a slice of a slice is one slice
+        inner = x.arg
+        return shrink(x.src[0], [(a0 + a1 * s0, s0 * s1, c1) for (a0, s0, _), (a1, s1, c1)
+                                 in zip(inner, slices)])
+    if x.op is Op.CONST:
+        return graph.constant(x.arg.array[_numpy_slices(slices)])
+    shape = tuple(c for _, _, c in slices)
+    return Tensor(Op.SHRINK, (x,), shape, x.dtype, slices)
+
+
+def _numpy_slices(slices: Sequence[tuple]) -> tuple:
+    out = []
+    for start, step, count in slices:
+        stop = start + step * (count - 1) + (1 if step > 0 else -1)
+        out.append(slice(start, stop if stop >= 0 else None, step))
+    return tuple(out)
+
+
+def getitem(x: Tensor, key: Any) -> Tensor:
+    """numpy's basic indexing: ints, slices (any step), ``None`` and ``...``."""
+    items = list(key) if isinstance(key, tuple) else [key]
+    for item in items:
+        if not (item is None or item is Ellipsis or isinstance(item, slice) or (
+                isinstance(item, (int, np.integer)) and not isinstance(item, bool))):
+            raise TypeError(f"indexing a tensor of shape {x.shape}: {item!r} is not an "
+                            "int, a slice, None or ...; integer-array and boolean "
+                            "indexing are not supported yet (use gc.where for masks)")
+    if sum(item is Ellipsis for item in items) > 1:
+        raise IndexError("an index can only have a single ellipsis ('...')")
+    used = sum(item is not None and item is not Ellipsis for item in items)
+    if used > x.ndim:
+        raise IndexError(f"too many indices for a tensor of shape {x.shape}: {used} given")
+    if Ellipsis in items:
+        at = items.index(Ellipsis)
+        items[at:at + 1] = [slice(None)] * (x.ndim - used)
+    else:
+        items += [slice(None)] * (x.ndim - used)
+    slices, shape, axis = [], [], 0
+    for item in items:
+        if item is None:
+            shape.append(1)
+            continue
+        n = x.shape[axis]
+        if isinstance(item, slice):
+            start, stop, step = item.indices(n)
+            count = len(range(start, stop, step))
+            if count == 0:
+                raise ShapeError(f"slice {item} of axis {axis} (size {n}) of shape {x.shape} "
+                                 "is empty; graphc tensors have no empty dimensions")
+            slices.append((start, step, count))
+            shape.append(count)
+        else:
+            if not -n <= item < n:
+                raise IndexError(f"index {item} is out of bounds for axis {axis} with size "
+                                 f"{n} (shape {x.shape})")
+            slices.append((int(item) % n, 1, 1))
+        axis += 1
+    return reshape(shrink(x, slices), tuple(shape))
+
+
+def flip(x: Tensor, dims: Any = None, *, axis: Any = None) -> Tensor:
+    """``x`` reversed along ``dims`` (torch) or ``axis`` (numpy; None: every axis)."""
+    x = as_tensor(x)
+    which = dims if dims is not None else axis
+    if which is None:
+        axes = set(range(x.ndim))
+    else:
+        which = which if isinstance(which, (tuple, list)) else (which,)
+        axes = {normalize_axis(a, x.ndim, "flip") for a in which}
+    return shrink(x, [(n - 1, -1, n) if i in axes else (0, 1, n)
+                      for i, n in enumerate(x.shape)])
+
+
+def _vjp_shrink(node: Tensor, g: Tensor) -> list:
+    """Put ``g`` back where the slice took its elements from; zeros elsewhere."""
+    (x,) = node.src
+    flips = [(c - 1, -1, c) if step < 0 else (0, 1, c) for (_, step, c) in node.arg]
+    g = shrink(g, flips)
+    widths = []
+    for axis, ((start, step, count), n) in enumerate(zip(node.arg, x.shape)):
+        if step < 0:
+            start, step = start + step * (count - 1), -step
+        if step > 1:            # spread out: step - 1 zeros after each element
+            g = _dilate(g, axis, step)
+        span = step * (count - 1) + 1
+        widths.append((start, n - start - span))
+    return [pad_constant(g, widths, 0.0)]
+
+
+def _dilate(g: Tensor, axis: int, step: int) -> Tensor:
+    """``g`` along ``axis`` with ``step - 1`` zeros after each element but the last."""
+    count = g.shape[axis]
+    split = g.shape[:axis + 1] + (1,) + g.shape[axis + 1:]
+    widths = [(0, 0)] * len(split)
+    widths[axis + 1] = (0, step - 1)
+    spread = reshape(pad_constant(reshape(g, split), widths, 0.0),
+                     g.shape[:axis] + (count * step,) + g.shape[axis + 1:])
+    keep = [(0, 1, n) for n in spread.shape]
+    keep[axis] = (0, 1, step * (count - 1) + 1)
+    return shrink(spread, keep)
+
+# }}}
+
+
+# {{{ pad: a masked view
+
+def pad_constant(x: Tensor, widths: Sequence[tuple], value: float = 0.0) -> Tensor:
+    """``x`` with ``widths[axis] = (before, after)`` elements of ``value`` around each
+    axis (negative widths crop). A view: consumers read ``value`` outside ``x``."""
+    x = as_tensor(x)
+    widths = [(int(b), int(a)) for b, a in widths]
+    if len(widths) != x.ndim:
+        raise ShapeError(f"pad: {len(widths)} pairs of widths for a {x.ndim}-d tensor")
+    if any(b < 0 or a < 0 for b, a in widths):       # crop first, then pad the rest
+        crop = []
+        for axis, ((b, a), n) in enumerate(zip(widths, x.shape)):
+            keep = n + builtins.min(b, 0) + builtins.min(a, 0)
+            if keep <= 0:
+                raise ShapeError(f"pad: widths {widths[axis]} leave nothing of axis {axis} "
+                                 f"(size {n}) of shape {x.shape}")
+            crop.append((-builtins.min(b, 0), 1, keep))
+        x = shrink(x, crop)
+        widths = [(builtins.max(b, 0), builtins.max(a, 0)) for b, a in widths]
+    value = float(value)
+    if all(w == (0, 0) for w in widths):
+        return x
+    if x.op is Op.PAD and (x.arg[1] == value or (np.isnan(value) and np.isnan(x.arg[1]))):
+        inner = x.arg[0]
+        return pad_constant(x.src[0], [(b0 + b1, a0 + a1) for (b0, a0), (b1, a1)
+                                       in zip(inner, widths)], value)
+    shape = tuple(n + b + a for n, (b, a) in zip(x.shape, widths))
+    return Tensor(Op.PAD, (x,), shape, x.dtype, (tuple(widths), value))
+
+
+def pad(x: Tensor, pad: Sequence[int], mode: str = "constant",  # noqa: A002 (torch's name)
+        value: Optional[float] = None) -> Tensor:
+    """torch.nn.functional.pad: ``pad`` holds (before, after) pairs from the last axis
+    backwards, ``(left, right, top, bottom, ...)``; ``mode`` is ``"constant"`` (with
+    ``value``, default 0), ``"reflect"``, ``"replicate"`` or ``"circular"``. Negative
+    widths crop (constant mode)."""
+    x = as_tensor(x)
+    pad = [int(p) for p in pad]
+    if len(pad) % 2 or len(pad) // 2 > x.ndim:
+        raise ShapeError(f"pad: {len(pad)} widths for a tensor of shape {x.shape}; give "
+                         "an even number, two per axis from the last axis backwards")
+    widths = [(0, 0)] * x.ndim
+    for k in range(len(pad) // 2):
+        widths[x.ndim - 1 - k] = (pad[2 * k], pad[2 * k + 1])
+    if mode == "constant":
+        return pad_constant(x, widths, 0.0 if value is None else value)
+    if mode not in ("reflect", "replicate", "circular"):
+        raise ValueError(f"pad: mode must be 'constant', 'reflect', 'replicate' or "
+                         f"'circular', got {mode!r}")
+    if value is not None and value != 0:
+        raise ValueError(f"pad: value= applies to mode='constant' only, not {mode!r}")
+    for axis, (b, a) in enumerate(widths):
+        if b or a:
+            x = _pad_from_edges(x, axis, b, a, mode)
+    return x
+
+
+def _pad_from_edges(x: Tensor, axis: int, before: int, after: int, mode: str) -> Tensor:
+    """``x`` extended along ``axis`` by pieces of itself: the pieces, each padded with
+    zeros to the full length, are added, which is their concatenation in one kernel."""
+    n = x.shape[axis]
+    if before < 0 or after < 0:
+        raise ShapeError(f"pad: mode {mode!r} takes no negative widths")
+    limit = n - 1 if mode == "reflect" else n
+    if max(before, after) > limit:
+        raise ShapeError(f"pad: mode {mode!r} pads axis {axis} of size {n} by at most "
+                         f"{limit}, got ({before}, {after})")
+
+    def take(start: int, step: int, count: int) -> Tensor:
+        slices = [(0, 1, d) for d in x.shape]
+        slices[axis] = (start, step, count)
+        return shrink(x, slices)
+
+    def edge(index: int, count: int) -> Tensor:
+        one = take(index, 1, 1)
+        return broadcast_to(one, x.shape[:axis] + (count,) + x.shape[axis + 1:])
+
+    pieces = []
+    if before:
+        pieces.append({"replicate": lambda: edge(0, before),
+                       "reflect": lambda: take(before, -1, before),
+                       "circular": lambda: take(n - before, 1, before)}[mode]())
+    pieces.append(x)
+    if after:
+        pieces.append({"replicate": lambda: edge(n - 1, after),
+                       "reflect": lambda: take(n - 2, -1, after),
+                       "circular": lambda: take(0, 1, after)}[mode]())
+    return concatenate_by_padding(pieces, axis)
+
+
+def concatenate_by_padding(pieces: Sequence[Tensor], axis: int) -> Tensor:
+    """``pieces`` joined along ``axis``: each zero-padded to the whole and summed. Every
+    consumer reads it in place (a sum of masked loads), and its gradient is a slice per
+    piece. An element that is -0.0 comes out as +0.0."""
+    total = builtins.sum(p.shape[axis] for p in pieces)
+    out, at = None, 0
+    for p in pieces:
+        widths = [(0, 0)] * p.ndim
+        widths[axis] = (at, total - at - p.shape[axis])
+        padded = pad_constant(p, widths, 0.0)
+        out = padded if out is None else add(out, padded)
+        at += p.shape[axis]
+    return out
+
+# }}}
+
+
+def stop_gradient(x: Operand) -> Tensor:
+    """``x``'s value, through which no gradient flows (``Tensor.detach``)."""
+    x = as_tensor(x)
+    if x.op in (Op.STOP_GRADIENT, Op.CONST):
+        return x
+    return Tensor(Op.STOP_GRADIENT, (x,), x.shape, x.dtype)
+
+
+def _label_shrink(node: Tensor, inner: list) -> str:
+    parts = []
+    for start, step, count in node.arg:
+        stop = start + step * count
+        text = f"{start}:{stop if stop >= 0 else ''}" + (f":{step}" if step != 1 else "")
+        parts.append(text if (start, step, count) != (0, 1, count) or step != 1 else ":")
+    return f"{inner[0]}[{', '.join(parts)}]"
+
+
+define(Op.RESHAPE, Category.VIEW,
+       vjp=lambda node, g: [reshape(g, node.src[0].shape)],
+       impl=lambda node, x: x.reshape(node.shape),
+       label=lambda node, inner: inner[0],
+       rebuild=lambda node, src: reshape(src[0], node.shape),
+       view=lambda node, v: v.reshape(node.shape))
+define(Op.PERMUTE, Category.VIEW,
+       vjp=lambda node, g: [permute(g, tuple(int(i) for i in np.argsort(node.arg)))],
+       impl=lambda node, x: np.transpose(x, node.arg),
+       label=lambda node, inner: (f"{inner[0]}.T" if node.ndim == 2
+                                  else f"permute({inner[0]}, {node.arg})"),
+       rebuild=lambda node, src: permute(src[0], node.arg),
+       view=lambda node, v: v.permute(node.arg))
+define(Op.BROADCAST, Category.VIEW,
+       vjp=lambda node, g: [unbroadcast(g, node.src[0].shape)],
+       impl=lambda node, x: np.broadcast_to(x, node.shape),
+       label=lambda node, inner: inner[0],
+       rebuild=lambda node, src: broadcast_to(src[0], node.shape),
+       view=lambda node, v: v.broadcast(node.shape))
+define(Op.SHRINK, Category.VIEW, vjp=_vjp_shrink,
+       impl=lambda node, x: x[_numpy_slices(node.arg)],
+       label=_label_shrink,
+       rebuild=lambda node, src: shrink(src[0], node.arg),
+       view=lambda node, v: v.shrink(node.arg))
+define(Op.PAD, Category.VIEW,
+       vjp=lambda node, g: [shrink(g, [(b, 1, n) for (b, _), n in
+                                       zip(node.arg[0], node.src[0].shape)])],
+       impl=lambda node, x: np.pad(x, node.arg[0], constant_values=node.arg[1]),
+       label=lambda node, inner: f"pad({inner[0]}, {list(node.arg[0])})",
+       rebuild=lambda node, src: pad_constant(src[0], node.arg[0], node.arg[1]),
+       view=lambda node, v: v.pad(node.arg[0], node.arg[1]))
+define(Op.STOP_GRADIENT, Category.VIEW,
+       vjp=lambda node, g: [None],
+       impl=lambda node, x: x,
+       label=lambda node, inner: f"stop_gradient({inner[0]})",
+       rebuild=lambda node, src: stop_gradient(src[0]),
+       view=lambda node, v: v)
