@@ -10,6 +10,7 @@ from .evaluate import evaluate
 from .gradcheck import check_grad
 from .graph import Tensor, constant, parameter, placeholder
 from .inspect import render, to_dot
+from .lower import Program, lower
 from .ops import (abs, allreduce, broadcast_to, clamp, exp, flatten, flip, log, log_softmax,
                   logsumexp, matmul, max, maximum, mean, min, minimum, mm, pad, permute,
                   relu, reshape, sigmoid, softmax, sqrt, squeeze, stop_gradient, sum, tanh,
@@ -27,9 +28,11 @@ __version__ = "0.1.0"
 
 __all__ = [
     "BuildError", "CodegenError", "DTypeError", "DeviceError", "Function", "GradientError",
-    "GraphcError", "ShapeError", "Tensor", "abs", "allreduce", "broadcast_to", "check_grad",
+    "GraphcError", "Program", "ShapeError", "Tensor", "abs", "allreduce", "broadcast_to",
+    "check_grad",
     "clamp", "compile", "constant", "devices", "elementwise", "evaluate", "exp", "flatten",
-    "flip", "grad", "log", "log_softmax", "logsumexp", "matmul", "max", "maximum", "mean",
+    "flip", "grad", "log", "lower", "log_softmax", "logsumexp", "matmul", "max", "maximum",
+    "mean",
     "min", "minimum", "mm", "pad", "parameter", "permute", "placeholder", "relu", "render",
     "reshape", "sigmoid", "softmax", "sqrt", "squeeze", "stop_gradient", "sum", "tanh",
     "to_dot", "transpose", "unsqueeze", "where",

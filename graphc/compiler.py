@@ -7,12 +7,12 @@ from typing import Any, Mapping, Optional, Sequence, Union
 
 import numpy as np
 
-from . import codegen, distributed, inspect, rewrite
+from . import distributed, inspect, rewrite
 from .codegen import BufferRef
+from .lower import HostAllreduce, Launch, lower
 from .errors import CodegenError, DeviceError, DTypeError, ShapeError
 from .graph import Op, Tensor, toposort
 from .ops import as_tensor
-from .schedule import plan_buffers, schedule
 
 try:
     import pyopencl as cl
@@ -121,64 +121,36 @@ class Function:
         self.transactional = transactional
         self.queue = ctx.queue
         self.device = ctx.device
-        self.schedule = sched = schedule(outputs, updates, fuse,
-                                         pack_transposed=fuse and not ctx.target.gpu)
         from . import tune as tuning
-        plans = tuning.plans_for(ctx, codegen.matmul_problems(sched), tune)
-        share = fuse and os.environ.get("GRAPHC_LAUNCHES", "shared") != "each"
-        chains = codegen.row_chains(sched, ctx.target, plans) if share else []
-        slot_of, sizes = plan_buffers(sched)
-        in_place = sched.in_place
-
-        def buffer_of(node: Tensor) -> BufferRef:
-            if id(node) in in_place:     # written into the parameter's (spare) buffer
-                return BufferRef("spare" if transactional else "param", in_place[id(node)])
-            if id(node) in slot_of:
-                return BufferRef("temp", slot=slot_of[id(node)])
-            if node.op is Op.PLACEHOLDER:
-                return BufferRef("input", node)
-            if node.op is Op.PARAMETER:
-                return BufferRef("param", node)
-            return BufferRef("const", node)
-
-        specs = codegen.generate(self.schedule, buffer_of, ctx.target, plans, chains)
-        if share:
-            specs = codegen.merge_launches(specs, ctx.target)
-        self.kernels = [s for s in specs if s.kind != "allreduce"]
-        self.source = codegen.program_source(self.kernels, len(nodes))
-        program = ctx.build(self.source)
-        _check_group_sizes(program, self.kernels, ctx.device)
-        self._temps = [ctx.alloc(n) for n in sizes]
-        self.device_bytes = int(np.sum(sizes, dtype=np.int64))
-        self._consts: dict[int, Any] = {}
+        self.program = program = lower(
+            outputs, updates, ctx.target, fuse=fuse, transactional=transactional,
+            plans=lambda problems: tuning.plans_for(ctx, problems, tune),
+            rewrite=False, node_count=len(nodes))
+        self.schedule = program.schedule
+        self.kernels = program.kernels
+        self.source = program.source
+        built = ctx.build(self.source)
+        _check_group_sizes(built, self.kernels, ctx.device)
+        self._temps = [ctx.alloc(n) for n in program.temps]
+        self.device_bytes = int(np.sum(program.temps, dtype=np.int64))
         self._inputs = {id(p): ctx.alloc(p.size * p.dtype.itemsize) for p in inputs}
         self.device_bytes += int(sum(p.size * p.dtype.itemsize for p in inputs))
+        self._consts = {id(c): ctx.upload(c.arg.array) for c in program.consts}
+        self.device_bytes += int(sum(c.size * c.dtype.itemsize for c in program.consts))
         self.params = [n for n in nodes if n.op is Op.PARAMETER] + [
             p for p, _ in updates if all(p is not n for n in nodes)]
-        self._steps: list = []   # ("kernel", index, spec) or ("allreduce", [spec, ...])
-        self._host: dict[int, np.ndarray] = {}   # host staging of allreduced values
+        # host staging of allreduced values
+        self._host = {id(v): np.empty(v.node.shape, v.node.dtype) for step in program.steps
+                      if isinstance(step, HostAllreduce) for v in step.values}
         # kernels bound to one set of buffers (inputs, parameters' current and spare ones),
         # per set seen: updates alternate two sets, so arguments are set twice in all
-        self._program = program
+        self._program = built
         self._bound: dict[tuple, list] = {}
         self._param_states = [p.arg for p in dict.fromkeys(
-            ref.node for spec in specs for ref in spec.args if ref.kind in ("param", "spare"))]
-        for spec in specs:
-            for ref in spec.args:
-                if ref.kind == "const" and id(ref.node) not in self._consts:
-                    self._consts[id(ref.node)] = ctx.upload(ref.node.arg.array)
-                    self.device_bytes += ref.node.size * ref.node.dtype.itemsize
-            if spec.kind == "allreduce":
-                self._host[id(spec)] = np.empty(spec.nodes[0].shape, spec.dtype)
-                if self._steps and self._steps[-1][0] == "allreduce":
-                    self._steps[-1][1].append(spec)     # one message for all of them
-                else:
-                    self._steps.append(("allreduce", [spec]))
-                continue
-            self._steps.append(("kernel", len(self._steps), spec))
-        self._final_copies = [(param, self._temps[slot_of[id(value)]])
-                              for param, value in sched.updates if id(value) not in in_place]
-        self._output_buffers = [self._temps[slot_of[id(o)]] for o in sched.outputs]
+            ref.node for spec in self.kernels for ref in spec.args
+            if ref.kind in ("param", "spare"))]
+        self._final_copies = [(c.param, self._temps[c.source.slot]) for c in program.copies]
+        self._output_buffers = [self._temps[ref.slot] for ref in program.outputs]
         self._lock = ctx.lock
         self._debug = int(os.environ.get("GRAPHC_DEBUG", "0") or 0)
         if self._debug >= 1:
@@ -247,10 +219,10 @@ class Function:
             if len(self._bound) >= 4:        # new input arrays every call: keep a few sets
                 self._bound.clear()
             kernels = []
-            for step in self._steps:
-                if step[0] == "kernel":
-                    kernel = cl.Kernel(self._program, step[2].name)
-                    kernel.set_args(*(self._buffer(ref, fed) for ref in step[2].args))
+            for step in self.program.steps:
+                if isinstance(step, Launch):
+                    kernel = cl.Kernel(self._program, step.kernel.name)
+                    kernel.set_args(*(self._buffer(ref, fed) for ref in step.kernel.args))
                     kernels.append(kernel)
                 else:
                     kernels.append(None)
@@ -289,27 +261,23 @@ class Function:
             checked.append(np.ascontiguousarray(array))
         return checked
 
-    def _allreduce(self, specs: list, fed: dict) -> None:
+    def _allreduce(self, step: HostAllreduce, fed: dict) -> None:
         """Read the values to the host, combine them across ranks, write them back.
         In one process the values stay on the device (an allreduce of one rank is a copy)."""
         if distributed.comm() is None:
-            for spec in specs:       # temporaries may be larger than the value (reused)
-                node = spec.nodes[0]
-                cl.enqueue_copy(self.queue, self._buffer(spec.args[1], fed),
-                                self._buffer(spec.args[0], fed),
-                                byte_count=node.size * node.dtype.itemsize)
+            for v in step.values:       # temporaries may be larger than the value (reused)
+                cl.enqueue_copy(self.queue, self._buffer(v.target, fed),
+                                self._buffer(v.source, fed), byte_count=v.nbytes)
             return
-        hosts = [self._host[id(s)] for s in specs]
-        for spec, host in zip(specs, hosts):
-            cl.enqueue_copy(self.queue, host, self._buffer(spec.args[0], fed),
-                            is_blocking=False)
+        hosts = [self._host[id(v)] for v in step.values]
+        for v, host in zip(step.values, hosts):
+            cl.enqueue_copy(self.queue, host, self._buffer(v.source, fed), is_blocking=False)
         self.queue.finish()
         for op in ("sum", "mean"):
-            distributed.allreduce_arrays([h for s, h in zip(specs, hosts)
-                                          if s.nodes[0].arg == op], op)
-        for spec, host in zip(specs, hosts):
-            cl.enqueue_copy(self.queue, self._buffer(spec.args[1], fed), host,
-                            is_blocking=False)
+            distributed.allreduce_arrays([h for v, h in zip(step.values, hosts)
+                                          if v.op == op], op)
+        for v, host in zip(step.values, hosts):
+            cl.enqueue_copy(self.queue, self._buffer(v.target, fed), host, is_blocking=False)
 
     def _sync_params(self) -> None:
         ctx = self.ctx
@@ -361,11 +329,11 @@ class Function:
             for param, _ in self.updates:
                 param.arg.host_stale = True
         try:
-            for step, kernel in zip(self._steps, kernels):
-                if step[0] == "allreduce":
-                    self._allreduce(step[1], fed)
+            for step, kernel in zip(self.program.steps, kernels):
+                if isinstance(step, HostAllreduce):
+                    self._allreduce(step, fed)
                     continue
-                spec = step[2]
+                spec = step.kernel
                 event = cl.enqueue_nd_range_kernel(queue, kernel, spec.global_size,
                                                    spec.local_size)
                 if timed:

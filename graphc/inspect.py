@@ -78,40 +78,52 @@ _ANCHORED = (Category.CONTRACT, Category.REDUCE, Category.INDEX)
 
 def describe(fn: Any) -> str:
     """The kernel table of a compiled function, with each kernel's math."""
-    generated = sum(len(k.generated()) for k in fn.kernels)
-    shared = (f" ({generated} generated; those sharing a launch are listed under it)"
-              if generated != len(fn.kernels) else "")
-    head = (f"graphc function on {fn.device.name.strip()}: {len(fn.kernels)} kernels{shared}, "
+    head = (f"graphc function on {fn.device.name.strip()}: {{kernels}}, "
             f"{fn.device_bytes} bytes on the device (temporaries, inputs, constants; "
             f"parameters {fn.parameter_bytes} more, their updates' spare buffers "
             f"{fn.spare_bytes})")
+    return describe_program(fn.program, head)
+
+
+def describe_program(program: Any, head: Optional[str] = None) -> str:
+    """The launches of a ``Program`` (``graphc.lower``): geometry, cost, what each
+    computes, as math; host steps between them. Needs no device."""
+    kernels = program.kernels
+    generated = sum(len(k.generated()) for k in kernels)
+    shared = (f" ({generated} generated; those sharing a launch are listed under it)"
+              if generated != len(kernels) else "")
+    count = f"{len(kernels)} kernels{shared}"
+    if head is None:
+        head = (f"graphc program for a {program.target.kind.upper()} target: {{kernels}}, "
+                f"{sum(program.temps)} bytes of temporaries")
     rows = [("#", "kernel", "global", "local", "MFLOP", "KB", "computes")]
-    for i, k in enumerate(fn.kernels):
+    for i, k in enumerate(kernels):
         writes = ", ".join(_mark(n) for n in k.outputs)
         rows.append((str(i), k.name, str(k.global_size), str(k.local_size),
                      f"{k.flops / 1e6:.3f}", f"{k.bytes / 1e3:.1f}", writes))
     widths = [max(len(r[c]) for r in rows) for c in range(6)]
-    lines = [head] + ["  " + "  ".join(r[c].ljust(widths[c]) for c in range(6)) + "  " + r[6]
-                      for r in rows]
+    lines = [head.format(kernels=count)] + [
+        "  " + "  ".join(r[c].ljust(widths[c]) for c in range(6)) + "  " + r[6] for r in rows]
     launched = 0
-    for step in fn._steps:
-        if step[0] == "kernel":
+    for step in program.steps:
+        values = getattr(step, "values", None)
+        if values is None:
             launched += 1
             continue
-        values = ", ".join(f"{label(s.nodes[0].src[0])} ({s.nodes[0].arg})" for s in step[1])
+        listed = ", ".join(f"{label(v.node.src[0])} ({v.op})" for v in values)
         lines.append(f"  host step before kernel {launched}: allreduce across ranks, one "
-                     f"message: {values}")
+                     f"message: {listed}")
     lines.append("math:")
-    for i, k in enumerate(fn.kernels):
+    for i, k in enumerate(kernels):
         if k.parts:
             how = ("each work-item runs a block of rows through all of them in turn"
                    if k.kind == "rows" else
                    "each work-item runs one work-item of one of them")
             lines.append(f"  [{i}] {k.name}: {len(k.parts)} kernels in one launch, {how}")
         for part, indent in [(p, "      ") for p in k.parts] or [(k, "")]:
-            head = f"  {indent}[{i}] {part.name}" if not indent else \
+            first = f"  {indent}[{i}] {part.name}" if not indent else \
                 f"  {indent}{part.name} {part.global_size}"
-            lines.append(head + (f"   {skeleton(part)}" if skeleton(part) else ""))
+            lines.append(first + (f"   {skeleton(part)}" if skeleton(part) else ""))
             for out, expr in math(part).items():
                 lines.append(f"      {indent}  {out} = {expr}")
     return "\n".join(lines)

@@ -22,6 +22,7 @@ import numpy as np
 import pytest
 
 import graphc as gc
+from graphc.lower import HostAllreduce, Launch
 from graphc import distributed
 from graphc.graph import Op, toposort
 
@@ -38,8 +39,8 @@ def _load(name: str):
 
 
 def _allreduce_steps(fn) -> list:
-    """The host allreduce steps of a compiled function, each a list of specs."""
-    return [step[1] for step in fn._steps if step[0] == "allreduce"]
+    """The host allreduce steps of a compiled function, each a list of values."""
+    return [step.values for step in fn.program.steps if isinstance(step, HostAllreduce)]
 
 
 # {{{ one process
@@ -93,11 +94,11 @@ def test_allreduces_at_one_point_form_one_host_step():
     fn = gc.compile(inputs=[x], outputs=[loss_all],
                     updates={w: w - 0.01 * gw, v: v - 0.01 * gv})
     steps = _allreduce_steps(fn)
-    assert len(steps) == 1, fn._steps
-    assert sorted(spec.nodes[0].shape for spec in steps[0]) == [(), (3,), (4, 3)]
+    assert len(steps) == 1, fn.program.steps
+    assert sorted(v.node.shape for v in steps[0]) == [(), (3,), (4, 3)]
     # The host step sits between the gradient kernels and the update kernels.
-    kinds = [step[0] for step in fn._steps]
-    assert kinds[0] == "kernel" and kinds[-1] == "kernel"
+    kinds = [type(step) for step in fn.program.steps]
+    assert kinds[0] is Launch and kinds[-1] is Launch
 
 
 def test_allreduce_of_a_view():
