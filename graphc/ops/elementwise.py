@@ -185,8 +185,9 @@ def _vjp(node: Tensor, g: Tensor) -> list:
     out = []
     for i, s in enumerate(node.src):
         d = partial(node.arg, i)
+        # each cotangent in its source's dtype (a cast's gradient casts back)
         out.append(None if d == 0 or not is_float(s.dtype) else
-                   ew_node(operand(n) * d, node.src + (g,), node.shape, node.dtype))
+                   ew_node(operand(n) * d, node.src + (g,), node.shape, s.dtype))
     return out
 
 
