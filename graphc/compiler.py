@@ -119,7 +119,7 @@ class Function:
         self.queue = ctx.queue
         self.device = ctx.device
         self.schedule = sched = schedule(outputs, updates, fuse,
-                                         pack_transposed=fuse and not ctx.target.gpu)
+                                         pack_transposed=fuse and ctx.target.packs_transposed)
         plans = tuning.plans_for(ctx, codegen.matmul_problems(sched), tune)
         share = fuse and os.environ.get("GRAPHC_LAUNCHES", "shared") != "each"
         chains = codegen.row_chains(sched, ctx.target, plans) if share else []
