@@ -7,7 +7,7 @@ really compiles (a probe, below) and its measured peaks where known. ``CPUTarget
 
 Targets need no device: ``CPUTarget.describe()`` and ``GPUTarget.describe()`` give a
 2-core AVX-512 CPU and an H200-like GPU, for generating code where there is no driver.
-This module does not import pyopencl (``from_device`` and the probe's child do).
+This module does not import pyopencl; the probe's child process does.
 """
 from __future__ import annotations
 
@@ -141,7 +141,9 @@ class CPUTarget(Target):
         return cls(**dict(base, **fields))
 
     def lanes(self, dtype: Any) -> int:
-        return self.widest(dtype)
+        # the width the device prefers, where it compiles it (else the widest that does)
+        preferred = max(1, dict(self.preferred).get(_dtype_name(dtype), 1))
+        return min(preferred, self.widest(dtype))
 
     def vector_registers(self, dtype: Any) -> int:
         """Vector registers of the widest width: 32 with 512-bit vectors (AVX-512),
@@ -232,11 +234,15 @@ GPU = GPUTarget.describe()
 
 # {{{ from a device, and the vector-width probe
 
-def from_device(device: Any, probe: bool = True, peaks: Optional[dict] = None) -> Target:
-    """The target of ``device`` (a ``pyopencl.Device``) from what it reports. On a CPU,
-    ``probe`` adds the widest vectors it really compiles (``compiled_widths``)."""
-    import pyopencl as cl
-    kind = "gpu" if device.type & cl.device_type.GPU else "cpu"
+CL_DEVICE_TYPE_GPU = 1 << 2
+
+
+def from_device(device: Any, probe: bool = True, peaks: Optional[dict] = None,
+                child: Optional[Callable[[list], dict]] = None) -> Target:
+    """The target of ``device`` (a ``pyopencl.Device``, or anything with its attributes)
+    from what it reports. On a CPU, ``probe`` adds the widest vectors it really compiles
+    (``compiled_widths``, which runs ``child``); ``peaks`` are measured rates."""
+    kind = "gpu" if device.type & CL_DEVICE_TYPE_GPU else "cpu"
     fp64 = bool(device.double_fp_config)
     preferred = (("float32", int(device.preferred_vector_width_float)),
                  ("float64", int(device.preferred_vector_width_double)))
@@ -244,7 +250,7 @@ def from_device(device: Any, probe: bool = True, peaks: Optional[dict] = None) -
               ("float64", int(device.native_vector_width_double)))
     compiled = None
     if probe and kind == "cpu":
-        compiled = tuple(sorted(compiled_widths(device, fp64).items()))
+        compiled = tuple(sorted(compiled_widths(device, fp64, child).items()))
     peaks = peaks or {}
     return Target(kind, compute_units=max(1, int(device.max_compute_units)),
                   max_group=max(1, int(device.max_work_group_size)),
