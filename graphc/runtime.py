@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Optional, Union
 
 import numpy as np
 
-from . import distributed
+from . import distributed, icd
 from .errors import BuildError, DeviceError
 
 if TYPE_CHECKING:
@@ -47,6 +47,7 @@ def _pin_pocl_threads() -> bool:
 
 
 PINNED = _pin_pocl_threads()
+icd.register_intel()        # pip's Intel CPU runtime, if installed: before pyopencl loads
 
 try:
     import pyopencl as cl

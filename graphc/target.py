@@ -66,11 +66,11 @@ class Target:
 
     def widest(self, dtype: Any) -> int:
         """The widest vector of ``dtype`` the device compiles: the probe's verdict where
-        there is one, else the preferred width the device reports (at least 1)."""
+        there is one, else the native width the device reports (at least 1)."""
         name = _dtype_name(dtype)
         if name == "float64" and not self.fp64:
             return 1
-        reported = dict(self.preferred).get(name, 1)
+        reported = dict(self.native).get(name, 1)
         if self.compiled is None:
             return max(1, reported)
         return max(1, dict(self.compiled).get(name, 1))
@@ -141,9 +141,11 @@ class CPUTarget(Target):
         return cls(**dict(base, **fields))
 
     def lanes(self, dtype: Any) -> int:
-        # the width the device prefers, where it compiles it (else the widest that does)
-        preferred = max(1, dict(self.preferred).get(_dtype_name(dtype), 1))
-        return min(preferred, self.widest(dtype))
+        # the SIMD width, where the device compiles it (else the widest that does); not
+        # the preferred width: Intel's CPU runtime prefers 1, as it vectorises across
+        # work-items, while PoCL calls builtins one lane at a time on scalars
+        native = max(1, dict(self.native).get(_dtype_name(dtype), 1))
+        return min(native, self.widest(dtype))
 
     def vector_registers(self, dtype: Any) -> int:
         """Vector registers of the widest width: 32 with 512-bit vectors (AVX-512),

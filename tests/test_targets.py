@@ -25,7 +25,7 @@ GPU = codegen.Target("gpu", compute_units=4, max_group=256)
 def cpu():
     """A 2-core CPU target with the test device's vector widths (those it compiles)."""
     real = runtime.device_context().target
-    return codegen.Target("cpu", compute_units=2, max_group=4096, preferred=real.preferred,
+    return codegen.Target("cpu", compute_units=2, max_group=4096, native=real.native,
                           compiled=real.compiled or tuple((d, real.widest(d))
                                                           for d in ("float32", "float64")))
 
@@ -329,3 +329,22 @@ def test_probe_child_runs_on_the_test_device(device):
     assert verdict == {"float32:4": True}
     widths = dict(runtime.context_for(device).target.compiled or ())
     assert all(w >= 1 for w in widths.values())
+
+
+def test_intel_runtime_from_pip_is_registered_beside_the_systems(tmp_path, monkeypatch):
+    from graphc import icd
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    prefix, system = tmp_path / "venv", tmp_path / "vendors"
+    (prefix / "lib").mkdir(parents=True)
+    system.mkdir()
+    (system / "pocl.icd").write_text("libpocl.so.2\n")
+    env: dict = {}
+    assert icd.register_intel(env, str(prefix), str(system)) is None     # not installed
+    (prefix / "lib" / "libintelocl.so").write_bytes(b"")
+    folder = icd.register_intel(env, str(prefix), str(system))
+    assert env["OCL_ICD_VENDORS"] == folder
+    icds = {p.name: p.read_text() for p in (tmp_path / "cache" / "graphc" / "icd").iterdir()}
+    assert icds == {"pocl.icd": "libpocl.so.2\n",
+                    "graphc-intel-cpu.icd": f"{prefix / 'lib' / 'libintelocl.so'}\n"}
+    assert icd.register_intel({"OCL_ICD_VENDORS": "/x"}, str(prefix), str(system)) is None
+    assert icd.register_intel({"GRAPHC_INTEL": "0"}, str(prefix), str(system)) is None

@@ -16,7 +16,7 @@ from graphc.ops import BINARY, UNARY
 def cpu():
     """A CPU target with the test device's vector widths (those it compiles)."""
     real = runtime.device_context().target
-    return codegen.Target("cpu", compute_units=2, max_group=4096, preferred=real.preferred,
+    return codegen.Target("cpu", compute_units=2, max_group=4096, native=real.native,
                           compiled=real.compiled or tuple((d, real.widest(d))
                                                           for d in ("float32", "float64")))
 
