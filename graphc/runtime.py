@@ -114,7 +114,8 @@ def select_device(device: Union[None, str, "cl.Device"] = None) -> "cl.Device":
 
 def _first_working(candidates: list, what: str) -> "cl.Device":
     """The first device that compiles a trivial kernel: a driver may list a device that
-    cannot compile for this machine (pip's PoCL 3.0 on CPUs its LLVM 14 does not know)."""
+    cannot compile for this machine (pip's PoCL 3.0 on CPUs its LLVM 14 does not know, such
+    as a Zen 5). Which vector widths a working device compiles is the target's probe."""
     failures = []
     for device in candidates:
         error = _probe(device)
@@ -123,8 +124,9 @@ def _first_working(candidates: list, what: str) -> "cl.Device":
         failures.append(f"{_describe(device)}: {error}")
     raise DeviceError(f"no {what} OpenCL device could compile a kernel:\n  "
                       + "\n  ".join(failures) + "\nIf pip's PoCL cannot compile for this CPU "
-                      "(\"unknown target CPU\"), install your distribution's PoCL, e.g. "
-                      "`apt-get install pocl-opencl-icd`")
+                      "(\"unknown target CPU\": its LLVM 14 does not know it), install your "
+                      "distribution's PoCL, e.g. `apt-get update && apt-get install "
+                      "pocl-opencl-icd`, or Intel's CPU runtime: `pip install 'graphc[intel]'`")
 
 
 @functools.lru_cache(maxsize=None)
