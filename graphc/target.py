@@ -105,7 +105,7 @@ class Target:
         raise NotImplementedError
 
 
-def _pow2_below(limit: int) -> int:
+def _pow2_at_least(limit: int) -> int:
     """The smallest power of two at least ``limit`` (1 for ``limit <= 1``)."""
     local = 1
     while local < limit:
@@ -174,7 +174,7 @@ class CPUTarget(Target):
         if inner_kept and outs >= 64 * self.compute_units:
             return "items", 32, 1
         cap = 16 if outs >= 8 * self.compute_units else 128
-        return "group", 1, _pow2_below(min(reduced, self.group_size(cap)))
+        return "group", 1, _pow2_at_least(min(reduced, self.group_size(cap)))
 
     def maxmask_group(self, outs: int) -> int:
         return 1
@@ -221,7 +221,7 @@ class GPUTarget(Target):
     def reduction(self, outs: int, reduced: int, inner_kept: bool) -> tuple:
         if inner_kept and outs >= 2048:      # a lane an output, neighbours coalesced
             return "items", 1, min(self.group_size(128), outs)
-        return "group", 1, _pow2_below(min(reduced, self.group_size(256)))
+        return "group", 1, _pow2_at_least(min(reduced, self.group_size(256)))
 
     def maxmask_group(self, outs: int) -> int:
         return min(outs, self.group_size(64))
