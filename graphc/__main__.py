@@ -26,12 +26,17 @@ def devices() -> int:
               f"{d.global_mem_size / 2**30:.1f} GiB, local memory {d.local_mem_size // 1024} KiB, "
               f"fp64 {'yes' if d.double_fp_config else 'no'}, "
               f"compiles kernels: {'yes' if works else 'NO: ' + str(runtime._probe(d))}")
+        if works:
+            widths = runtime.context_for(d).target
+            print(f"    vectors it compiles (probed): float32 {widths.widest('float32')}, "
+                  f"float64 {widths.widest('float64')}; graphc uses float32 "
+                  f"{widths.lanes('float32')}, float64 {widths.lanes('float64')}")
         peaks = runtime.known_peaks(d)
         if peaks:
             print(f"    measured peaks: {peaks['gflops']:.0f} GFLOP/s float32, "
                   f"{peaks['gbps']:.1f} GB/s copy")
     print("* = the default device (GRAPHC_DEVICE, else first GPU, else first CPU that compiles)")
-    return 0
+    return 0 if default is not None else 1
 
 
 def main(argv: list[str]) -> int:

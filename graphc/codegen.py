@@ -22,35 +22,11 @@ from .graph import Tensor
 from .printer import OpenCLPrinter
 from .schedule import Group, Schedule, View, contiguous_strides
 from .symbolic import operand
+# codegen.Target, codegen.CPU and codegen.TINY_REDUCTION, as before the move
+from .target import CPU, TINY_REDUCTION, Target  # noqa: F401
 
 ACC = sp.Symbol("acc", real=True)
 INT_LIMIT = 2 ** 31 - 1
-TINY_REDUCTION = 4096           # elements in all, below which a CPU reduces serially
-
-
-@dataclasses.dataclass(frozen=True)
-class Target:
-    """What kernel shapes depend on: the device kind (``"cpu"`` or ``"gpu"``), how many
-    compute units run work-groups at once, and the largest work-group.
-
-    On a CPU a work-item is a loop over one core's SIMD lanes, so kernels give each
-    work-item a large register tile and work-groups of one. On a GPU a work-item is one
-    lane, so tiles are small and work-groups are many lanes wide.
-    """
-
-    kind: str = "cpu"
-    compute_units: int = 2
-    max_group: int = 1024
-
-    @property
-    def gpu(self) -> bool:
-        return self.kind == "gpu"
-
-    def group_size(self, wanted: int) -> int:
-        return max(1, min(wanted, self.max_group))
-
-
-CPU = Target()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -237,10 +213,10 @@ class KernelWriter:
         compute as a vector on a CPU (1: none). Every load must be the kernel's own index
         (aligned), or lie in one row of the innermost axis for all lanes, read along it
         (stride 1) or the same for all (stride 0)."""
-        lanes = 16 if self.dtype == np.float32 else 8
+        lanes = self.target.lanes(self.dtype)
         shape = space.shape
         size = int(np.prod(shape, dtype=np.int64))
-        if self.target.gpu or size % lanes or not shape:
+        if lanes == 1 or size % lanes or not shape:
             return 1
         for base, view in self.load_of.values():
             if view.masked:
@@ -290,16 +266,16 @@ class KernelWriter:
         own (a matmul operand packed on a CPU), block by block; None for any other group.
         As an elementwise copy, a 16 MB transpose took 12.9 ms; by blocks, 1.7 ms."""
         nodes = self.group.nodes
-        if self.target.gpu or len(nodes) != 1 or len(self.group.space) != 2:
+        if not self.target.packs_transposed or len(nodes) != 1 or len(self.group.space) != 2:
             return None
         node = nodes[0]
         if node.arg != operand(0) or len(node.src) != 1:
             return None
         base, view = self.load_of[id(node.src[0])]
-        W = 16 if self.dtype == np.float32 else 8
+        W = self.target.lanes(self.dtype)
         P, Q = self.group.space
         S = view.strides[1]
-        if view.masked or view.strides[0] != 1 or S == 1 or P % W or Q % W:
+        if W == 1 or view.masked or view.strides[0] != 1 or S == 1 or P % W or Q % W:
             return None
         src = self.arg(self.buffer_of(base), node=base)
         dst = self.arg(self.buffer_of(node), write=True, node=node)
@@ -330,13 +306,7 @@ class KernelWriter:
         index = ["    " + line
                  for line in unravel(shape, "i", space.index, list(range(len(shape))))]
         items = size // lanes
-        local = min(items, self.target.group_size(256 if self.target.gpu else 64))
-        if not self.target.gpu:
-            # PoCL runs a work-group's work-items as one vectorised loop, but not past an
-            # early return: the guard below halved a*x+y's bandwidth. A work-group size
-            # that divides the work-items needs no guard.
-            local = items if items <= 16 else _divisor_near(
-                items, 16 if lanes > 1 else local, self.target.group_size(256))
+        local = self.target.elementwise_group(items, lanes)
         guard = "" if items % local == 0 else f"    if (i >= {size})\n        return;"
         gsize = (-(-items // local) * local,)
         return ({"guard": guard, "body": "\n".join(index + lines),
@@ -364,22 +334,8 @@ class KernelWriter:
         if any(n is self.group.anchor for n in self.group.outputs):
             target = self.arg(self.buffer_of(self.group.anchor), True)
             epilogue.append(f"        {target}[o] = acc;")
-        gpu, units = self.target.gpu, self.target.compute_units
-        # Work-items per output where outputs are many and neighbours in memory (the
-        # innermost axis is kept): on a GPU one lane each, on a CPU 32 outputs each, so a
-        # step reads along a row. Summing 4096 x 2048 over its rows, one output at a time
-        # walked a column (a TLB miss per element) 10x slower than numpy, 16 outputs were
-        # 2.4x slower, 32 are 2.2x faster. Else one work-group per output, its lanes splitting the
-        # reduced elements: 16 lanes (a CPU vector) when the outputs alone fill the cores.
-        per_item = (x.ndim - 1) not in axes and outs >= (2048 if gpu else 64 * units)
-        # a small reduction on a CPU: one work-item per output, no barriers, so that it can
-        # share a launch with other kernels (merge_launches); the seed's loss sums 640
-        # elements in 0.5 us this way, against 1.2 us for a work-group's tree
-        tiny = not gpu and outs * reduced <= TINY_REDUCTION
-        cap = 256 if gpu else (16 if outs >= 8 * units else 128)
-        local = 1
-        while local < min(reduced, self.target.group_size(cap)):
-            local *= 2
+        # work-items per output, or a work-group per output: the target's choice
+        shape, W, local = self.target.reduction(outs, reduced, (x.ndim - 1) not in axes)
         combine = ("acc + value" if kind == "sum" else
                    "((value > acc || value != value) ? value : acc)")
         init = literal(0.0 if kind == "sum" else float("-inf"), self.dtype)
@@ -389,13 +345,8 @@ class KernelWriter:
                                          unravel(x.shape, "o", lambda d: f"x{d}", kept)),
                   "in_index": "\n".join("        " + s for s in in_index),
                   "epilogue": "\n".join(epilogue)}
-        if tiny:
-            fields = dict(fields, _template="reduce_items", outs=outs, W=1)
-            return fields, (outs,), (1,)
-        if per_item:
-            W = 1 if gpu else 32
+        if shape == "items":
             items = -(-outs // W)
-            local = min(self.target.group_size(128), items) if gpu else 1
             fields = dict(fields, _template="reduce_items", outs=outs, W=W)
             return fields, (-(-items // local) * local,), (local,)
         return fields, (outs * local,), (local,)
@@ -429,7 +380,8 @@ class KernelWriter:
         # of it to compile than one per element, and SIMD instead of scalar code
         vector_epilogue = ""
         W = plan.get("W", 1)
-        if (not self.target.gpu and plan["variant"] == "outer" and plan["role"] == "rows"
+        if (self.target.vector_epilogues and plan["variant"] == "outer"
+                and plan["role"] == "rows"
                 and W > 1 and all(not view.masked and (space.offset(view) == space.flat
                                                        or view.strides[-1] in (0, 1))
                                   for _, view in space.loads)):
@@ -473,20 +425,8 @@ class KernelWriter:
                   "load": space.offset(view), "store": "i",
                   "one": literal(1, self.dtype), "zero": literal(0, self.dtype)}
         outs = fields["outs"]
-        if not self.target.gpu:
-            return fields, (outs,), (1,)
-        local = min(outs, self.target.group_size(64))
+        local = self.target.maxmask_group(outs)
         return fields, (-(-outs // local) * local,), (local,)
-
-
-def _divisor_near(size: int, wanted: int, most: int) -> int:
-    """The divisor of ``size`` nearest ``wanted`` from 16 up to ``most`` (preferring the
-    larger on ties), else ``wanted``."""
-    best = None
-    for d in range(16, min(size, most) + 1):
-        if size % d == 0 and (best is None or abs(d - wanted) <= abs(best - wanted)):
-            best = d
-    return best or wanted
 
 
 # {{{ matmul tiling
@@ -534,16 +474,18 @@ def matmul_problems(sched: Schedule) -> list:
 def matmul_plans(problem: MatmulProblem, target: Target) -> list:
     """Plans for ``problem`` on ``target``, the cost model's choice first."""
     p = problem
-    if target.gpu:
+    if target.matmul_model == "workgroups":
         return _matmul_plans_gpu(p.M, p.N, p.K, p.a_m, p.b_n, p.nbatch, target)
-    return _matmul_plan(p.M, p.N, p.K, p.a_m, p.a_k, p.b_k, p.b_n, p.nbatch,
-                        np.dtype(p.dtype), target.compute_units, ranked=True)
+    dtype = np.dtype(p.dtype)
+    return _matmul_plan(p.M, p.N, p.K, p.a_m, p.a_k, p.b_k, p.b_n, p.nbatch, dtype,
+                        target.compute_units, ranked=True, wide=target.lanes(dtype),
+                        registers=target.vector_registers(dtype))
 
 
 def _matmul_geometry(problem: MatmulProblem, plan: dict, target: Target) -> tuple:
     """(global size, local size) of a matmul kernel."""
     tiles = (-(-problem.N // plan["TN"]), -(-problem.M // plan["TM"]), problem.nbatch)
-    if not target.gpu:
+    if target.matmul_model == "registers":
         if plan.get("order") == "mn":
             tiles = (tiles[1], tiles[0], tiles[2])
         return tiles, (1, 1, 1)
@@ -573,7 +515,7 @@ def bare_matmul(problem: MatmulProblem, plan: dict, target: Target, name: str) -
               "b_base": f"batch * {span_b}", "a_m": p.a_m, "a_k": p.a_k, "b_k": p.b_k,
               "b_n": p.b_n, "epilogue": "                C[i] = acc;",
               "vector_epilogue": (f"                vstore{plan['W']}(acc, 0, C + i);"
-                                  if not target.gpu and plan["variant"] == "outer"
+                                  if target.vector_epilogues and plan["variant"] == "outer"
                                   and plan["role"] == "rows" and plan["W"] > 1 else ""),
               "args": (f"__global const {T}* restrict A, __global const {T}* restrict B, "
                        f"__global {T}* restrict C")}
@@ -612,10 +554,12 @@ _SMALL_TILE = 64            # elements of C per work-item in a small matmul
 
 
 def _matmul_plan(M: int, N: int, K: int, a_m: int, a_k: int, b_k: int, b_n: int,
-                 nbatch: int, dtype: np.dtype, cores: int = 2, ranked: bool = False):
+                 nbatch: int, dtype: np.dtype, cores: int = 2, ranked: bool = False,
+                 wide: Optional[int] = None, registers: int = 32):
     """How to tile one matmul on a CPU: the accumulation variant and its tile, chosen by a
-    cost model of a core with 512-bit vectors (16 floats, 8 doubles) and 32 vector
-    registers; ``cores`` work-items run at once (tile counts are rounded up to it).
+    cost model of a core with ``wide``-element vectors (default: the described CPU's,
+    512 bits) and ``registers`` vector registers; ``cores`` work-items run at once (tile
+    counts are rounded up to it).
 
     ``outer`` vectorises along a free dimension whose operand is contiguous there: n when
     b_n == 1 (vector operand B, role "rows") or m when a_m == 1 (vector operand A, "cols");
@@ -624,7 +568,7 @@ def _matmul_plan(M: int, N: int, K: int, a_m: int, a_k: int, b_k: int, b_n: int,
     floats) are allowed where a dimension is short, at the cost of idle lanes. Tiles never
     exceed C's extent (a vector dimension needs at least W elements).
     """
-    wide = 16 if np.dtype(dtype) == np.float32 else 8
+    wide = wide or CPU.lanes(dtype)
     widths = [w for w in (16, 8, 4) if w <= wide]
 
     # PoCL compiles each kernel at its first launch, and the full-tile epilogue is unrolled
@@ -651,7 +595,7 @@ def _matmul_plan(M: int, N: int, K: int, a_m: int, a_k: int, b_k: int, b_n: int,
     for role, V, U, w, gather in outer:
         for NV in (1, 2, 3, 4) if w > 1 else (1, 2, 3, 4, 6, 8):
             for TS in (1, 2, 3, 4, 6, 8, 12, 16):
-                if TS * NV + NV + 1 > 30 or TS > U or NV * w > V:
+                if TS * NV + NV + 1 > registers - 2 or TS > U or NV * w > V:
                     continue
                 count = nbatch * -(-U // TS) * -(-V // (NV * w))
                 # narrower vectors leave lanes idle; scalar FMAs measured ~2x slower still;
@@ -670,7 +614,7 @@ def _matmul_plan(M: int, N: int, K: int, a_m: int, a_k: int, b_k: int, b_n: int,
             continue
         for TM in (1, 2, 3, 4, 5, 6):
             for TN in (1, 2, 3, 4, 5, 6):
-                if TM * TN + TM + TN > 30 or TM > M or TN > N:
+                if TM * TN + TM + TN > registers - 2 or TM > M or TN > N:
                     continue
                 count = nbatch * -(-M // TM) * -(-N // TN)
                 consider(rounds(count) * _dot_cycles(K, w, TM, TN) * wide / w,
@@ -878,7 +822,7 @@ def row_chains(sched: Schedule, target: Target, plans: dict) -> list:
     ``sched.groups`` so that each chain's members are consecutive, and gives them one
     index, so that buffer planning keeps every buffer they read alive for all of them.
     Adds each member's plan to ``plans`` under id(group). Returns [(groups, rows)]."""
-    if target.gpu:
+    if not target.chains_rows:
         return []
     groups = sched.groups
     writer = {id(n): g for g in groups for n in g.outputs}
@@ -1050,8 +994,8 @@ def merge_launches(specs: list, target: Target = CPU) -> list:
     loss with its hidden-layer gradient, each share one. A launch holds at most one large
     kernel: the large MLP's two weight-gradient matmuls took 87 ms in one launch against
     74 ms in two (each core on another operand, sharing the last-level cache). A GPU
-    launches every kernel on its own (``target``)."""
-    if target.gpu:
+    launches every kernel on its own (``target.shares_launches``)."""
+    if not target.shares_launches:
         return list(specs)
     merged: list = []
     batch: list = []

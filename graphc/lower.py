@@ -147,7 +147,7 @@ def lower(outputs: Any, updates: Any = None, target: Any = None, *, fuse: bool =
         roots = passes.run_passes(outputs + [v for _, v in updates], fuse)
         outputs, updates = roots[:len(outputs)], [
             (p, v) for (p, _), v in zip(updates, roots[len(outputs):])]
-    sched = schedule(outputs, updates, fuse, pack_transposed=fuse and not target.gpu)
+    sched = schedule(outputs, updates, fuse, pack_transposed=fuse and target.packs_transposed)
     found = plans(codegen.matmul_problems(sched)) if callable(plans) else dict(plans or {})
     if share is None:
         share = fuse and os.environ.get("GRAPHC_LAUNCHES", "shared") != "each"

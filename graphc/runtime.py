@@ -7,17 +7,18 @@ from __future__ import annotations
 import functools
 import json
 import os
+import string
 import threading
 import tempfile
 from typing import TYPE_CHECKING, Optional, Union
 
 import numpy as np
 
-from . import distributed
+from . import distributed, icd
 from .errors import BuildError, DeviceError
 
 if TYPE_CHECKING:
-    from .codegen import Target
+    from .target import Target
 
 
 def _pin_pocl_threads() -> bool:
@@ -46,6 +47,7 @@ def _pin_pocl_threads() -> bool:
 
 
 PINNED = _pin_pocl_threads()
+icd.register_intel()        # pip's Intel CPU runtime, if installed: before pyopencl loads
 
 try:
     import pyopencl as cl
@@ -112,7 +114,8 @@ def select_device(device: Union[None, str, "cl.Device"] = None) -> "cl.Device":
 
 def _first_working(candidates: list, what: str) -> "cl.Device":
     """The first device that compiles a trivial kernel: a driver may list a device that
-    cannot compile for this machine (pip's PoCL 3.0 on CPUs its LLVM 14 does not know)."""
+    cannot compile for this machine (pip's PoCL 3.0 on CPUs its LLVM 14 does not know, such
+    as a Zen 5). Which vector widths a working device compiles is the target's probe."""
     failures = []
     for device in candidates:
         error = _probe(device)
@@ -121,8 +124,9 @@ def _first_working(candidates: list, what: str) -> "cl.Device":
         failures.append(f"{_describe(device)}: {error}")
     raise DeviceError(f"no {what} OpenCL device could compile a kernel:\n  "
                       + "\n  ".join(failures) + "\nIf pip's PoCL cannot compile for this CPU "
-                      "(\"unknown target CPU\"), install your distribution's PoCL, e.g. "
-                      "`apt-get install pocl-opencl-icd`")
+                      "(\"unknown target CPU\": its LLVM 14 does not know it), install your "
+                      "distribution's PoCL, e.g. `apt-get update && apt-get install "
+                      "pocl-opencl-icd`, or Intel's CPU runtime: `pip install 'graphc[intel]'`")
 
 
 @functools.lru_cache(maxsize=None)
@@ -155,11 +159,11 @@ class DeviceContext:
 
     @functools.cached_property
     def target(self) -> "Target":
-        """The kernel-shaping facts of this device (see ``codegen.Target``)."""
-        from .codegen import Target
-        kind = "gpu" if self.device.type & cl.device_type.GPU else "cpu"
-        return Target(kind, max(1, int(self.device.max_compute_units)),
-                      max(1, int(self.device.max_work_group_size)))
+        """The kernel-shaping facts of this device (see ``graphc.target``): what it
+        reports, the widest vectors it compiles (probed once, kept on disk) and its peaks
+        if measured."""
+        from . import target
+        return target.from_device(self.device, peaks=known_peaks(self.device))
 
     @property
     def has_fp64(self) -> bool:
@@ -217,20 +221,18 @@ def device_context(device: Union[None, str, "cl.Device"] = None) -> DeviceContex
 _PROBE = """
 __kernel void fma_peak(__global float* out, const float seed)
 {
-    // 8 independent chains of 16-wide FMAs: enough to fill AVX-512's two FMA ports
-    float16 a0 = seed, a1 = seed + 1, a2 = seed + 2, a3 = seed + 3;
-    float16 a4 = seed + 4, a5 = seed + 5, a6 = seed + 6, a7 = seed + 7;
-    const float16 m = 0.999f, c = 0.001f;
+    // 8 independent chains of $W-wide FMAs: enough to fill two FMA ports
+    $V a0 = seed, a1 = seed + 1, a2 = seed + 2, a3 = seed + 3;
+    $V a4 = seed + 4, a5 = seed + 5, a6 = seed + 6, a7 = seed + 7;
+    const $V m = 0.999f, c = 0.001f;
     for (int k = 0; k < 4096; k++) {
         a0 = a0 * m + c; a1 = a1 * m + c; a2 = a2 * m + c; a3 = a3 * m + c;
         a4 = a4 * m + c; a5 = a5 * m + c; a6 = a6 * m + c; a7 = a7 * m + c;
     }
     // every lane reaches the output: a compiler drops the lanes nothing reads (NVIDIA's
     // did, and the probe read 4x the peak)
-    float16 s = a0 + a1 + a2 + a3 + a4 + a5 + a6 + a7;
-    float8 h = s.lo + s.hi;
-    float4 q = h.lo + h.hi;
-    out[get_global_id(0)] = q.x + q.y + q.z + q.w;
+    $V s = a0 + a1 + a2 + a3 + a4 + a5 + a6 + a7;
+$fold
 }
 
 __kernel void copy_peak(__global const float4* restrict src, __global float4* restrict dst)
@@ -239,6 +241,20 @@ __kernel void copy_peak(__global const float4* restrict src, __global float4* re
     dst[i] = src[i];
 }
 """
+
+
+def _probe_source(width: int) -> str:
+    """The peak probe with ``width``-wide float vectors (16, 8, 4, 2 or 1), folded by
+    halves into one output."""
+    def vector(w: int) -> str:
+        return f"float{w}" if w > 1 else "float"
+    fold, name, w = [], "s", width
+    while w > 1:
+        w //= 2
+        fold.append(f"    {vector(w)} {name}h = {name}.lo + {name}.hi;")
+        name += "h"
+    fold.append(f"    out[get_global_id(0)] = {name};")
+    return string.Template(_PROBE).substitute(W=width, V=vector(width), fold="\n".join(fold))
 
 
 def _peaks_path() -> str:
@@ -268,11 +284,11 @@ def peak_rates(ctx: DeviceContext) -> dict:
     found = known_peaks(ctx.device)
     if found is not None:
         return found
-    program = ctx.build(_PROBE)
+    width = min(16, ctx.target.widest(np.float32))    # a width the device compiles
+    program = ctx.build(_probe_source(width))
     queue = ctx.queue
-    gpu = ctx.target.gpu
-    local = (min(256, ctx.target.max_group),) if gpu else (1,)
-    items = (2048 if gpu else 1024) * max(1, ctx.device.max_compute_units)   # ms, not us
+    per_unit, local = ctx.target.peak_probe_shape()
+    items = per_unit * max(1, ctx.device.max_compute_units)   # ms, not us
     out = ctx.alloc(items * 4)
     fma = cl.Kernel(program, "fma_peak")
     fma.set_args(out, np.float32(0.5))
@@ -289,7 +305,7 @@ def peak_rates(ctx: DeviceContext) -> dict:
             times.append((event.profile.end - event.profile.start) * 1e-9)
         return min(times[1:])
 
-    flops = items * 4096 * 8 * 16 * 2 / best(fma, items, local)
+    flops = items * 4096 * 8 * width * 2 / best(fma, items, local)
     bandwidth = 2 * n * 4 / best(copy, n // 4, None)
     peaks = {"gflops": flops / 1e9, "gbps": bandwidth / 1e9}
     path = _peaks_path()

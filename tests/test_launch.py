@@ -87,7 +87,7 @@ def test_seed_step_in_two_launches_matches_evaluate(device):
     new = {w1: w1 - 1e-4 * g1, w2: w2 - 1e-4 * g2}
     fn = gc.compile([x, y], loss, new)
     kinds = [(k.kind, [g.kind for g in k.generated()]) for k in fn.kernels]
-    if fn.ctx.target.gpu:
+    if not fn.ctx.target.shares_launches:
         assert len(fn.kernels) == 6
     else:
         assert kinds == [("rows", ["matmul"] * 3), ("launch", ["reduce", "matmul", "matmul"])]
@@ -167,7 +167,7 @@ def test_chained_layers_match_evaluate(M, K, N1, N2, dtype):
             np.testing.assert_allclose(got, value, **tol)
         for p, value in zip(new, want[3:]):
             np.testing.assert_allclose(p.value, value, **tol)
-    if not fn.ctx.target.gpu and M % 4 == 0 and M // 4 >= 16 and M * K * N1 < 1 << 24:
+    if fn.ctx.target.chains_rows and M % 4 == 0 and M // 4 >= 16 and M * K * N1 < 1 << 24:
         assert _chain_kernels(fn)
 
 
@@ -187,7 +187,7 @@ def _two_layers(second):
 def test_chains_form_only_where_rows_stay_rows(second, chained, device):
     x, h, out = _two_layers(second)
     fn = gc.compile([x], out)
-    if fn.ctx.target.gpu:
+    if not fn.ctx.target.chains_rows:
         pytest.skip("chains are for CPUs")
     assert bool(_chain_kernels(fn)) == chained
     xs = np.random.default_rng(0).standard_normal((64, 30)).astype(np.float32)
@@ -206,7 +206,7 @@ def test_a_chain_never_writes_a_buffer_it_reads_whole(device):
     wt = gc.exp(w * 0.1)                           # a temporary of 256 elements
     out = gc.relu(x @ wt) @ v                      # 32 x 8: 256 elements too
     fn = gc.compile([x, w], out)
-    if fn.ctx.target.gpu:
+    if not fn.ctx.target.chains_rows:
         pytest.skip("chains are for CPUs")
     (rows,) = _chain_kernels(fn)
     first, second = rows.parts
@@ -232,7 +232,7 @@ def test_two_chains_and_a_square_operand(device):
     first = gc.tanh(x @ x * 0.1) @ w
     second = gc.relu(z @ v) @ u
     fn = gc.compile([x, z], [first, second])
-    if not fn.ctx.target.gpu:
+    if fn.ctx.target.chains_rows:
         assert [len(k.parts) for k in _chain_kernels(fn)] == [2, 2]
     feed = {x: rng.standard_normal((64, 64)).astype(np.float32),
             z: rng.standard_normal((64, 20)).astype(np.float32)}

@@ -6,16 +6,28 @@ same numbers on PoCL's CPU device: these tests pretend the device is a GPU and c
 """
 from __future__ import annotations
 
+import json
+import subprocess
+from types import SimpleNamespace
+
 import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 import graphc as gc
-from graphc import codegen, runtime
+from graphc import codegen, runtime, schedule, target
 
 GPU = codegen.Target("gpu", compute_units=4, max_group=256)
-CPU = codegen.Target("cpu", compute_units=2, max_group=4096)
+
+
+@pytest.fixture(scope="module")
+def cpu():
+    """A 2-core CPU target with the test device's vector widths (those it compiles)."""
+    real = runtime.device_context().target
+    return codegen.Target("cpu", compute_units=2, max_group=4096, native=real.native,
+                          compiled=real.compiled or tuple((d, real.widest(d))
+                                                          for d in ("float32", "float64")))
 
 
 @pytest.fixture(scope="module")
@@ -138,8 +150,8 @@ REDUCTIONS = [((300, 70), 0, False),           # 70 outputs, a column each: work
 @pytest.mark.parametrize("shape, axes, keepdims", REDUCTIONS)
 @pytest.mark.parametrize("kind", ["sum", "max"])
 @pytest.mark.parametrize("target", ["cpu", "gpu"])
-def test_reductions_of_every_shape_match_reference(shape, axes, keepdims, kind, target):
-    chosen = GPU if target == "gpu" else CPU
+def test_reductions_of_every_shape_match_reference(shape, axes, keepdims, kind, target, cpu):
+    chosen = GPU if target == "gpu" else cpu
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(runtime.DeviceContext, "target", property(lambda self: chosen))
         rng = np.random.default_rng(len(shape))
@@ -157,3 +169,182 @@ def test_reductions_of_every_shape_match_reference(shape, axes, keepdims, kind, 
     if target == "gpu" and shape[-1] >= 2048:                  # a lane an output
         assert "1 neighbouring output elements" in first
 
+
+
+# {{{ targets without a device: from a description, codegen's widths, the width probe
+
+def _device(kind: str = "cpu", float_width: int = 16, double_width: int = 8, **over):
+    """A stand-in for a pyopencl.Device: the attributes ``target.from_device`` reads."""
+    fields = dict(type=4 if kind == "gpu" else 2, max_compute_units=2,
+                  max_work_group_size=4096, name=f" fake {kind} ", local_mem_size=1 << 20,
+                  global_mem_size=8 << 30, preferred_vector_width_float=float_width,
+                  preferred_vector_width_double=double_width,
+                  native_vector_width_float=float_width,
+                  native_vector_width_double=double_width, double_fp_config=63,
+                  extensions="cl_khr_fp64 cl_khr_byte_addressable_store",
+                  driver_version="1.0", platform=SimpleNamespace(name="Fake CL "))
+    return SimpleNamespace(**dict(fields, **over))
+
+
+def _passing_below(widest: dict, calls: list):
+    """A probe child that passes every width up to ``widest[dtype]``, logging its calls."""
+    def child(pairs):
+        calls.append(list(pairs))
+        verdict = {}
+        for pair in pairs:
+            dtype, width = pair.split(":")
+            verdict[pair] = int(width) <= widest[dtype]
+            if not verdict[pair]:
+                break                        # the child crashed here: the rest unknown
+        return verdict
+    return child
+
+
+@pytest.fixture
+def cache_home(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    return tmp_path / "graphc" / "widths.json"
+
+
+def test_cpu_target_from_a_256_bit_device(cache_home):
+    t = target.from_device(_device(float_width=8, double_width=4),
+                           child=_passing_below({"float32": 16, "float64": 8}, []))
+    assert isinstance(t, target.CPUTarget) and t.name == "fake cpu"
+    assert (t.lanes(np.float32), t.lanes(np.float64)) == (8, 4)
+    assert t.vector_registers(np.float32) == 16 and t.fp64
+    assert "cl_khr_fp64" in t.extensions and t.local_memory == 1 << 20
+    assert t.shares_launches and t.chains_rows and t.matmul_model == "registers"
+
+
+def test_cpu_target_from_a_512_bit_device_that_compiles_only_256(cache_home):
+    """pip's PoCL 3.0 reports 16 floats where its builtins break above 8: the probe wins."""
+    calls: list = []
+    t = target.from_device(_device(), child=_passing_below({"float32": 8, "float64": 4},
+                                                           calls))
+    assert (t.lanes(np.float32), t.lanes(np.float64)) == (8, 4)
+    # a crash at float32:16 leaves float64:8 untried: it goes with the next round
+    assert calls == [["float32:16", "float64:8"], ["float32:8", "float64:8"], ["float64:4"]]
+    assert t.vector_registers(np.float32) == 16
+
+
+def test_gpu_target_from_a_device_has_no_cpu_habits(cache_home):
+    calls: list = []
+    t = target.from_device(_device("gpu", 1, 1, max_compute_units=132,
+                                   max_work_group_size=1024),
+                           child=_passing_below({"float32": 16, "float64": 8}, calls))
+    assert isinstance(t, target.GPUTarget) and calls == []      # GPUs are not probed
+    assert t.lanes(np.float32) == 1 and t.widest(np.float32) == 16
+    assert not (t.shares_launches or t.chains_rows or t.packs_transposed)
+    assert t.matmul_model == "workgroups" and t.elementwise_group(10_000, 1) == 256
+
+
+def test_described_targets_need_no_device():
+    cpu, gpu = target.CPUTarget.describe(), target.GPUTarget.describe()
+    assert (cpu.lanes("float32"), cpu.lanes("float64"), cpu.compute_units) == (16, 8, 2)
+    assert target.CPUTarget.describe(vector_bits=256).lanes("float32") == 8
+    assert gpu.compute_units == 132 and gpu.lanes("float32") == 1
+    assert codegen.Target("gpu") == target.GPUTarget() and codegen.CPU == cpu
+    assert target.CPUTarget.describe(fp64=False).lanes("float64") == 1
+
+
+def test_probe_verdict_is_kept_per_device_and_driver(cache_home):
+    calls: list = []
+    child = _passing_below({"float32": 4, "float64": 2}, calls)
+    first = target.compiled_widths(_device(), child=child)
+    assert first == {"float32": 4, "float64": 2} and len(calls) == 5
+    assert target.compiled_widths(_device(), child=child) == first and len(calls) == 5
+    kept = json.loads(cache_home.read_text())
+    assert list(kept) == [target.device_key("Fake CL", "fake cpu", "1.0")]
+    target.compiled_widths(_device(driver_version="2.0"), child=child)   # a new driver
+    assert len(calls) == 10
+
+
+def test_probe_falls_back_to_scalars_when_no_width_works(cache_home):
+    def crashing(pairs):
+        return {pairs[0]: False}                          # crashed at the first pair
+    assert target.compiled_widths(_device(), child=crashing) == {"float32": 1, "float64": 1}
+    assert target.compiled_widths(_device("cpu", double_fp_config=0), fp64=False,
+                                  child=crashing) == {"float32": 1}
+
+
+def test_probe_child_that_hangs_is_a_failing_width(monkeypatch):
+    """run_child kills a child past its timeout and fails the pair it stopped at."""
+    def hang(*args, **kwargs):
+        raise subprocess.TimeoutExpired(args[0], kwargs.get("timeout"),
+                                        output="float32:16:ok\n")
+    monkeypatch.setattr(target.subprocess, "run", hang)
+    verdict = target.run_child("p", "d", ["float32:16", "float64:8", "float32:8"], 0.1)
+    assert verdict == {"float32:16": True, "float64:8": False}
+
+
+def _sources(out, on) -> list:
+    """The kernel sources of ``out`` generated for target ``on``, without a device."""
+    sched = schedule.schedule([out], [], True, pack_transposed=on.packs_transposed)
+    slot_of, _ = schedule.plan_buffers(sched)
+
+    def buffer_of(node):
+        if id(node) in slot_of:
+            return codegen.BufferRef("temp", slot=slot_of[id(node)])
+        return codegen.BufferRef("input", node)
+    return [spec.source for spec in codegen.generate(sched, buffer_of, on)]
+
+
+def test_elementwise_vectors_have_the_targets_width():
+    x = gc.placeholder((64, 32), "float32", name="x")
+    out = gc.tanh(x) * 2.0 + 1.0
+    (wide,) = _sources(out, target.CPUTarget.describe())
+    (narrow,) = _sources(out, target.CPUTarget.describe(vector_bits=256))
+    (gpu,) = _sources(out, target.GPUTarget.describe())
+    assert "float16" in wide and "float8" not in wide
+    assert "float8" in narrow and "float16" not in narrow
+    assert "float8" not in gpu and "float16" not in gpu
+
+
+def test_transposed_copies_and_matmul_plans_have_the_targets_width():
+    a = gc.placeholder((256, 128), "float32", name="a")
+    b = gc.placeholder((256, 64), "float32", name="b")
+    out = gc.transpose(a, (1, 0)) @ b
+    for bits, wide in ((512, 16), (256, 8)):
+        on = target.CPUTarget.describe(vector_bits=bits)
+        sources = "\n".join(_sources(out, on))
+        assert f"vload{wide}" in sources and f"float{2 * wide}" not in sources
+    plan = codegen._matmul_plan(256, 64, 256, 1, 128, 64, 1, 1, np.float32, 2,
+                                wide=8, registers=16)
+    assert plan["W"] <= 8
+
+
+def test_peak_probe_source_has_the_width_it_is_given():
+    pytest.importorskip("pyopencl")
+    src = runtime._probe_source(8)
+    assert "float8 a0" in src and "float16" not in src and "$" not in src
+    assert "float a0" in runtime._probe_source(1)
+
+# }}}
+
+
+def test_probe_child_runs_on_the_test_device(device):
+    """The real child process: 128-bit vectors compile and compute right everywhere."""
+    verdict = target.run_child(device.platform.name.strip(), device.name.strip(),
+                               ["float32:4"])
+    assert verdict == {"float32:4": True}
+    widths = dict(runtime.context_for(device).target.compiled or ())
+    assert all(w >= 1 for w in widths.values())
+
+
+def test_intel_runtime_from_pip_is_registered_beside_the_systems(tmp_path, monkeypatch):
+    from graphc import icd
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    prefix, system = tmp_path / "venv", tmp_path / "vendors"
+    (prefix / "lib").mkdir(parents=True)
+    system.mkdir()
+    (system / "pocl.icd").write_text("libpocl.so.2\n")
+    env: dict = {}
+    assert icd.register_intel(env, str(prefix), str(system)) is None     # not installed
+    (prefix / "lib" / "libintelocl.so").write_bytes(b"")
+    folder = icd.register_intel(env, str(prefix), str(system))
+    assert env["OCL_ICD_VENDORS"] == folder
+    icds = {p.name: p.read_text() for p in (tmp_path / "cache" / "graphc" / "icd").iterdir()}
+    assert icds == {"pocl.icd": "libpocl.so.2\n",
+                    "graphc-intel-cpu.icd": f"{prefix / 'lib' / 'libintelocl.so'}\n"}
+    assert icd.register_intel({"OCL_ICD_VENDORS": "/x"}, str(prefix), str(system)) is None
+    assert icd.register_intel({"GRAPHC_INTEL": "0"}, str(prefix), str(system)) is None

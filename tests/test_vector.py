@@ -10,12 +10,20 @@ import graphc as gc
 from graphc import codegen, runtime
 from graphc.ops import BINARY, UNARY
 
-CPU = codegen.Target("cpu", compute_units=2, max_group=4096)
+
+
+@pytest.fixture(scope="module")
+def cpu():
+    """A CPU target with the test device's vector widths (those it compiles)."""
+    real = runtime.device_context().target
+    return codegen.Target("cpu", compute_units=2, max_group=4096, native=real.native,
+                          compiled=real.compiled or tuple((d, real.widest(d))
+                                                          for d in ("float32", "float64")))
 
 
 @pytest.fixture(autouse=True)
-def as_cpu(monkeypatch):
-    monkeypatch.setattr(runtime.DeviceContext, "target", property(lambda self: CPU))
+def as_cpu(monkeypatch, cpu):
+    monkeypatch.setattr(runtime.DeviceContext, "target", property(lambda self: cpu))
 
 # operand shapes against an output of (6, 32): the same shape (aligned vector loads), a row
 # (a vector load per row), a column and a scalar (one value for every lane)
@@ -23,8 +31,9 @@ OPERAND_SHAPES = [(6, 32), (32,), (6, 1), ()]
 
 
 def _vectorised(fn) -> bool:
-    return any("float16" in k.source or "double8" in k.source
-               for k in fn.kernels if k.kind == "elementwise")
+    target = fn.ctx.target
+    vectors = [f"float{target.lanes(np.float32)}", f"double{target.lanes(np.float64)}"]
+    return any(v in k.source for v in vectors for k in fn.kernels if k.kind == "elementwise")
 
 
 @pytest.mark.parametrize("name", sorted(UNARY))
