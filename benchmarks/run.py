@@ -172,10 +172,12 @@ def torch_step(x, y, w1, w2, lr: float = LR, device: str = "cpu") -> Callable[[]
     return step
 
 
-def graphc_step(x, y, w1, w2, lr: float = LR, tune: bool = False):
+def graphc_step(x, y, w1, w2, lr: float = LR, tune: bool = False, gc=None):
     """The compiled graphc step (inputs x, y; output the loss; both updates); ``tune``
-    times matmul plans on the device (kept on disk) instead of the cost model's."""
-    import graphc as gc
+    times matmul plans on the device (kept on disk) instead of the cost model's. ``gc``
+    is the graphc to use (this checkout's, or the ``--against`` one)."""
+    if gc is None:
+        import graphc as gc
     xs = gc.placeholder(x.shape, name="x")
     ys = gc.placeholder(y.shape, name="y")
     w1p, w2p = gc.parameter(w1.copy(), name="w1"), gc.parameter(w2.copy(), name="w2")
@@ -185,7 +187,8 @@ def graphc_step(x, y, w1, w2, lr: float = LR, tune: bool = False):
 
 
 def two_layer(N: int, D_in: int, H: int, D_out: int, scaled: bool, use_torch: bool,
-              numpy_inputs: bool, tune: bool = False, each_launch: bool = False):
+              numpy_inputs: bool, tune: bool = False, each_launch: bool = False,
+              base=None):
     """The contenders (name -> one training step returning the loss), the graphc step,
     and the device inputs. Checks that every contender's first loss agrees with numpy's."""
     import numpy as np
@@ -204,6 +207,10 @@ def two_layer(N: int, D_in: int, H: int, D_out: int, scaled: bool, use_torch: bo
         finally:
             del os.environ["GRAPHC_LAUNCHES"]
         contenders["graphc, a launch per kernel"] = lambda: float(apart(xd, yd)[0])
+    if base is not None:
+        old = graphc_step(x, y, w1, w2, gc=base.module)
+        xo, yo = cla.to_device(old.queue, x), cla.to_device(old.queue, y)
+        contenders[f"graphc {base.ref}, device inputs"] = lambda: float(old(xo, yo)[0])
     if numpy_inputs:
         contenders["graphc, numpy inputs"] = lambda: float(step(x, y)[0])
     contenders["numpy"] = numpy_step(x, y, w1, w2)
@@ -241,7 +248,7 @@ def gemm_flops(N: int, D_in: int, H: int, D_out: int) -> float:
 def seed_section(args, use_torch: bool, rows: list, info: dict) -> None:
     N, D_in, H, D_out = 64, 1000, 100, 10
     contenders, step, dev_args = two_layer(N, D_in, H, D_out, False, use_torch, True,
-                                           args.tune, args.launches)
+                                           args.tune, args.launches, args.base)
     info["device"] = (f"{step.device.name.strip()} | {step.device.platform.name.strip()} "
                       f"({step.device.platform.version.strip()})")
     info["seed kernels"] = len(step.kernels)
@@ -264,7 +271,7 @@ def seed_section(args, use_torch: bool, rows: list, info: dict) -> None:
 def mlp_section(args, use_torch: bool, rows: list, info: dict) -> None:
     N, D_in, H, D_out = 4096, 1024, 2048, 512
     contenders, step, dev_args = two_layer(N, D_in, H, D_out, True, use_torch, False,
-                                           args.tune)
+                                           args.tune, base=args.base)
     # Each contender made one step already (two_layer checks the first losses).
     res = interleave(contenders, rounds=3 if args.quick else 6, warmup=0,
                      budget_s=8 if args.quick else 25)
@@ -295,6 +302,12 @@ def gemm_section(args, use_torch: bool, rows: list, info: dict) -> None:
         ad, bd = cla.to_device(fn.queue, a_np), cla.to_device(fn.queue, b_np)
         contenders = {"graphc, device inputs": lambda: fn(ad, bd),
                       "numpy": lambda: a_np @ b_np}
+        if args.base is not None:
+            g0 = args.base.module
+            a0, b0 = g0.placeholder((n, n), name="a"), g0.placeholder((n, n), name="b")
+            fn0 = g0.compile([a0, b0], a0 @ b0)
+            ao, bo = cla.to_device(fn0.queue, a_np), cla.to_device(fn0.queue, b_np)
+            contenders[f"graphc {args.base.ref}, device inputs"] = lambda: fn0(ao, bo)
         if use_torch:
             import torch
             at, bt = torch.from_numpy(a_np), torch.from_numpy(b_np)
@@ -480,7 +493,49 @@ def openblas_core(np) -> str:
     return ""
 
 
+class Base:
+    """graphc at another commit, imported as the package ``graphc_base``."""
+
+    def __init__(self, ref: str):
+        import importlib.util
+        self.ref = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", ref],
+                                  check=True, capture_output=True, text=True).stdout.strip()
+        self.path = Path(tempfile.mkdtemp(prefix="graphc-base-")) / self.ref
+        subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", "--quiet",
+                        str(self.path), self.ref], check=True)
+        init = self.path / "graphc" / "__init__.py"
+        spec = importlib.util.spec_from_file_location(
+            "graphc_base", init, submodule_search_locations=[str(init.parent)])
+        self.module = importlib.util.module_from_spec(spec)
+        sys.modules["graphc_base"] = self.module
+        spec.loader.exec_module(self.module)
+
+    def remove(self) -> None:
+        subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force",
+                        str(self.path)], check=False)
+
+
+def load_base(ref: str) -> Base:
+    import atexit
+    base = Base(ref)
+    atexit.register(base.remove)
+    return base
+
+
+def clean_blas_environment() -> None:
+    """Run numpy with OpenBLAS's own kernel choice: an environment that forces a core type
+    or a cache size (OPENBLAS_CORETYPE, OPENBLAS_L2_SIZE) makes numpy slower than it is.
+    OpenBLAS reads them when it loads, so the process starts again without them (this
+    process only: tests and CI keep the environment they are given)."""
+    forced = [k for k in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE") if k in os.environ]
+    if forced:
+        env = {k: v for k, v in os.environ.items() if k not in forced}
+        env["GRAPHC_BENCH_UNSET"] = ",".join(f"{k}={os.environ[k]}" for k in forced)
+        os.execve(sys.executable, [sys.executable] + sys.argv, env)
+
+
 def main() -> None:
+    clean_blas_environment()
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter,
                                      epilog="\n".join(__doc__.splitlines()[1:]))
@@ -496,6 +551,10 @@ def main() -> None:
                         help=f"comma-separated sections to run, of {','.join(SECTIONS)}")
     parser.add_argument("--no-torch", action="store_true", help="leave PyTorch out")
     parser.add_argument("--markdown", action="store_true", help="print a Markdown table")
+    parser.add_argument("--against", metavar="REF", default=None,
+                        help="seed, mlp, gemm: add graphc at git commit REF as a contender, "
+                        "interleaved in the same process (checked out in a temporary "
+                        "worktree), to compare a change with what it changes")
     parser.add_argument("--no-profile", action="store_true",
                         help="do not print the per-kernel profile of the graphc steps")
     args = parser.parse_args()
@@ -512,6 +571,7 @@ def main() -> None:
     os.environ.setdefault("XDG_CACHE_HOME", str(cache / "xdg"))
 
     sys.path.insert(0, str(ROOT))      # measure this checkout's graphc, as first_loss.py does
+    args.base = load_base(args.against) if args.against else None
     started = time.perf_counter()
     load_before = os.getloadavg()
     rows: list = []
@@ -546,6 +606,18 @@ def main() -> None:
         info["device"] = (f"{d.name.strip()} | {d.platform.name.strip()} "
                           f"({d.platform.version.strip()})")
     print(f"device: {info.get('device', '(not used in this process)')}")
+    if "device" in info:
+        from graphc import runtime
+        ctx = runtime.device_context()
+        peaks = runtime.peak_rates(ctx)
+        t = ctx.target
+        print(f"graphc target: {type(t).__name__}, {t.compute_units} compute units, "
+              f"vector lanes float32 {t.lanes('float32')} / float64 {t.lanes('float64')} "
+              f"(compiled widths probed: {dict(t.compiled) if t.compiled else 'none'}); "
+              f"probed peaks {peaks['gflops']:.0f} GFLOP/s (float32 FMA), "
+              f"{peaks['gbps']:.1f} GB/s (copy)")
+    if args.base is not None:
+        print(f"also graphc at {args.base.ref} (--against), in this process")
     if "seed kernels" in info:
         print(f"seed step: {info['seed kernels']} kernels")
     blas = ""
@@ -558,6 +630,8 @@ def main() -> None:
     if core:
         forced = os.environ.get("OPENBLAS_CORETYPE")
         blas += f" ({core} kernels{', OPENBLAS_CORETYPE=' + forced if forced else ''})"
+    if os.environ.get("GRAPHC_BENCH_UNSET"):
+        blas += f"; unset for this run: {os.environ['GRAPHC_BENCH_UNSET']}"
     print(f"numpy {np.__version__}{blas}; {info.get('torch', 'PyTorch not run')}; "
           f"{os.cpu_count()} CPUs, load average {load_before[0]:.1f} at start, "
           f"{os.getloadavg()[0]:.1f} at end")
