@@ -26,7 +26,7 @@ from graphc.lower import HostAllreduce, Launch
 from graphc import distributed
 from graphc.graph import Op, toposort
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 EXAMPLES = REPO / "examples"
 
 
