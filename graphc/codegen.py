@@ -195,7 +195,7 @@ class KernelWriter:
         computed from their formulas, other nodes loaded through their views, the
         reduction's or matmul's anchor as ``acc``. Iterative: chains of any length."""
         values: dict[int, kir.Value] = {}
-        stack = list(targets)
+        stack = list(reversed(targets))          # first things first: arguments in order
         while stack:
             node = stack[-1]
             if id(node) in values:
@@ -207,7 +207,7 @@ class KernelWriter:
             elif id(node) in members:
                 missing = [s for s in node.src if id(s) not in values]
                 if missing:
-                    stack.extend(missing)
+                    stack.extend(reversed(missing))
                     continue
                 env = {operand(i): values[id(s)] for i, s in enumerate(node.src)}
                 T = kir.compute_dtype(node.dtype, [s.dtype for s in node.src])

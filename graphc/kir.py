@@ -120,6 +120,8 @@ class Builder:
         if x.op == "const":
             value = np.asarray(x.arg).astype(dtype)
             return self.const(value.item(), dtype)
+        if x.op == "cast" and x.args[0].dtype == dtype and _lossless(dtype, x.dtype):
+            return x.args[0]                # there and back: float32 -> float64 -> float32
         return self.make("cast", (x,), dtype)
 
     def binary(self, op: str, a: Value, b: Value) -> Value:
@@ -146,6 +148,16 @@ class Builder:
         return self.make("select", (c, a, b), a.dtype)
 
     # }}}
+
+
+def _lossless(source: np.dtype, via: np.dtype) -> bool:
+    """Does converting ``source`` to ``via`` keep every value (so that converting back
+    gives it again)?"""
+    if source == BOOL:
+        return True
+    if source.kind == "f":
+        return via.kind == "f" and via.itemsize >= source.itemsize
+    return via.kind == "f" and via.itemsize > source.itemsize     # int32 in float64
 
 
 def compute_dtype(out: np.dtype, sources: Sequence[np.dtype]) -> np.dtype:

@@ -7,6 +7,7 @@ Derivatives come from ``sympy.diff``; the few functions sympy lacks or models di
 from __future__ import annotations
 
 import functools
+import math
 from typing import Callable
 
 import numpy as np
@@ -282,6 +283,9 @@ class Cast(sp.Function):
             return sp.S.One
         return sp.S.Zero
 
+    def _eval_derivative(self, s):
+        return self.fdiff(1) * self.args[0].diff(s)     # the dtype is no variable
+
 
 def cast(x, dtype) -> sp.Expr:
     """The formula ``x`` converted to ``dtype`` (a numpy dtype or its name)."""
@@ -345,6 +349,8 @@ _NUMPY_FUNCS = {
     "NotEqual": lambda a, b: _mask(np.not_equal(a, b), a, b),
     "Cast": lambda x, dtype: np.asarray(x).astype(dtype),
     "ceiling": np.ceil,
+    "erf": np.vectorize(math.erf, otypes=[np.float64]),
+    "erfc": np.vectorize(math.erfc, otypes=[np.float64]),
     "Max": np.maximum,   # sympy's own numpy printing drops NaN in some versions
     "Min": np.minimum,
 }
