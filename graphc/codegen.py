@@ -1,9 +1,9 @@
 """Kernel groups -> OpenCL C source. Needs no device: the output is text.
 
-The elementwise nodes of a group become one sympy expression system per index space:
-each node's scalar form with its operands substituted (registers of the same kernel) or
-replaced by load symbols (buffers, read through strided views). ``sympy.cse`` then
-shares common subexpressions and ``OpenCLPrinter`` prints them.
+The elementwise nodes of a group become kernel IR values (``kir``), one body per index
+space: each node's formula translated once over its operands' values, which are other
+nodes' values (registers of the same kernel) or loads (buffers, read through strided
+views). Equal values are one value by construction; ``printer.CPrinter`` prints them.
 """
 from __future__ import annotations
 
@@ -16,10 +16,11 @@ import numpy as np
 import sympy as sp
 
 from . import templates
-from .dtypes import cl_type, literal, needs_fp64
+from . import kir
+from .dtypes import cl_type, is_float, literal
 from .errors import CodegenError
 from .graph import Tensor
-from .printer import OpenCLPrinter
+from .printer import CPrinter
 from .schedule import Group, Schedule, View, contiguous_strides
 from .symbolic import operand
 # codegen.Target, codegen.CPU and codegen.TINY_REDUCTION, as before the move
@@ -27,6 +28,7 @@ from .target import CPU, TINY_REDUCTION, Target  # noqa: F401
 
 ACC = sp.Symbol("acc", real=True)
 INT_LIMIT = 2 ** 31 - 1
+FORMULA_INLINE_OPS = 40         # KernelSpec.expression inlines sources up to this size
 
 
 @dataclasses.dataclass(frozen=True)
@@ -59,6 +61,7 @@ class KernelSpec:
     written: list = dataclasses.field(default_factory=list)      # the BufferRefs it writes
     parts: list = dataclasses.field(default_factory=list)        # a launch: the kernels in it
     plan: Optional[dict] = None                                  # a matmul's tile plan
+    arg_types: list = dataclasses.field(default_factory=list)    # C element type per arg
 
     def generated(self) -> list:
         """The kernels generated from groups that this one runs: itself, or its parts'."""
@@ -72,14 +75,38 @@ class _Space:
         self.shape, self.flat, self.index = shape, flat, index
         self.loads: dict = {}      # (buffer arg name, view) -> symbol
 
+    def valid(self, view: View) -> str:
+        """The C condition under which a masked view's element is read ("": always)."""
+        bounds = getattr(view, "valid", None) or ()
+        terms = []
+        for d, pair in enumerate(bounds):
+            if pair is not None:
+                lo, hi = pair
+                terms += [f"{self.index(d)} >= {lo}"] if lo > 0 else []
+                terms += [f"{self.index(d)} < {hi}"] if hi < view.shape[d] else []
+        return " && ".join(terms)
+
     def offset(self, view: View) -> str:
-        if view.shape == self.shape and view.is_contiguous:
+        if view.shape == self.shape and view.is_contiguous and not self.valid(view):
             return self.flat
         terms = [f"{self.index(d)} * {s}" if s != 1 else self.index(d)
                  for d, s in enumerate(view.strides) if s and view.shape[d] != 1]
         if view.offset:
             terms.insert(0, str(view.offset))
         return " + ".join(terms) or "0"
+
+
+def _index_text(v: kir.Value, space: _Space, lanes: int) -> str:
+    """An ``index`` value: the flat index or one axis's, per lane with ``lanes`` > 1
+    (lanes are neighbours along the innermost axis)."""
+    axis = v.arg
+    text = space.flat if axis is None else space.index(axis)
+    if lanes == 1:
+        return text
+    if axis is None or axis == len(space.shape) - 1:
+        steps = ", ".join(map(str, range(lanes)))
+        return f"((int{lanes})({text}) + (int{lanes})({steps}))"
+    return f"((int{lanes})({text}))"
 
 
 def unravel(shape: tuple, flat: str, name: Callable[[int], str], dims: list) -> list:
@@ -105,11 +132,11 @@ class KernelWriter:
         self.plan: Optional[dict] = None
         self.dtype = group.members()[0].dtype
         self.T = cl_type(self.dtype)
-        self.printer = OpenCLPrinter(self.dtype)
         self.args: list[BufferRef] = []
+        self.arg_types: dict = {}                  # BufferRef -> its elements' dtype
         self.written: set = set()
         self.load_of = {id(s): (base, view) for s, base, view in sched.loads[id(group)]}
-        self.register: dict[int, sp.Expr] = {}
+        self.formula: dict = {}                    # id(node) -> sympy formula
         self.traffic: dict[BufferRef, int] = {}    # bytes each argument moves per call
         self.flops = 0
         self.expression: dict = {}
@@ -118,6 +145,7 @@ class KernelWriter:
     def arg(self, ref: BufferRef, write: bool = False, node: Optional[Tensor] = None) -> str:
         if ref not in self.args:
             self.args.append(ref)
+            self.arg_types[ref] = node.dtype if node is not None else self.dtype
         if write:
             self.written.add(ref)
         if node is not None:
@@ -127,93 +155,140 @@ class KernelWriter:
 
     def signature(self) -> str:
         return ", ".join(
-            f"__global {'' if ref in self.written else 'const '}{self.T}* restrict b{i}"
-            for i, ref in enumerate(self.args))
+            f"__global {'' if ref in self.written else 'const '}"
+            f"{cl_type(self.arg_types[ref])}* restrict b{i}" for i, ref in enumerate(self.args))
 
     # {{{ expressions
 
-    def value(self, node: Tensor, space: _Space, members: set) -> sp.Expr:
-        if node is self.group.anchor and self.group.kind in ("reduce", "matmul"):
-            return ACC
-        if id(node) in members:
-            if id(node) not in self.register:
-                args = {operand(i): self.value(s, space, members) for i, s in
-                        enumerate(node.src)}
-                self.register[id(node)] = node.arg.xreplace(args)
-            return self.register[id(node)]
-        base, view = self.load_of[id(node)]
-        key = (self.arg(self.buffer_of(base), node=base), view)
-        if key not in space.loads:
-            space.loads[key] = sp.Symbol(f"v{len(space.loads)}_{space.flat}", real=True)
-            self.loads[space.loads[key]] = base
-        return space.loads[key]
+    def _values(self, kb: kir.Builder, targets: list, space: _Space, members: set,
+                names: dict) -> dict:
+        """id(node) -> kernel IR value of each of ``targets`` and what they need: members
+        computed from their formulas, other nodes loaded through their views, the
+        reduction's or matmul's anchor as ``acc``. Iterative: chains of any length."""
+        values: dict[int, kir.Value] = {}
+        stack = list(reversed(targets))          # first things first: arguments in order
+        while stack:
+            node = stack[-1]
+            if id(node) in values:
+                stack.pop()
+                continue
+            if node is self.group.anchor and self.group.kind in ("reduce", "matmul"):
+                values[id(node)] = kb.var("acc", node.dtype)
+                self.formula[id(node)] = ACC
+            elif id(node) in members:
+                missing = [s for s in node.src if id(s) not in values]
+                if missing:
+                    stack.extend(reversed(missing))
+                    continue
+                env = {operand(i): values[id(s)] for i, s in enumerate(node.src)}
+                T = kir.compute_dtype(node.dtype, [s.dtype for s in node.src])
+                values[id(node)] = kb.cast(kir.translate(kb, node.arg, env, T), node.dtype)
+                self._formula(node, values)
+            else:
+                base, view = self.load_of[id(node)]
+                key = (self.arg(self.buffer_of(base), node=base), view)
+                v = kb.load(key[0], view, base.dtype)
+                if key not in space.loads:
+                    space.loads[key] = sp.Symbol(f"v{len(space.loads)}_{space.flat}",
+                                                 real=True)
+                    self.loads[space.loads[key]] = base
+                self.formula[id(node)] = space.loads[key]
+                names[v.id] = space.loads[key].name
+                values[id(node)] = v
+            stack.pop()
+        return values
+
+    def _formula(self, node: Tensor, values: dict) -> None:
+        """``node``'s formula for ``KernelSpec.expression``: its sources' formulas inlined
+        while they are small, else named after the intermediate (``loads`` says which)."""
+        env = {}
+        for i, s in enumerate(node.src):
+            f = self.formula[id(s)]
+            if sp.count_ops(f) > FORMULA_INLINE_OPS:
+                name = sp.Symbol(f"t{len(self.loads)}", real=True)
+                self.loads[name] = s
+                self.expression.setdefault(s, f)
+                self.formula[id(s)] = f = name
+            env[operand(i)] = f
+        self.formula[id(node)] = node.arg.xreplace(env)
 
     def body(self, nodes: list, space: _Space, indent: str,
              named: Optional[dict] = None, lanes: int = 1, aligned: bool = True,
              count: bool = True) -> list:
-        """Loads, shared subexpressions and stores of ``nodes`` in ``space``.
+        """Loads, shared values and stores of ``nodes`` in ``space``, as C lines.
 
-        ``named`` adds expressions assigned to local variables of the given names. With
-        ``lanes`` > 1 the body computes that many neighbours along the innermost axis, from
-        ``space.flat`` on, as one vector (``_vector_lanes`` says where that is possible);
-        ``aligned`` says the flat index is a multiple of ``lanes`` (the space's own index
-        then goes through vector pointers, else vload/vstore). ``count=False`` leaves the
-        flops alone (a second rendering of an epilogue already counted).
+        ``named`` adds nodes assigned to local variables of the given names (in the
+        kernel's dtype). With ``lanes`` > 1 the body computes that many neighbours along
+        the innermost axis, from ``space.flat`` on, as one vector (``_vector_lanes`` says
+        where that is possible); ``aligned`` says the flat index is a multiple of
+        ``lanes`` (the space's own index then goes through vector pointers, else
+        vload/vstore). ``count=False`` leaves the flops alone (a second rendering of an
+        epilogue already counted).
         """
         members = set(map(id, nodes))
         outs = [n for n in self.group.outputs if id(n) in members]
-        exprs = [self.value(n, space, members) for n in outs]
         named = named or {}
-        exprs += list(named.values())
-        temps, reduced = sp.cse(exprs, symbols=sp.numbered_symbols(f"t_{space.flat}_"),
-                                optimizations=None) if exprs else ([], [])
-        T = f"{self.T}{lanes}" if lanes > 1 else self.T
-        printer = OpenCLPrinter(self.dtype, lanes=lanes) if lanes > 1 else self.printer
-
-        def load(name: str, view: View) -> str:
-            offset = space.offset(view)
-            if view.masked:             # a pad: read only inside the valid ranges
-                inside = " && ".join(
-                    f"{space.index(d)} >= {lo} && {space.index(d)} < {hi}"
-                    for d, r in enumerate(view.valid) if r is not None for lo, hi in [r])
-                return f"(({inside}) ? {name}[{offset}] : {literal(view.fill, self.dtype)})"
-            if lanes == 1:
-                return f"{name}[{offset}]"
-            if offset == space.flat and aligned:            # i is a multiple of lanes
-                return f"*(__global const {T}*)({name} + {offset})"
-            if view.strides[-1] == 0:                       # one value for every lane
-                return f"({T})({name}[{offset}])"
-            return f"vload{lanes}(0, {name} + {offset})"    # a row's neighbours
-
-        def store(target: str, value: str) -> str:
-            if lanes == 1:
-                return f"{target}[{space.flat}] = {value};"
-            if aligned:
-                return f"*(__global {T}*)({target} + {space.flat}) = {value};"
-            return f"vstore{lanes}({value}, 0, {target} + {space.flat});"
-
-        lines = [f"const {T} {sym} = {load(name, view)};"
-                 for (name, view), sym in space.loads.items()]
-        lines += [f"const {T} {sym} = {printer.doprint(e)};" for sym, e in temps]
+        kb = kir.Builder()
+        names: dict = {}
+        values = self._values(kb, outs + list(named.values()), space, members, names)
+        stores = [kb.cast(values[id(n)], n.dtype) for n in outs]
+        locals_ = [kb.cast(values[id(n)], self.dtype) for n in named.values()]
+        printer = CPrinter(lanes, load=lambda v: self._load(v, space, lanes, aligned),
+                           index=lambda v: _index_text(v, space, lanes),
+                           names=names, prefix=f"t_{space.flat}_")
+        lines = printer.declare(stores + locals_)
         if count:
             size = int(np.prod(space.shape, dtype=np.int64))
-            self.flops += size * sum(int(sp.count_ops(e)) for e in
-                                     [e for _, e in temps] + list(reduced))
-        for node, e in zip(outs, exprs):
-            self.expression[node] = e
-        for node, e in zip(outs, reduced):
+            self.flops += size * sum(v.op in kir.ARITHMETIC
+                                     for v in kir.reachable(stores + locals_))
+        for node in outs:
+            self.expression[node] = self.formula[id(node)]
+        for node, v in zip(outs, stores):
             target = self.arg(self.buffer_of(node), write=True, node=node)
-            lines.append(store(target, printer.doprint(e)))
-        for name, e in zip(named, reduced[len(outs):]):
-            lines.append(f"const {T} {name} = {printer.doprint(e)};")
+            lines.append(self._store(target, printer.store(v), node.dtype, space, lanes,
+                                     aligned))
+        for name, v in zip(named, locals_):
+            lines.append(f"const {printer.ctype(v)} {name} = {printer.expr(v)};")
         return [indent + line for line in lines]
+
+    def _load(self, v: kir.Value, space: _Space, lanes: int, aligned: bool) -> str:
+        """The C text reading load ``v`` at the space's index (a vector of ``lanes``)."""
+        name, view = v.arg
+        offset = space.offset(view)
+        T = cl_type(v.dtype)
+        if lanes == 1:
+            text = f"{name}[{offset}]"
+            valid = space.valid(view)
+            if valid:              # never dereferenced outside the view's valid region
+                fill = literal(view.fill, v.dtype)
+                return f"(({valid}) ? {text} : {fill})"
+            return text
+        VT = f"{T}{lanes}"
+        if offset == space.flat and aligned:            # i is a multiple of lanes
+            return f"*(__global const {VT}*)({name} + {offset})"
+        if view.strides[-1] == 0:                       # one value for every lane
+            return f"({VT})({name}[{offset}])"
+        return f"vload{lanes}(0, {name} + {offset})"    # a row's neighbours
+
+    @staticmethod
+    def _store(target: str, value: str, dtype: np.dtype, space: _Space, lanes: int,
+               aligned: bool) -> str:
+        if lanes == 1:
+            return f"{target}[{space.flat}] = {value};"
+        if aligned:
+            return f"*(__global {cl_type(dtype)}{lanes}*)({target} + {space.flat}) = {value};"
+        return f"vstore{lanes}({value}, 0, {target} + {space.flat});"
 
     def _vector_lanes(self, space: _Space) -> int:
         """How many neighbouring elements one work-item of this elementwise kernel can
         compute as a vector on a CPU (1: none). Every load must be the kernel's own index
         (aligned), or lie in one row of the innermost axis for all lanes, read along it
-        (stride 1) or the same for all (stride 0)."""
-        lanes = self.target.lanes(self.dtype)
+        (stride 1) or the same for all (stride 0); no load may be masked. Every value of
+        the body is a vector of that many lanes: the narrowest float width of the target."""
+        dtypes = {n.dtype for n in self.group.members()}
+        dtypes |= {base.dtype for base, _ in self.load_of.values()}
+        floats = [d for d in dtypes if is_float(d)] or [np.dtype(np.float32)]
+        lanes = min(self.target.lanes(d) for d in floats)
         shape = space.shape
         size = int(np.prod(shape, dtype=np.int64))
         if lanes == 1 or size % lanes or not shape:
@@ -243,7 +318,8 @@ class KernelWriter:
         return KernelSpec(name, kind, source, list(self.args), gsize, lsize, nodes,
                           list(self.group.outputs), self.dtype, self.flops,
                           sum(self.traffic.values()), self.expression, self.loads,
-                          [ref for ref in self.args if ref in self.written], plan=self.plan)
+                          [ref for ref in self.args if ref in self.written], plan=self.plan,
+                          arg_types=[cl_type(self.arg_types[ref]) for ref in self.args])
 
     def _count_skeleton(self) -> None:
         """Traffic and flops of what the skeleton itself does (operands, reduction, GEMM)."""
@@ -323,9 +399,7 @@ class KernelWriter:
         keepdims = len(self.group.space) == x.ndim
         out_space = _Space(self.group.space, "o",
                            lambda d: f"x{d}" if keepdims else f"x{kept[d]}")
-        members = set(map(id, self.group.prologue))
-        value = self.value(x, in_space, members)
-        prologue = self.body(self.group.prologue, in_space, "        ", {"value": value})
+        prologue = self.body(self.group.prologue, in_space, "        ", {"value": x})
         flat = " + ".join(f"x{d} * {s}" for d, s in enumerate(contiguous_strides(x.shape))
                           if x.shape[d] != 1) or "0"
         in_index = unravel(x.shape, "r", lambda d: f"x{d}", list(axes))
@@ -382,14 +456,12 @@ class KernelWriter:
         W = plan.get("W", 1)
         if (self.target.vector_epilogues and plan["variant"] == "outer"
                 and plan["role"] == "rows"
-                and W > 1 and all(not view.masked and (space.offset(view) == space.flat
-                                                       or view.strides[-1] in (0, 1))
+                and W > 1 and all((space.offset(view) == space.flat
+                                   or view.strides[-1] in (0, 1)) and not space.valid(view)
                                   for _, view in space.loads)):
-            saved, self.register = self.register, {}
             vspace = _Space(self.group.space, "i", space.index)
             lines = self.body(self.group.nodes, vspace, "                ", lanes=W,
                               aligned=False, count=False)
-            self.register = saved
             if any(n is self.group.anchor for n in self.group.outputs):
                 target = self.arg(self.buffer_of(self.group.anchor), True)
                 lines.append(f"                vstore{W}(acc, 0, {target} + i);")
@@ -1037,10 +1109,11 @@ def _shared_args(parts: list) -> tuple:
     keys: list = []
     written = set()
     for part in parts:
-        for ref in part.args:
+        types = part.arg_types or [cl_type(part.dtype)] * len(part.args)
+        for ref, T in zip(part.args, types):
             if _arg_key(ref) not in keys:
                 keys.append(_arg_key(ref))
-                args.append((ref, cl_type(part.dtype)))
+                args.append((ref, T))
         written.update(_arg_key(ref) for ref in part.written)
     return args, keys, written
 
@@ -1103,10 +1176,12 @@ def _allreduce_step(group: Group, sched: Schedule, buffer_of: Callable) -> Kerne
                       0, 2 * node.size * node.dtype.itemsize)
 
 
+_DOUBLE = re.compile(r"\bdouble\d*\b|\(\(double\)")
+
+
 def program_source(specs: list, node_count: int) -> str:
     """The whole program: preamble (fp64 pragma only when a double appears) and kernels."""
-    fp64 = any(needs_fp64(p.dtype) for s in specs if s.kind != "allreduce"
-               for p in s.parts or [s])
+    fp64 = any(_DOUBLE.search(s.source) for s in specs if s.kind != "allreduce")
     pragmas = "#pragma OPENCL EXTENSION cl_khr_fp64 : enable" if fp64 else ""
     preamble = templates.render("preamble", nodes=node_count, kernels=len(specs),
                                 pragmas=pragmas)

@@ -93,9 +93,6 @@ def compile(inputs: Sequence[Tensor], outputs: Union[Tensor, Sequence[Tensor]], 
         if n.op is Op.PLACEHOLDER and id(n) not in fed:
             raise ValueError(f"compile: the outputs need placeholder {n.name!r}, which is "
                              "not in inputs")
-    if any(n.dtype == np.bool_ for n in nodes):
-        raise DTypeError("compile: bool tensors are evaluated (gc.evaluate) but not yet "
-                         "compiled; convert masks to float32 (`gc.where(m, 1.0, 0.0)`)")
     from . import runtime      # the driver is needed from here on, not to build graphs
     ctx = runtime.device_context(device)
     if not ctx.has_fp64 and any(n.dtype == np.float64 for n in nodes):

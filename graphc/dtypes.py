@@ -1,6 +1,7 @@
 """numpy dtype <-> OpenCL type name <-> literal text.
 
-graphc computes in float32 and float64; bool tensors (comparisons, masks) hold 0 or 1.
+graphc's tensors are float32, float64 or bool (comparisons, masks: 0 or 1); kernel values
+and buffers may also be int32, int64 and uint32, and a bool buffer is ``uchar`` in memory.
 """
 from __future__ import annotations
 
@@ -9,6 +10,11 @@ import numpy as np
 from .errors import DTypeError
 
 _CL_NAMES = {np.dtype(np.float32): "float", np.dtype(np.float64): "double"}
+# every type a kernel value or buffer may have: a bool buffer holds one byte per element
+# (numpy's bool), as OpenCL's uchar: a kernel argument cannot be a pointer to bool
+_CL_TYPES = {**_CL_NAMES, np.dtype(np.bool_): "uchar", np.dtype(np.int32): "int",
+             np.dtype(np.int64): "long", np.dtype(np.uint32): "uint",
+             np.dtype(np.uint8): "uchar"}
 
 
 FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
@@ -44,16 +50,29 @@ def promote(dtypes: list, what: str) -> np.dtype:
 
 
 def cl_type(dtype: np.dtype) -> str:
-    """The OpenCL C scalar type of ``dtype``."""
-    return _CL_NAMES[np.dtype(dtype)]
+    """The OpenCL C scalar type of ``dtype`` (in memory: bool is ``uchar``)."""
+    return _CL_TYPES[np.dtype(dtype)]
 
 
 def needs_fp64(dtype: np.dtype) -> bool:
     return np.dtype(dtype) == np.float64
 
 
+def is_float(dtype: np.dtype) -> bool:
+    return np.dtype(dtype).kind == "f"
+
+
 def literal(value: float, dtype: np.dtype) -> str:
-    """``value`` as an OpenCL literal of ``dtype``: ``0.5f`` in float32, ``0.5`` in float64."""
+    """``value`` as an OpenCL literal of ``dtype``: ``0.5f`` in float32, ``0.5`` in float64,
+    ``3`` in an integer type, ``1``/``0`` in bool."""
+    dtype = np.dtype(dtype)
+    if dtype.kind == "b":
+        return "1" if value else "0"
+    if dtype.kind in "iu":
+        text = str(int(value))
+        if dtype.itemsize == 8:
+            return text + ("L" if dtype.kind == "i" else "UL")
+        return text + ("u" if dtype.kind == "u" else "")
     value = float(value)
     if dtype == np.float32 and np.isfinite(value) and abs(value) > np.finfo(np.float32).max:
         value = float("inf") if value > 0 else float("-inf")   # rounds to infinity

@@ -57,8 +57,16 @@ def math(spec: Any) -> dict:
     """
     if spec.parts:
         return {out: expr for part in spec.parts for out, expr in math(part).items()}
-    names = {sym: sp.Symbol(label(node)) for sym, node in spec.loads.items()}
-    return {label(node): expr.xreplace(names) for node, expr in spec.expression.items()}
+    names = {sym: label(node) for sym, node in spec.loads.items()}
+    return {label(node): _rename(expr, names) for node, expr in spec.expression.items()}
+
+
+def _rename(expr: sp.Expr, names: dict) -> sp.Expr:
+    """``expr`` with symbols renamed (``names``: symbol -> text). The new symbols are real,
+    as the formula's are, and nothing is re-evaluated: on symbols of unknown sign sympy's
+    tanh of a deep formula takes exponential time to decide whether to simplify."""
+    with sp.evaluate(False):
+        return expr.xreplace({s: sp.Symbol(t, real=True) for s, t in names.items()})
 
 
 def skeleton(spec: Any) -> str:

@@ -1,151 +1,203 @@
-"""sympy -> OpenCL C. Overloaded math functions, typed literals, integer powers unrolled."""
+"""Kernel IR -> OpenCL C, type-aware: each value prints in its own dtype.
+
+OpenCL C overloads ``exp``/``log``/... for float and double, so functions carry no ``f``
+suffix; a literal takes the dtype of its use, so a float32 kernel holds no double. Integer
+powers up to 4 are products, others ``pown``; x**-0.5 is ``rsqrt``; max and min go through
+the preamble's NaN-propagating ``GC_MAX``/``GC_MIN``.
+
+With ``lanes`` > 1 every value is a vector of that many lanes (``float16``, ``double8``).
+A bool vector is a mask (-1/0) of signed integers as wide as the elements it came from
+(``float16 > float16`` is an ``int16``, an ``isnan`` of a ``double8`` a ``long8``): masks
+are converted where a select or a cast needs another width, and stored as 0/1 ``uchar``.
+A scalar bool is a C ``int`` (0/1).
+"""
 from __future__ import annotations
+
+from typing import Callable, Optional, Sequence
 
 import numpy as np
 import sympy as sp
-from sympy.printing.c import C99CodePrinter
 
+from . import kir
 from .dtypes import cl_type, literal
-from .errors import CodegenError
-from .symbolic import Greater, GreaterEqual, Sigmoid, Where  # noqa: F401 (printed by name)
+from .kir import BOOL, Value
 
-_FUNCTIONS = {"exp": "exp", "log": "log", "tanh": "tanh", "Abs": "fabs", "sign": "sign",
-              "sqrt": "sqrt"}
+ATOM, UNARY, MUL, ADD, REL, EQ, TERNARY = 100, 90, 80, 70, 60, 55, 10
+_MASKS = {1: "char", 2: "short", 4: "int", 8: "long"}
+_BINARY = {"add": (" + ", ADD), "sub": (" - ", ADD), "mul": ("*", MUL), "div": ("/", MUL)}
+_MACROS = {"max": "GC_MAX", "min": "GC_MIN"}
+MAX_INLINE_DEPTH = 12           # deeper expressions get a name of their own
 
 
-class OpenCLPrinter(C99CodePrinter):
-    """Prints the elementwise expressions of one kernel in that kernel's dtype.
+class CPrinter:
+    """Prints the values a kernel body needs as C: declarations for the values that are
+    used more than once (or named, like loads), inline text for the rest.
 
-    OpenCL C overloads ``exp``/``log``/... for float and double, so no ``f`` suffixes on
-    functions; literals carry the kernel's precision, so float32 kernels hold no double.
+    ``load(value)`` and ``index(value)`` give the C text of a ``load`` and an ``index``
+    value (the caller knows the index space and buffers); ``names`` fixes the names of
+    some values (they are always declared); other shared values are named
+    ``prefix`` + a number.
     """
 
-    printmethod = "_graphc_opencl"
+    def __init__(self, lanes: int = 1, load: Optional[Callable[[Value], str]] = None,
+                 index: Optional[Callable[[Value], str]] = None,
+                 names: Optional[dict] = None, prefix: str = "t", inline: bool = False):
+        self.lanes, self.prefix, self.inline = lanes, prefix, inline
+        self._load, self._index = load, index
+        self.names = dict(names or {})
+        self.text: dict[int, tuple[str, int]] = {}
+        self.mask: dict[int, int] = {}          # bool value id -> mask element bytes
+        self.depth: dict[int, int] = {}
+
+    # {{{ types and literals
+
+    def vector(self, scalar: str) -> str:
+        return f"{scalar}{self.lanes}" if self.lanes > 1 else scalar
+
+    def ctype(self, v: Value) -> str:
+        """The C type of ``v`` as a variable."""
+        if v.dtype == BOOL:
+            return self.vector(_MASKS[self.mask[v.id]]) if self.lanes > 1 else "int"
+        return self.vector(cl_type(v.dtype))
+
+    def literal(self, value, dtype: np.dtype) -> str:
+        text = literal(value, dtype)
+        if self.lanes > 1:
+            return f"(({self.vector(cl_type(dtype))})({text}))"
+        return f"({text})" if text.startswith("-") else text
+
+    # }}}
+
+    def declare(self, roots: Sequence[Value]) -> list:
+        """Declarations (``const T name = text;``) of what ``roots`` need, in order."""
+        values = kir.reachable(roots)
+        uses: dict[int, int] = {}
+        for v in values:
+            for a in v.args:
+                uses[a.id] = uses.get(a.id, 0) + 1
+        for r in roots:
+            uses[r.id] = uses.get(r.id, 0) + 1
+        lines, count = [], 0
+        for v in values:
+            text, prec = self._render(v)
+            self.depth[v.id] = 1 + max((self.depth[a.id] for a in v.args), default=0)
+            named = v.id in self.names or (not self.inline and v.op not in (
+                "const", "var", "index") and (uses[v.id] > 1
+                                                or self.depth[v.id] > MAX_INLINE_DEPTH))
+            if named:
+                if v.id not in self.names:
+                    self.names[v.id] = f"{self.prefix}{count}"
+                    count += 1
+                lines.append(f"const {self.ctype(v)} {self.names[v.id]} = {text};")
+                text, prec = self.names[v.id], ATOM
+                self.depth[v.id] = 0
+            self.text[v.id] = (text, prec)
+        return lines
+
+    def expr(self, v: Value) -> str:
+        """The C text of ``v`` (after ``declare`` of a list that holds it)."""
+        return self.text[v.id][0]
+
+    def store(self, v: Value) -> str:
+        """The text of ``v`` as stored in a buffer of its dtype (bool: 0/1 uchar)."""
+        if v.dtype != BOOL:
+            return self.expr(v)
+        if self.lanes > 1:
+            return f"convert_{self.vector('uchar')}(-{self._wrap(v, UNARY + 1)})"
+        return f"(uchar){self._wrap(v, ATOM)}"
+
+    # {{{ rendering one value
+
+    def _wrap(self, v: Value, at_least: int) -> str:
+        text, prec = self.text[v.id]
+        return text if prec >= at_least else f"({text})"
+
+    def _as_mask(self, v: Value, size: int) -> str:
+        """A bool vector as a mask of ``size``-byte lanes."""
+        text = self._wrap(v, ATOM)
+        if self.lanes == 1 or self.mask[v.id] == size:
+            return text
+        return f"convert_{self.vector(_MASKS[size])}({text})"
+
+    def _render(self, v: Value) -> tuple:
+        op, args = v.op, v.args
+        if op == "const":
+            if v.dtype == BOOL:
+                self.mask[v.id] = 4
+                return ("-1" if v.arg else "0") if self.lanes > 1 else str(int(v.arg)), ATOM
+            return self.literal(v.arg, v.dtype), ATOM
+        if op == "var":
+            return self.names.get(v.id, v.arg), ATOM
+        if op == "load":
+            text = self._load(v)
+            if v.dtype == BOOL and self.lanes > 1:
+                self.mask[v.id] = 1
+                return f"({text} != {self.literal(0, np.dtype(np.uint8))})", ATOM
+            return text, ATOM
+        if op == "index":
+            return self._index(v), ATOM
+        if op in _BINARY:
+            sep, prec = _BINARY[op]
+            a, b = args
+            return f"{self._wrap(a, prec)}{sep}{self._wrap(b, prec + 1)}", prec
+        if op == "neg":
+            (x,) = args
+            text, prec = self.text[x.id]
+            if prec < MUL or text.startswith("-"):      # -(x*y) == (-x)*y exactly
+                text = f"({text})"
+            return f"-{text}", UNARY
+        if op in _MACROS:
+            return f"{_MACROS[op]}({self.expr(args[0])}, {self.expr(args[1])})", ATOM
+        if op == "pown":
+            n = f"(({self.vector('int')})({v.arg}))" if self.lanes > 1 else str(v.arg)
+            return f"pown({self.expr(args[0])}, {n})", ATOM
+        if op == "call":
+            if v.dtype == BOOL:
+                self.mask[v.id] = args[0].dtype.itemsize
+            return f"{v.arg}({', '.join(self.expr(a) for a in args)})", ATOM
+        if op == "cmp":
+            self.mask[v.id] = args[0].dtype.itemsize
+            prec = EQ if v.arg in ("==", "!=") else REL
+            a, b = args
+            return f"{self._wrap(a, prec + 1)} {v.arg} {self._wrap(b, prec + 1)}", prec
+        if op == "select":
+            c, a, b = args
+            return (f"({self._as_mask(c, a.dtype.itemsize)} ? {self._wrap(a, TERNARY + 1)} : "
+                    f"{self._wrap(b, TERNARY + 1)})"), ATOM
+        if op == "cast":
+            return self._cast(v, args[0])
+        raise AssertionError(f"no C for {v!r}")
+
+    def _cast(self, v: Value, x: Value) -> tuple:
+        if x.dtype == BOOL:              # 0/1 of the target type
+            one, zero = self.literal(1, v.dtype), self.literal(0, v.dtype)
+            return f"({self._as_mask(x, v.dtype.itemsize)} ? {one} : {zero})", ATOM
+        if v.dtype == BOOL:
+            self.mask[v.id] = x.dtype.itemsize
+            return f"{self._wrap(x, EQ + 1)} != {self.literal(0, x.dtype)}", EQ
+        if self.lanes > 1:
+            return f"convert_{self.vector(cl_type(v.dtype))}({self.expr(x)})", ATOM
+        return f"({cl_type(v.dtype)}){self._wrap(x, ATOM)}", UNARY
+
+    # }}}
+
+
+class OpenCLPrinter:
+    """Prints one sympy formula as one OpenCL C expression in ``dtype``: the formula is
+    translated to kernel IR (free symbols become variables of ``dtype``, named by
+    ``names`` or their own names) and printed with nothing shared, as a number of
+    ``dtype`` (a comparison prints as 1/0). Kernels are printed by ``CPrinter``."""
 
     def __init__(self, dtype: np.dtype, names: dict | None = None, lanes: int = 1):
-        super().__init__({"strict": True})
         self.dtype = np.dtype(dtype)
         self.names = names or {}
         self.lanes = lanes
 
-    def _lit(self, value: float) -> str:
-        """A literal of the kernel's type; with ``lanes`` > 1, a vector of it, so that
-        every operand of a call, a comparison or ``?:`` is a vector of one type."""
-        text = literal(value, self.dtype)
-        if self.lanes > 1:
-            return f"(({cl_type(self.dtype)}{self.lanes})({text}))"
-        return f"({text})" if text.startswith("-") else text
-
-    def _print_Symbol(self, expr: sp.Symbol) -> str:
-        return self.names.get(expr, expr.name)
-
-    def _print_Integer(self, expr: sp.Integer) -> str:
-        return self._lit(int(expr))
-
-    def _print_Rational(self, expr: sp.Rational) -> str:
-        return self._lit(float(expr))
-
-    def _print_Float(self, expr: sp.Float) -> str:
-        return self._lit(float(expr))
-
-    def _print_NaN(self, expr) -> str:
-        return self._lit(float("nan"))
-
-    def _print_Infinity(self, expr) -> str:
-        return self._lit(float("inf"))
-
-    def _print_NegativeInfinity(self, expr) -> str:
-        return self._lit(float("-inf"))
-
-    def _print_Exp1(self, expr) -> str:
-        return self._lit(float(sp.E))
-
-    def _print_Pi(self, expr) -> str:
-        return self._lit(float(sp.pi))
-
-    def _print_Pow(self, expr: sp.Pow) -> str:
-        base, exponent = expr.args
-        b = self.parenthesize(base, 1000)   # atoms and calls print bare, sums get ()
-        one = self._lit(1)
-        if exponent.is_Integer:
-            n = int(exponent)
-            if 0 < abs(n) <= 4:
-                product = "*".join([b] * abs(n))
-                return f"({product})" if n > 0 else f"({one}/({product}))"
-            exponent = f"(int{self.lanes})({n})" if self.lanes > 1 else str(n)
-            return f"pown({self._print(base)}, {exponent})"
-        if exponent.is_Number and float(exponent) == 0.5:
-            return f"sqrt({self._print(base)})"
-        if exponent.is_Number and float(exponent) == -0.5:
-            return f"rsqrt({self._print(base)})"
-        return f"pow({self._print(base)}, {self._print(exponent)})"
-
-    def _print_Function(self, expr: sp.Function) -> str:
-        name = type(expr).__name__
-        if name in _FUNCTIONS:
-            args = ", ".join(self._print(a) for a in expr.args)
-            return f"{_FUNCTIONS[name]}({args})"
-        raise CodegenError(f"the OpenCL printer has no rule for {name}({expr.args})")
-
-    def _print_sign(self, expr) -> str:
-        return f"sign({self._print(expr.args[0])})"
-
-    def _print_exp(self, expr) -> str:
-        return f"exp({self._print(expr.args[0])})"
-
-    def _print_Max(self, expr: sp.Max) -> str:
-        return self._fold("GC_MAX", expr.args)
-
-    def _print_Min(self, expr: sp.Min) -> str:
-        return self._fold("GC_MIN", expr.args)
-
-    def _fold(self, macro: str, args) -> str:
-        """max/min through the preamble's NaN-propagating macros (fmax/fmin drop NaN,
-        numpy and torch keep it). Constants go right: they are never NaN."""
-        args = sorted(args, key=lambda a: bool(a.is_Number))
-        text = self._print(args[0])
-        for a in args[1:]:
-            text = f"{macro}({text}, {self._print(a)})"
-        return text
-
-    def _compare(self, op: str, a, b) -> str:
-        return f"(({self._print(a)} {op} {self._print(b)}) ? {self._lit(1)} : {self._lit(0)})"
-
-    def _print_Greater(self, expr: Greater) -> str:
-        return self._compare(">", *expr.args)
-
-    def _print_GreaterEqual(self, expr: GreaterEqual) -> str:
-        return self._compare(">=", *expr.args)
-
-    def _print_FAbs(self, expr) -> str:
-        return f"fabs({self._print(expr.args[0])})"
-
-    def _print_re(self, expr) -> str:     # graphc's values are real
-        return self._print(expr.args[0])
-
-    def _print_im(self, expr) -> str:
-        return self._lit(0)
-
-    def _print_Softplus(self, expr) -> str:
-        x = self._print(expr.args[0])
-        return f"(fmax({x}, {self._lit(0)}) + log1p(exp(-fabs({x}))))"
-
-    def _print_log(self, expr) -> str:
-        arg = expr.args[0]
-        if arg.is_Add and sp.S.One in arg.args:         # log(1 + x) -> log1p(x)
-            return f"log1p({self._print(arg - 1)})"
-        return f"log({self._print(arg)})"
-
-    def _print_Maximum(self, expr) -> str:
-        return self._fold("GC_MAX", expr.args)
-
-    def _print_Minimum(self, expr) -> str:
-        return self._fold("GC_MIN", expr.args)
-
-    def _print_Sigmoid(self, expr: Sigmoid) -> str:
-        one = self._lit(1)
-        return f"({one}/({one} + exp(-{self.parenthesize(expr.args[0], 1000)})))"
-
-    def _print_Where(self, expr: Where) -> str:
-        c, a, b = (self._print(x) for x in expr.args)
-        return f"(({c} != {self._lit(0)}) ? {a} : {b})"
+    def doprint(self, expr: sp.Basic) -> str:
+        b = kir.Builder()
+        env = {s: b.var(self.names.get(s, s.name), self.dtype)
+               for s in sp.sympify(expr).free_symbols}
+        value = b.cast(kir.translate(b, sp.sympify(expr), env, self.dtype), self.dtype)
+        printer = CPrinter(self.lanes, inline=True)
+        printer.declare([value])
+        return printer.expr(value)

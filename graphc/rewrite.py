@@ -48,9 +48,16 @@ def substitute(roots: list, rule: Callable[[Tensor, tuple, dict], Tensor | None]
     return [new[id(r)] for r in roots]
 
 
+# merge_elementwise builds no formula with more operations than this: a deep chain stays a
+# chain of nodes (still one kernel, and shared values are shared by the kernel IR), so that
+# sympy never works on, nor recurses through, a formula of the whole chain
+MERGE_MAX_OPS = 40
+
+
 def merge_elementwise(roots: list) -> list:
     """Substitute an elementwise node into its only consumer, so sympy simplifies across
-    what were two ops (``--x``, ``log(exp(x))``, ``x * 1 * 2``)."""
+    what were two ops (``--x``, ``log(exp(x))``, ``x * 1 * 2``), while the merged formula
+    has at most ``MERGE_MAX_OPS`` operations."""
     def rule(node: Tensor, src: tuple, uses: dict):
         if node.op is not Op.EW:
             return None
@@ -60,7 +67,10 @@ def merge_elementwise(roots: list) -> list:
                 shift = len(merged)
                 inner = s.arg.xreplace({operand(k): operand(shift + k)
                                         for k in range(len(s.src))})
-                expr = expr.xreplace({operand(i): inner})
+                candidate = expr.xreplace({operand(i): inner})
+                if sp.count_ops(candidate) > MERGE_MAX_OPS:
+                    continue
+                expr = candidate
                 merged.extend(s.src)
         return ops.ew_node(expr, merged, node.shape, node.dtype)
     return substitute(roots, rule)

@@ -7,10 +7,12 @@ Derivatives come from ``sympy.diff``; the few functions sympy lacks or models di
 from __future__ import annotations
 
 import functools
+import math
 from typing import Callable
 
 import numpy as np
 import sympy as sp
+from sympy.core.symbol import Str
 
 
 @functools.lru_cache(maxsize=None)
@@ -165,6 +167,136 @@ class Where(sp.Function):
         return Where(c, 1, 0) if argindex == 2 else Where(c, 0, 1)
 
 
+class _Unary(sp.Function):
+    """A real function of one argument that sympy lacks or models otherwise; subclasses
+    give ``_numeric`` (the value at a number, or None to stay symbolic) and ``_derivative``."""
+
+    nargs = 1
+    is_real = True
+
+    @classmethod
+    def eval(cls, x):
+        return None
+
+    def fdiff(self, argindex=1):
+        return self._derivative(self.args[0])
+
+    @staticmethod
+    def _derivative(x):
+        return sp.S.Zero
+
+
+class Log2(_Unary):
+    """log2(x)."""
+
+    @staticmethod
+    def _derivative(x):
+        return 1 / (x * sp.log(2))
+
+
+class Log10(_Unary):
+    """log10(x)."""
+
+    @staticmethod
+    def _derivative(x):
+        return 1 / (x * sp.log(10))
+
+
+class Exp2(_Unary):
+    """2 ** x."""
+
+    @staticmethod
+    def _derivative(x):
+        return Exp2(x) * sp.log(2)
+
+
+class Expm1(_Unary):
+    """exp(x) - 1, accurate near 0."""
+
+    @staticmethod
+    def _derivative(x):
+        return sp.exp(x)
+
+
+class Log1p(_Unary):
+    """log(1 + x), accurate near 0."""
+
+    @staticmethod
+    def _derivative(x):
+        return 1 / (1 + x)
+
+
+class Trunc(_Unary):
+    """x rounded toward 0. Piecewise constant: its derivative is 0."""
+
+
+class Round(_Unary):
+    """x rounded to the nearest integer, half to even (numpy's ``rint``, OpenCL's
+    ``rint``). Its derivative is 0."""
+
+
+class IsNan(_Unary):
+    """True where x is NaN (a bool value; 1/0 where used as a number)."""
+
+
+class IsInf(_Unary):
+    """True where x is +-inf."""
+
+
+class IsFinite(_Unary):
+    """True where x is neither NaN nor +-inf."""
+
+
+class Equal(sp.Function):
+    """True where ``a == b`` (IEEE: NaN equals nothing). Its derivative is 0."""
+
+    nargs = 2
+    is_real = True
+
+    def fdiff(self, argindex=1):
+        return sp.S.Zero
+
+
+class NotEqual(sp.Function):
+    """True where ``a != b`` (IEEE: NaN differs from everything)."""
+
+    nargs = 2
+    is_real = True
+
+    def fdiff(self, argindex=1):
+        return sp.S.Zero
+
+
+class Cast(sp.Function):
+    """``x`` converted to a dtype: ``Cast(x, Str("float64"))`` (``cast`` builds it). Its
+    derivative is 1 toward a float dtype, 0 toward bool and integers."""
+
+    nargs = 2
+    is_real = True
+
+    @property
+    def dtype(self) -> np.dtype:
+        return np.dtype(self.args[1].name)
+
+    def fdiff(self, argindex=1):
+        if argindex == 1 and self.dtype.kind == "f":
+            return sp.S.One
+        return sp.S.Zero
+
+    def _eval_derivative(self, s):
+        return self.fdiff(1) * self.args[0].diff(s)     # the dtype is no variable
+
+
+def cast(x, dtype) -> sp.Expr:
+    """The formula ``x`` converted to ``dtype`` (a numpy dtype or its name)."""
+    return Cast(x, Str(np.dtype(dtype).name))
+
+
+# sympy's own piecewise-constant functions: their derivatives are 0 (sympy leaves floor's
+# and ceiling's unevaluated, and gives sign's as a Dirac delta)
+_FLAT = (sp.floor, sp.ceiling, sp.sign, Trunc, Round, IsNan, IsInf, IsFinite)
+
+
 def _heaviside_to_mask(z, *h0):
     # PyTorch's convention: the gradient of relu, clamp, max at the kink is 0.
     return Greater(z, 0)
@@ -178,6 +310,9 @@ def partial(expr: sp.Expr, i: int) -> sp.Expr:
         d = d.replace(sp.Heaviside, _heaviside_to_mask)
     if d.has(sp.DiracDelta):
         d = d.replace(sp.DiracDelta, lambda *args: sp.S.Zero)
+    if d.has(sp.Derivative):
+        d = d.replace(lambda e: isinstance(e, sp.Derivative) and isinstance(e.expr, _FLAT),
+                      lambda e: sp.S.Zero)
     return d
 
 
@@ -200,6 +335,22 @@ _NUMPY_FUNCS = {
     "Maximum": np.maximum,
     "Minimum": np.minimum,
     "Where": lambda c, a, b: np.where(np.not_equal(c, 0), a, b),
+    "Log2": np.log2,
+    "Log10": np.log10,
+    "Exp2": np.exp2,
+    "Expm1": np.expm1,
+    "Log1p": np.log1p,
+    "Trunc": np.trunc,
+    "Round": np.rint,
+    "IsNan": lambda x: _mask(np.isnan(x), x, x),
+    "IsInf": lambda x: _mask(np.isinf(x), x, x),
+    "IsFinite": lambda x: _mask(np.isfinite(x), x, x),
+    "Equal": lambda a, b: _mask(np.equal(a, b), a, b),
+    "NotEqual": lambda a, b: _mask(np.not_equal(a, b), a, b),
+    "Cast": lambda x, dtype: np.asarray(x).astype(dtype),
+    "ceiling": np.ceil,
+    "erf": np.vectorize(math.erf, otypes=[np.float64]),
+    "erfc": np.vectorize(math.erfc, otypes=[np.float64]),
     "Max": np.maximum,   # sympy's own numpy printing drops NaN in some versions
     "Min": np.minimum,
 }

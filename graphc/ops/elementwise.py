@@ -192,7 +192,10 @@ def _vjp(node: Tensor, g: Tensor) -> list:
 
 
 def _label(node: Tensor, inner: list) -> str:
-    return str(node.arg.xreplace({operand(i): sp.Symbol(t) for i, t in enumerate(inner)}))
+    # renamed without re-evaluating: sympy may take long to re-simplify a deep formula
+    with sp.evaluate(False):
+        return str(node.arg.xreplace({operand(i): sp.Symbol(t, real=True)
+                                      for i, t in enumerate(inner)}))
 
 
 define(Op.EW, Category.ELEMENTWISE, vjp=_vjp,
