@@ -11,11 +11,15 @@ from .gradcheck import check_grad
 from .graph import Tensor, constant, parameter, placeholder
 from .inspect import render, to_dot
 from .lower import Program, lower
-from .ops import (abs, allreduce, broadcast_to, clamp, exp, flatten, flip, log, log_softmax,
-                  logsumexp, matmul, max, maximum, mean, min, minimum, mm, pad, permute,
-                  relu, reshape, sigmoid, softmax, sqrt, squeeze, stop_gradient, sum, tanh,
-                  transpose, unsqueeze, where)
+from . import ops as _ops
+from .ops import (allreduce, broadcast_to, flatten, flip, log_softmax, logsumexp, matmul, max,
+                  mean, min, mm, pad, permute, reshape, softmax, squeeze, stop_gradient, sum,
+                  transpose, unsqueeze)
 from .ops.elementwise import elementwise
+from .ops.reduce import log
+
+# every elementwise op of the table, as gc.<name> (gc.sin, gc.gelu, gc.isnan, ...)
+globals().update({name: getattr(_ops, name) for name in _ops.ELEMENTWISE})
 
 
 def devices() -> list:
@@ -26,7 +30,7 @@ def devices() -> list:
 
 __version__ = "0.1.0"
 
-__all__ = [
+__all__ = list(_ops.ELEMENTWISE) + [
     "BuildError", "CodegenError", "DTypeError", "DeviceError", "Function", "GradientError",
     "GraphcError", "Program", "ShapeError", "Tensor", "abs", "allreduce", "broadcast_to",
     "check_grad",

@@ -67,7 +67,7 @@ def grad(cost: Tensor, wrt: Union[Tensor, Sequence[Tensor]],
     forward = set(map(id, order))
     for node in toposort(grads):
         if id(node) not in forward:
-            inspect.BACKWARD.add(node)
+            inspect.mark_backward(node)
     for g, w in zip(grads, targets):
         inspect.label_nodes([g], f"grad({inspect.label(cost, 1)}, {inspect.label(w, 1)})")
     return grads[0] if single else grads

@@ -31,14 +31,24 @@ INT_LIMIT = 2 ** 31 - 1
 FORMULA_INLINE_OPS = 40         # KernelSpec.expression inlines sources up to this size
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, eq=False)
 class BufferRef:
     """A device buffer a kernel argument is bound to: a placeholder's, a parameter's, a
-    constant's (``node`` set) or a temporary (``slot``)."""
+    constant's (``node`` set) or a temporary (``slot``). Equal when they name the same
+    buffer: the node by identity (``==`` on tensors builds a comparison)."""
 
     kind: str
     node: Optional[Tensor] = None
     slot: int = -1
+
+    def _key(self) -> tuple:
+        return (self.kind, id(self.node), self.slot)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, BufferRef) and self._key() == other._key()
+
+    def __hash__(self) -> int:
+        return hash(self._key())
 
 
 @dataclasses.dataclass
@@ -130,7 +140,11 @@ class KernelWriter:
         self.group, self.buffer_of, self.target = group, buffer_of, target
         self.plans = plans or {}
         self.plan: Optional[dict] = None
-        self.dtype = group.members()[0].dtype
+        # the skeleton's type (a reduction's accumulator, a matmul's): the anchor's, else
+        # the first float among the members (a bool mask may come first)
+        floats = [n.dtype for n in group.members() if is_float(n.dtype)]
+        self.dtype = (group.anchor.dtype if group.anchor is not None else
+                      floats[0] if floats else group.members()[0].dtype)
         self.T = cl_type(self.dtype)
         self.args: list[BufferRef] = []
         self.arg_types: dict = {}                  # BufferRef -> its elements' dtype

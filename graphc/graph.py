@@ -150,8 +150,10 @@ class Tensor:
         return f"Tensor({label}, shape={self.shape}, dtype={self.dtype})"
 
     def __bool__(self) -> bool:
-        raise TypeError("a graphc Tensor has no truth value at build time; "
-                        "use gc.where(cond, a, b) for data-dependent choices")
+        raise TypeError("a graphc Tensor has no truth value at build time; use "
+                        "gc.where(cond, a, b) for data-dependent choices. (== builds a bool "
+                        "tensor, as in numpy: compare tensors with `is`, and look them up in "
+                        "dicts or sets rather than lists)")
 
     # ``==`` and ``!=`` build bool tensors, as in numpy and torch; hashing stays by
     # identity, so tensors remain usable as dict keys and set members.

@@ -17,7 +17,20 @@ from .graph import LEAVES, Op, Tensor, toposort
 from .ops.registry import Category, opdef
 
 # Nodes that gc.grad created (the backward DAG), for "forward"/"backward" marks.
-BACKWARD: "weakref.WeakSet[Tensor]" = weakref.WeakSet()
+# By id, each entry a weak reference: a WeakSet compares its members with ==, which on
+# tensors builds a comparison node.
+_BACKWARD: dict = {}
+
+
+def mark_backward(node: Tensor) -> None:
+    """Record that ``node`` belongs to a backward graph (for the marks in tables)."""
+    key = id(node)
+
+    def forget(ref: "weakref.ref", key: int = key) -> None:
+        if _BACKWARD.get(key) is ref:
+            del _BACKWARD[key]
+    if not is_backward(node):
+        _BACKWARD[key] = weakref.ref(node, forget)
 
 
 def label(node: Tensor, depth: int = 2, own: bool = True) -> str:
@@ -47,7 +60,8 @@ def _atom(text: str) -> str:
 
 
 def is_backward(node: Tensor) -> bool:
-    return node in BACKWARD
+    ref = _BACKWARD.get(id(node))
+    return ref is not None and ref() is node
 
 
 def math(spec: Any) -> dict:

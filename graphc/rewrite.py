@@ -43,7 +43,7 @@ def substitute(roots: list, rule: Callable[[Tensor, tuple, dict], Tensor | None]
             if n.name is not None:
                 inspect.label_nodes([replacement], n.name)
             if inspect.is_backward(n) and replacement.op not in LEAVES:
-                inspect.BACKWARD.add(replacement)
+                inspect.mark_backward(replacement)
         new[id(n)] = replacement
     return [new[id(r)] for r in roots]
 

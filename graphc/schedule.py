@@ -29,6 +29,10 @@ from .view import View, contiguous_strides  # noqa: F401  (schedule.View, as bef
 # with few outputs and a large input that would leave most of a device idle.
 PROLOGUE_MAX_ELEMENTS_PER_OUTPUT = 1 << 16
 
+# How many of the latest groups an elementwise node with no fusable source looks through
+# for a sibling of its shape to join.
+SIBLING_SEARCH = 8
+
 # Groups whose anchor admits no fused elementwise work (allreduce runs on the host).
 HOST_KINDS = ("maxmask", "allreduce")
 
@@ -80,6 +84,7 @@ class Group:
     prologue: list = dataclasses.field(default_factory=list)   # reduce: in the input space
     outputs: list = dataclasses.field(default_factory=list)    # nodes written to buffers
     index: int = -1
+    joined: bool = False          # nodes that read nothing of it joined it (siblings)
 
     def members(self) -> list:
         return self.prologue + ([self.anchor] if self.anchor is not None else []) + self.nodes
@@ -243,17 +248,37 @@ class _Builder:
                 g.nodes.append(node)
                 self.group_of[id(node)] = g
                 return
+        sibling = self.sibling(node) if self.fuse else None
+        if sibling is not None:
+            sibling.nodes.append(node)
+            sibling.joined = True
+            self.group_of[id(node)] = sibling
+            return
         group = self.new_group("elementwise", node.shape)
         group.nodes.append(node)
         self.group_of[id(node)] = group
         for s in node.src:
             self.load_base(s)
 
+    def sibling(self, node: Tensor) -> Optional[Group]:
+        """A recent plain elementwise group of ``node``'s shape that it may join though it
+        reads nothing the group computes: independent work of one shape (outputs of
+        the same inputs, a forward value and its gradient) shares one kernel, and the
+        kernel IR shares what they compute alike."""
+        for g in reversed(self.groups[-SIBLING_SEARCH:]):
+            if (g.kind == "elementwise" and g.space == node.shape
+                    and not any(id(n) in self.copies for n in g.nodes)
+                    and self.can_join(node, g)):
+                return g
+        return None
+
     def place_reduce(self, node: Tensor) -> None:
         (x,) = node.src
         producer = self.group_of.get(id(x))
+        # a group that siblings joined holds work the reduction does not need: it stays
+        # a (vectorised) elementwise kernel rather than becoming the reduction's prologue
         if (self.fuse and _is_elementwise(x) and producer is not None
-                and producer.kind == "elementwise"
+                and producer.kind == "elementwise" and not producer.joined
                 and producer.space == x.shape
                 and x.size // max(node.size, 1) <= PROLOGUE_MAX_ELEMENTS_PER_OUTPUT):
             producer.kind, producer.space, producer.anchor = "reduce", node.shape, node

@@ -28,20 +28,24 @@ def _inline(expr: sp.Expr, src: Sequence[Tensor], depth: int) -> tuple[sp.Expr, 
     """``expr`` with elementwise sources substituted in, over the remaining sources."""
     leaves: list[Tensor] = []
     mapping = {}
+
+    def slot(t: Tensor) -> sp.Symbol:       # by identity: == on tensors is a comparison
+        for k, leaf in enumerate(leaves):
+            if leaf is t:
+                return _slot(k)
+        leaves.append(t)
+        return _slot(len(leaves) - 1)
+
     for i, s in enumerate(src):
         if s.op is Op.EW and depth > 0:
             inner, inner_src = _inline(s.arg, s.src, depth - 1)
             shift = {operand(k): sp.Dummy() for k in range(len(inner_src))}
             inner = inner.xreplace(shift)
             for k, t in enumerate(inner_src):
-                if t not in leaves:
-                    leaves.append(t)
-                inner = inner.xreplace({shift[operand(k)]: _slot(leaves.index(t))})
+                inner = inner.xreplace({shift[operand(k)]: slot(t)})
             mapping[operand(i)] = inner
         else:
-            if s not in leaves:
-                leaves.append(s)
-            mapping[operand(i)] = _slot(leaves.index(s))
+            mapping[operand(i)] = slot(s)
     expr = expr.xreplace(mapping)
     return expr.xreplace({_slot(k): operand(k) for k in range(len(leaves))}), leaves
 

@@ -109,6 +109,12 @@ def compile_and_run(inputs, values, outputs):
     return fn(*values)[:len(outputs)]
 
 
+def _is_comparison(name: str) -> bool:
+    """Is case ``name`` a comparison (not a function of one, such as where(a > b, ...))?"""
+    return "(" not in name and any(f" {op} " in f" {name} "
+                                   for op in ("<", "<=", ">", ">=", "==", "!="))
+
+
 def check_cases(inputs, values, cases):
     """``cases``: (name, tensor, numpy reference in float64, loose). Checks the compiled
     function and gc.evaluate against the reference and against each other."""
@@ -116,13 +122,16 @@ def check_cases(inputs, values, cases):
     values = [np.asarray(v, dtype=dt) for v in values]
     outputs = [c[1] for c in cases]
     for name, t, want, _ in cases:
-        assert t.dtype == dt, f"{name}: dtype {t.dtype}, expected {dt}"
+        # comparisons are bool tensors (compared with the reference as 0/1 below)
+        expected = np.bool_ if _is_comparison(name) else dt
+        assert t.dtype == expected, f"{name}: dtype {t.dtype}, expected {expected}"
         assert t.shape == np.shape(want), f"{name}: built shape {t.shape}, expected " \
                                           f"{np.shape(want)}"
     evaluated = gc.evaluate(outputs, dict(zip(inputs, values)))
     got = compile_and_run(inputs, values, outputs)
     for (name, t, want, loose), e, g in zip(cases, evaluated, got):
-        assert g.dtype == dt, f"{name}: compiled result has dtype {g.dtype}"
+        assert g.dtype == t.dtype, f"{name}: compiled result has dtype {g.dtype}"
+        e, g = e.astype(dt), g.astype(dt)
         assert_close(f"{name}: gc.evaluate vs numpy", e, want, dt, loose)
         assert_close(f"{name}: compiled vs numpy", g, want, dt, loose)
         assert_close(f"{name}: compiled vs gc.evaluate", g, e, dt, loose)
@@ -262,7 +271,7 @@ def test_comparisons_on_ties(dtype):
         ("relu of 0", (a - 2).relu(), np.maximum(A - 2, 0), False),
     ]
     for name, t, _, _ in cases:
-        assert t.dtype == dtype, name
+        assert t.dtype == (np.bool_ if _is_comparison(name) else dtype), name
     check_cases([a, b], [av, bv], cases)
 
 

@@ -111,7 +111,10 @@ def _gc_step(op, xs, param):
     if op in ("maximum", "minimum"):
         return getattr(gc, op)(x, xs[1])
     if op in ("lt", "le", "gt", "ge"):
-        return {"lt": x < xs[1], "le": x <= xs[1], "gt": x > xs[1], "ge": x >= xs[1]}[op]
+        # a mask of the operands' dtype (comparisons are bool tensors; the ops after it
+        # compute with it as numbers)
+        mask = {"lt": x < xs[1], "le": x <= xs[1], "gt": x > xs[1], "ge": x >= xs[1]}[op]
+        return mask.astype(x.dtype)
     if op == "where":
         return gc.where(x, xs[1], xs[2])
     if op == "clamp":

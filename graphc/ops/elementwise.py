@@ -16,11 +16,13 @@ import sympy as sp
 
 from .. import graph
 from ..dtypes import BOOL, as_dtype, is_float, promote
-from ..errors import ShapeError
+from ..errors import DTypeError, ShapeError
 from ..graph import Op, Tensor
 from ..stabilize import stabilize
-from ..symbolic import (FAbs, Greater, GreaterEqual, Maximum, Minimum, Sigmoid, Where,
-                        numpy_function, operand, partial, renumber)
+from ..symbolic import (Equal, Exp2, Expm1, FAbs, Greater, GreaterEqual, IsFinite, IsInf,
+                        IsNan, Log10, Log1p, Log2, Maximum, Minimum, NotEqual, Round,
+                        Sigmoid, Softplus, Trunc, Where, cast, numpy_function, operand,
+                        partial, renumber)
 from .registry import Category, define
 
 Operand = Union[Tensor, float, int, np.ndarray]
@@ -48,7 +50,7 @@ BINARY = {
     "minimum": Minimum(a0, a1),
 }
 
-# comparisons: 1 where true; the result is a mask (0/1 of the operands' dtype)
+# comparisons: bool tensors, true where the relation holds
 COMPARISONS = {
     "lt": Greater(a1, a0),
     "le": GreaterEqual(a1, a0),
@@ -80,8 +82,9 @@ def as_tensor(value: Operand, like: Optional[Tensor] = None, what: str = "operan
         return value
     if isinstance(value, (bool, int, float, np.number)) or (
             isinstance(value, np.ndarray) and value.ndim == 0):
-        dtype = like.dtype if like is not None else np.float32
-        if dtype == BOOL and not isinstance(value, (bool, np.bool_)):
+        python_bool = isinstance(value, (bool, np.bool_))
+        dtype = like.dtype if like is not None else (BOOL if python_bool else np.float32)
+        if dtype == BOOL and not python_bool:
             dtype = np.float32          # a number meets a mask: the number's float
         return graph.constant(np.asarray(value, dtype=dtype))
     if isinstance(value, (np.ndarray, list, tuple)):
@@ -98,6 +101,8 @@ def apply(name: str, expr: sp.Expr, *operands: Operand, dtype: Any = None) -> Te
     like = next((o for o in operands if isinstance(o, Tensor)), None)
     tensors = [as_tensor(o, like, name) for o in operands]
     promoted = promote([t.dtype for t in tensors], name)
+    if dtype is None and promoted == BOOL:
+        promoted = _bool_result(name)
     out_dtype = as_dtype(dtype, name) if dtype is not None else promoted
     from .views import broadcast_to
     shape = broadcast_shapes(*(t.shape for t in tensors), op=name)
@@ -107,6 +112,22 @@ def apply(name: str, expr: sp.Expr, *operands: Operand, dtype: Any = None) -> Te
         expr, tensors = stable
         expr, tensors = _log_of_sum_exp_leaves(expr, list(tensors))
     return ew_node(expr, tensors, shape, out_dtype)
+
+
+# ops of bool operands whose result is bool, as in torch (+ is or, * is and); - has none
+_BOOL_CLOSED = {"add", "mul", "maximum", "minimum", "clamp"}
+
+
+def _bool_result(name: str) -> np.dtype:
+    """The dtype of elementwise op ``name`` over bool operands only: bool for the logical
+    ones, an error for negation and subtraction, else the default float (torch's
+    exp(mask), mask / mask)."""
+    if name in _BOOL_CLOSED:
+        return BOOL
+    if name in ("neg", "sub"):
+        raise DTypeError(f"{name}: operands are bool, which has no negation or subtraction "
+                         "(as in torch); use ~ or logical_xor, or convert with .float()")
+    return np.dtype(np.float32)
 
 
 def _log_of_sum_exp_leaves(expr: sp.Expr, tensors: list) -> tuple[sp.Expr, list]:
@@ -155,7 +176,7 @@ def ew_node(expr: sp.Expr, src: Sequence[Tensor], shape: tuple, dtype: np.dtype)
     kept = [kept[i] for i in used]
     if not kept or all(t.op is Op.CONST for t in kept):
         values = numpy_function(expr, len(kept))(*(t.arg.array for t in kept))
-        return graph.constant(np.broadcast_to(np.asarray(values, dtype=dtype), shape))
+        return graph.constant(np.broadcast_to(np.asarray(values, dtype=dtype), shape), dtype)
     if expr == operand(0) and kept[0].dtype == dtype:
         return kept[0]
     return Tensor(Op.EW, tuple(kept), shape, dtype, expr)
@@ -198,8 +219,13 @@ def _label(node: Tensor, inner: list) -> str:
                                       for i, t in enumerate(inner)}))
 
 
-define(Op.EW, Category.ELEMENTWISE, vjp=_vjp,
-       impl=lambda node, *xs: numpy_function(node.arg, len(xs))(*xs),
+def _impl(node: Tensor, *xs: np.ndarray) -> np.ndarray:
+    if is_float(node.dtype):   # masks enter float formulas as 0/1 of the node's dtype
+        xs = tuple(x.astype(node.dtype) if x.dtype == BOOL else x for x in xs)
+    return numpy_function(node.arg, len(xs))(*xs)
+
+
+define(Op.EW, Category.ELEMENTWISE, vjp=_vjp, impl=_impl,
        label=_label, rebuild=lambda node, src: ew_node(node.arg, src, node.shape, node.dtype))
 
 # }}}
@@ -229,7 +255,15 @@ abs = _unary("abs", UNARY["abs"])  # noqa: A001  (gc.abs, as SPEC names it)
 add, sub, mul, div, pow = (_binary(n, BINARY[n])  # noqa: A001
                            for n in ("add", "sub", "mul", "div", "pow"))
 maximum, minimum = _binary("maximum", BINARY["maximum"]), _binary("minimum", BINARY["minimum"])
-lt, le, gt, ge = (_binary(n, COMPARISONS[n]) for n in ("lt", "le", "gt", "ge"))
+def _comparison(name: str, expr: sp.Expr) -> Callable[[Operand, Operand], Tensor]:
+    def fn(x: Operand, y: Operand) -> Tensor:
+        return apply(name, expr, x, y, dtype=BOOL)
+    fn.__name__ = name
+    fn.__doc__ = f"Elementwise {name}: a bool tensor, {expr} of a0 and a1 (broadcast)."
+    return fn
+
+
+lt, le, gt, ge = (_comparison(n, COMPARISONS[n]) for n in ("lt", "le", "gt", "ge"))
 
 
 def log_raw(x: Operand) -> Tensor:
@@ -286,5 +320,155 @@ def elementwise(fn: Callable[..., Any], *tensors: Operand, name: Optional[str] =
         raise ValueError(f"elementwise: the formula uses symbols {sorted(map(str, stray))} "
                          "that are not its arguments")
     return apply(name or getattr(fn, "__name__", "elementwise"), expr, *tensors)
+
+# }}}
+
+
+# {{{ the elementwise family: each a formula of the table
+
+SQRT2 = sp.sqrt(2)
+SELU_ALPHA, SELU_SCALE = 1.6732632423543772848170429916717, 1.0507009873554804934193349852946
+
+FAMILY = {
+    "exp2": Exp2(a0), "expm1": Expm1(a0), "log2": Log2(a0), "log10": Log10(a0),
+    "log1p": Log1p(a0), "rsqrt": 1 / sp.sqrt(a0), "square": a0 ** 2, "reciprocal": 1 / a0,
+    "sin": sp.sin(a0), "cos": sp.cos(a0), "tan": sp.tan(a0),
+    "arcsin": sp.asin(a0), "arccos": sp.acos(a0), "arctan": sp.atan(a0),
+    "sinh": sp.sinh(a0), "cosh": sp.cosh(a0), "arcsinh": sp.asinh(a0),
+    "arccosh": sp.acosh(a0), "arctanh": sp.atanh(a0), "erf": sp.erf(a0), "erfc": sp.erfc(a0),
+    "logsigmoid": -Softplus(-a0), "silu": a0 * Sigmoid(a0),
+    "mish": a0 * sp.tanh(Softplus(a0)),
+    "selu": SELU_SCALE * Where(Greater(a0, 0), a0, SELU_ALPHA * Expm1(a0)),
+    "sign": sp.sign(a0), "floor": sp.floor(a0), "ceil": sp.ceiling(a0), "round": Round(a0),
+    "trunc": Trunc(a0),
+}
+UNARY.update(FAMILY)
+BINARY["arctan2"] = sp.atan2(a0, a1)
+COMPARISONS.update({"eq": Equal(a0, a1), "ne": NotEqual(a0, a1)})
+PREDICATES = {"isnan": IsNan(a0), "isinf": IsInf(a0), "isfinite": IsFinite(a0)}
+
+(exp2, expm1, log2, log10, log1p, rsqrt, square, reciprocal, sin, cos, tan, arcsin, arccos,
+ arctan, sinh, cosh, arcsinh, arccosh, arctanh, erf, erfc, logsigmoid, silu, mish, selu,
+ sign, floor, ceil, round, trunc) = (_unary(n, e) for n, e in FAMILY.items())  # noqa: A001
+arctan2 = _binary("arctan2", BINARY["arctan2"])
+eq, ne = _comparison("eq", COMPARISONS["eq"]), _comparison("ne", COMPARISONS["ne"])
+
+
+def floor_divide(x: Operand, y: Operand) -> Tensor:
+    """floor(x / y), numpy's ``//`` (its gradient is 0)."""
+    return apply("floor_divide", sp.floor(a0 / a1), x, y)
+
+
+def remainder(x: Operand, y: Operand) -> Tensor:
+    """x - y * floor(x / y), numpy's ``%``: the result has the sign of y."""
+    return apply("remainder", a0 - a1 * sp.floor(a0 / a1), x, y)
+
+
+def _predicate(name: str) -> Callable[[Operand], Tensor]:
+    def fn(x: Operand) -> Tensor:
+        return apply(name, PREDICATES[name], x, dtype=BOOL)
+    fn.__name__ = name
+    fn.__doc__ = f"True where x is {name[2:]} (a bool tensor)."
+    return fn
+
+
+isnan, isinf, isfinite = (_predicate(n) for n in PREDICATES)
+
+
+def _float(x: float) -> sp.Float:
+    return sp.Float(repr(float(x)))
+
+
+def softplus(x: Operand, beta: float = 1.0, threshold: float = 20.0) -> Tensor:
+    """log(1 + exp(beta x)) / beta, as torch's; computed stably for every x (torch's
+    ``threshold``, above which it returns x, changes the result by less than 1e-8)."""
+    if beta == 1:
+        return apply("softplus", Softplus(a0), x)
+    return apply("softplus", Softplus(_float(beta) * a0) / _float(beta), x)
+
+
+def leaky_relu(x: Operand, negative_slope: float = 0.01) -> Tensor:
+    """x where x > 0, else negative_slope * x (the slope's gradient at 0, as torch)."""
+    return apply("leaky_relu", Where(Greater(a0, 0), a0, _float(negative_slope) * a0), x)
+
+
+def elu(x: Operand, alpha: float = 1.0) -> Tensor:
+    """x where x > 0, else alpha * (exp(x) - 1)."""
+    return apply("elu", Where(Greater(a0, 0), a0, _float(alpha) * Expm1(a0)), x)
+
+
+def gelu(x: Operand, approximate: str = "none") -> Tensor:
+    """x * Phi(x) (``approximate="none"``, with erf) or its tanh approximation."""
+    if approximate == "none":
+        return apply("gelu", a0 * (1 + sp.erf(a0 / SQRT2)) / 2, x)
+    if approximate == "tanh":
+        inner = sp.sqrt(2 / sp.pi) * (a0 + sp.Float("0.044715") * a0 ** 3)
+        return apply("gelu", a0 * (1 + sp.tanh(inner)) / 2, x)
+    raise ValueError(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}")
+
+
+def hardtanh(x: Operand, min_val: float = -1.0, max_val: float = 1.0) -> Tensor:
+    """x limited to [min_val, max_val]; the gradient is 0 on the bounds, as torch's."""
+    if min_val > max_val:
+        raise ValueError(f"hardtanh: min_val {min_val} is above max_val {max_val}")
+    return apply("hardtanh", sp.Min(sp.Max(a0, _float(min_val)), _float(max_val)), x)
+
+
+def nan_to_num(x: Operand, nan: float = 0.0, posinf: Optional[float] = None,
+               neginf: Optional[float] = None) -> Tensor:
+    """NaN, +inf and -inf replaced by ``nan``, ``posinf`` and ``neginf`` (default: the
+    dtype's largest and smallest finite values), as numpy's and torch's."""
+    x = as_tensor(x)
+    big = float(np.finfo(x.dtype).max) if is_float(x.dtype) else 1.0
+    high = _float(big if posinf is None else posinf)
+    low = _float(-big if neginf is None else neginf)
+    expr = Where(IsNan(a0), _float(nan), Where(Equal(a0, sp.oo), high,
+                                               Where(Equal(a0, -sp.oo), low, a0)))
+    return apply("nan_to_num", expr, x)
+
+
+def masked_fill(x: Operand, mask: Operand, value: Operand) -> Tensor:
+    """``value`` where the bool ``mask`` is true, else ``x`` (broadcast), as torch's."""
+    mask = as_tensor(mask)
+    if mask.dtype != BOOL:
+        raise DTypeError(f"masked_fill: the mask must be a bool tensor, got {mask.dtype}; "
+                         "build it with a comparison (x > 0) or .bool()")
+    x = as_tensor(x)
+    return apply("masked_fill", Where(a0, a1, a2), mask, as_tensor(value, x), x,
+                 dtype=x.dtype)
+
+
+def astype(x: Operand, dtype: Any) -> Tensor:
+    """``x`` converted to ``dtype`` (float to bool: true where non-zero)."""
+    x = as_tensor(x)
+    target = as_dtype(dtype, "astype")
+    if target == x.dtype:
+        return x
+    return apply("astype", cast(a0, target), x, dtype=target)
+
+
+def _logical(name: str, expr: sp.Expr, *operands: Operand) -> Tensor:
+    tensors = [as_tensor(o) for o in operands]
+    for t in tensors:
+        if t.dtype != BOOL:
+            raise DTypeError(f"{name}: & | ^ ~ take bool tensors, got {t.dtype}; compare "
+                             "first (x > 0) or convert with .bool()")
+    return apply(name, expr, *tensors, dtype=BOOL)
+
+
+def logical_and(x: Operand, y: Operand) -> Tensor:
+    return _logical("logical_and", a0 * a1, x, y)
+
+
+def logical_or(x: Operand, y: Operand) -> Tensor:
+    return _logical("logical_or", Maximum(a0, a1), x, y)
+
+
+def logical_xor(x: Operand, y: Operand) -> Tensor:
+    return _logical("logical_xor", NotEqual(a0, a1), x, y)
+
+
+def logical_not(x: Operand) -> Tensor:
+    return _logical("logical_not", Equal(a0, 0), x)
 
 # }}}

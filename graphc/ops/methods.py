@@ -19,6 +19,19 @@ METHODS = {
     "__rmatmul__": _reflected(contract.matmul), "__neg__": ew.neg,
     "__pos__": lambda self: self, "__abs__": ew.abs,
     "__lt__": ew.lt, "__le__": ew.le, "__gt__": ew.gt, "__ge__": ew.ge,
+    "__eq__": ew.eq, "__ne__": ew.ne,
+    "__floordiv__": ew.floor_divide, "__rfloordiv__": _reflected(ew.floor_divide),
+    "__mod__": ew.remainder, "__rmod__": _reflected(ew.remainder),
+    "__and__": ew.logical_and, "__rand__": _reflected(ew.logical_and),
+    "__or__": ew.logical_or, "__ror__": _reflected(ew.logical_or),
+    "__xor__": ew.logical_xor, "__rxor__": _reflected(ew.logical_xor),
+    "__invert__": ew.logical_not,
+    "astype": ew.astype, "float": lambda self: ew.astype(self, "float32"),
+    "double": lambda self: ew.astype(self, "float64"),
+    "bool": lambda self: ew.astype(self, "bool"),
+    "int": lambda self: ew.astype(self, "int32"), "long": lambda self: ew.astype(self, "int64"),
+    "where": lambda self, condition, other: ew.where(condition, self, other),
+    "masked_fill": ew.masked_fill, "nan_to_num": ew.nan_to_num,
     "__getitem__": views.getitem,
     "mm": contract.mm, "matmul": contract.matmul, "clamp": ew.clamp, "pow": ew.pow,
     "exp": ew.exp, "log": reduce.log, "sqrt": ew.sqrt, "tanh": ew.tanh,
@@ -32,6 +45,19 @@ METHODS = {
     "softmax": reduce.softmax, "log_softmax": reduce.log_softmax,
     "logsumexp": reduce.logsumexp,
 }
+
+
+# torch's methods of one argument, named as torch names them (numpy's arc- names too)
+_UNARY_METHODS = {name: getattr(ew, name) for name in (
+    "exp2 expm1 log2 log10 log1p rsqrt square reciprocal sin cos tan arcsin arccos arctan "
+    "sinh cosh arcsinh arccosh arctanh erf erfc sign floor ceil round trunc isnan isinf "
+    "isfinite neg").split()}
+_UNARY_METHODS.update(asin=ew.arcsin, acos=ew.arccos, atan=ew.arctan, asinh=ew.arcsinh,
+                      acosh=ew.arccosh, atanh=ew.arctanh, negative=ew.neg)
+METHODS.update(_UNARY_METHODS)
+METHODS.update(atan2=ew.arctan2, arctan2=ew.arctan2, maximum=ew.maximum, minimum=ew.minimum,
+               logical_and=ew.logical_and, logical_or=ew.logical_or,
+               logical_xor=ew.logical_xor, logical_not=ew.logical_not)
 
 
 def install(cls: type) -> None:

@@ -36,7 +36,10 @@ def _vectorised(fn) -> bool:
     return any(v in k.source for v in vectors for k in fn.kernels if k.kind == "elementwise")
 
 
-@pytest.mark.parametrize("name", sorted(UNARY))
+# the seed's ops, with their own domain here; the whole family is in tests/ops (each op
+# drawn from its own domain, where its float32 gradient is well conditioned)
+@pytest.mark.parametrize("name", ["abs", "exp", "log", "neg", "relu", "sigmoid", "sqrt",
+                                  "tanh"])
 def test_vectorised_unary_ops_and_gradients(name, dtype):
     rng = np.random.default_rng(3)
     x = gc.placeholder((6, 32), dtype, name="x")

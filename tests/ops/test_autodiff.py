@@ -385,12 +385,17 @@ def test_check_grad_needs_values_for_placeholders():
 
 
 def test_masks_add_as_numbers_in_the_reference():
-    """Comparisons are 0/1 of the operand dtype: two of them add to 2 (numpy's bool + bool
-    would be a logical or), and so do the tie-splitting gradients of maximum and minimum."""
+    """Comparisons are bool tensors, as in numpy and torch: two of them add as a logical
+    or, and as numbers once converted (.float()); inside a formula the 0/1 masks of the
+    tie-splitting gradients of maximum and minimum add as numbers."""
     x = gc.placeholder((3,), dtype="float64", name="x")
     y = gc.placeholder((3,), dtype="float64", name="y")
     feed = {x: np.array([1.0, 2.0, 3.0]), y: np.array([3.0, 2.0, 1.0])}
-    np.testing.assert_array_equal(gc.evaluate((y > x) + (y >= x), feed), [2, 1, 0])
+    both = (y > x) + (y >= x)
+    assert both.dtype == np.bool_
+    np.testing.assert_array_equal(gc.evaluate(both, feed), [True, True, False])
+    np.testing.assert_array_equal(gc.evaluate((y > x).double() + (y >= x).double(), feed),
+                                  [2, 1, 0])
     cost = gc.maximum(x, y).sum() + 2 * gc.minimum(x, y).sum()
     np.testing.assert_array_equal(gc.evaluate(gc.grad(cost, x), feed), [2, 1.5, 1])
     gc.check_grad(cost, [x, y], {x: np.array([1.0, 2.5, 3.0]), y: feed[y]})

@@ -33,7 +33,8 @@ def test_broadcast_shapes_follow_numpy(sa, sb, expected):
         t = op(ph(*sa), ph(*sb))
         assert t.shape == expected
         assert t.ndim == len(expected)
-        assert t.dtype == np.float32
+        assert t.dtype == (np.bool_ if t.op is Op.EW and "Greater" in str(t.arg)
+                           else np.float32)
 
 
 def test_python_scalar_operands_keep_shape():
@@ -174,9 +175,11 @@ def test_python_scalars_adopt_tensor_dtype(dt):
     x = ph(2, 3, dtype=dt)
     for t in (x + 1, 1 + x, x * 2.5, 2.5 * x, x / 3.0, 3.0 / x, x ** 2, 2.0 ** x, x - 1e-3,
               x.clamp(min=0.1), x.clamp(max=1), gc.maximum(x, 0.0), gc.where(x > 0, x, 0.5),
-              x > 0.5, x <= 1, x.mean(), x.sum() * 0.5, x * np.float64(2.0),
+              x.mean(), x.sum() * 0.5, x * np.float64(2.0),
               x * np.float32(2.0), x * np.array(2.0)):
         assert t.dtype == np.dtype(dt), t
+    for t in (x > 0.5, x <= 1, x == 2.0):       # comparisons are bool, as in numpy
+        assert t.dtype == np.bool_ and t.src[0].dtype == np.dtype(dt), t
 
 
 def test_float32_scalar_is_rounded_to_float32():
@@ -205,11 +208,17 @@ def test_constant_of_python_float_is_float32():
     assert (gc.constant(2.0) * x).dtype == np.float32
 
 
-def test_comparisons_are_masks_of_operand_dtype():
+def test_comparisons_are_bool_tensors():
     for dt in ("float32", "float64"):
         x = ph(3, dtype=dt)
-        for t in (x < 0, x <= 0, x > 0, x >= 0):
-            assert t.dtype == np.dtype(dt) and t.shape == (3,)
+        for t in (x < 0, x <= 0, x > 0, x >= 0, x == 0, x != 0):
+            assert t.dtype == np.bool_ and t.shape == (3,)
+        y = (x > 0) * x          # a mask meets a float: the float's dtype (torch, JAX)
+        assert y.dtype == np.dtype(dt)
+    x, y = ph(3), ph(3)
+    assert {x: 1, y: 2}[x] == 1 and x in {x}       # hashing stays by identity
+    with pytest.raises(TypeError, match="compare tensors with `is`"):
+        bool(x == y)
 
 
 def test_parameter_dtype_and_value():
