@@ -86,7 +86,7 @@ def as_tensor(value: Operand, like: Optional[Tensor] = None, what: str = "operan
         dtype = like.dtype if like is not None else (BOOL if python_bool else np.float32)
         if dtype == BOOL and not python_bool:
             dtype = np.float32          # a number meets a mask: the number's float
-        return graph.constant(np.asarray(value, dtype=dtype))
+        return graph.constant(np.asarray(value, dtype=dtype), dtype)
     if isinstance(value, (np.ndarray, list, tuple)):
         dtype = like.dtype if like is not None and like.dtype != BOOL else None
         return graph.constant(np.asarray(value), dtype)
