@@ -15,16 +15,21 @@ from graphc.codegen import BufferRef, KernelSpec
 
 
 def _spec(name: str, reads: list, writes: list, flops: int = 1000, body: str = "",
-          local: tuple = (1,)) -> KernelSpec:
-    """A copy kernel over temporaries: reads slots ``reads``, writes slots ``writes``."""
+          local: tuple = (1,), work_groups: bool = False) -> KernelSpec:
+    """A copy kernel over temporaries: reads slots ``reads``, writes slots ``writes``;
+    rendered from the elementwise template, as a writer would (``work_groups``: its
+    writer says it needs its work-groups)."""
     args = [BufferRef("temp", slot=s) for s in reads + writes]
     params = ", ".join(f"__global {'' if s in writes else 'const '}float* restrict b{i}"
                        for i, s in enumerate(reads + writes))
     out = len(reads)
-    source = (f"__kernel void {name}({params})\n{{\n    const int i = get_global_id(0);\n"
-              f"{body}    b{out}[i] = b0[i] + 1.0f;\n}}\n")
-    return KernelSpec(name, "elementwise", source, args, (8,), local, [], [],
-                      np.dtype(np.float32), flops, 64, written=args[out:])
+    fields = {"args": params, "guard": "", "scale": "",
+              "body": f"{body}    b{out}[i] = b0[i] + 1.0f;"}
+    spec = KernelSpec(name, "elementwise", "", args, (8,), local, [], [],
+                      np.dtype(np.float32), flops, 64, written=args[out:],
+                      template="elementwise", fields=fields, work_groups=work_groups)
+    spec.source = spec.render(name)
+    return spec
 
 
 def _names(specs: list) -> list:
@@ -47,7 +52,8 @@ def test_independent_kernels_share_a_launch():
     (_spec("b", [1], [3]), "reads what the first writes"),
     (_spec("b", [2], [0]), "writes what the first reads"),
     (_spec("b", [2], [1]), "writes what the first writes"),
-    (_spec("b", [2], [3], body="    barrier(CLK_LOCAL_MEM_FENCE);\n"), "has a barrier"),
+    (_spec("b", [2], [3], body="    barrier(CLK_LOCAL_MEM_FENCE);\n", work_groups=True),
+     "has a barrier"),
     (_spec("b", [2], [3], local=(16,)), "has work-groups of 16"),
 ])
 def test_kernels_that_must_not_share_a_launch_keep_their_own(second, why):
