@@ -38,53 +38,13 @@ def row_chains(sched: Schedule, target: Target, plans: dict) -> list:
     if not target.chains_rows:
         return []
     groups = sched.groups
-    writer = {id(n): g for g in groups for n in g.outputs}
-    in_place = set(sched.in_place)
-    loads = sched.loads
-
-    def plain(g: Group) -> bool:
-        return (g.kind == "matmul" and len(g.space) == 2
-                and not any(id(n) in in_place for n in g.outputs))
-
-    def sources(g: Group) -> set:
-        return {writer[id(b)] for _, b, _ in loads[id(g)] if id(b) in writer} - {g}
-
-    def row_local(g: Group, written: set, M: int) -> bool:
-        b_operand = g.anchor.src[1]
-        for s, base, view in loads[id(g)]:
-            if id(base) not in written:
-                continue
-            if s is b_operand or base.ndim != 2 or base.shape[0] != M or view.offset \
-                    or len(view.shape) != 2 or view.strides[0] != base.shape[1] \
-                    or view.strides[1] not in (0, 1):
-                return False
-        return True
-
+    finder = _ChainFinder(sched)
     chains, taken = [], set()
     for g in list(groups):
-        if id(g) in taken or not plain(g):
+        if id(g) in taken or not finder.plain(g):
             continue
-        M = g.space[0]
-        chain = [g]
         start = groups.index(g)
-        while True:
-            members = set(map(id, chain))
-            written = {id(n) for c in chain for n in c.outputs}
-            after = groups.index(chain[-1]) + 1
-            nxt = None
-            for h in groups[after:]:
-                if id(h) in taken or not plain(h) or h.space[0] != M:
-                    continue
-                src = sources(h)
-                if not any(id(c) in members for c in src):
-                    continue
-                if all(id(c) in members or groups.index(c) < start for c in src) \
-                        and row_local(h, written, M):
-                    nxt = h
-                    break
-            if nxt is None:
-                break
-            chain.append(nxt)
+        chain = finder.grow(g, taken)
         if len(chain) < 2 or sum(c.anchor.src[0].size * c.space[1] for c in chain) \
                 > CHAIN_MAX_MACS:
             continue
@@ -106,6 +66,62 @@ def row_chains(sched: Schedule, target: Target, plans: dict) -> list:
             index += 1
         g.index = index
     return chains
+
+
+class _ChainFinder:
+    """Which matmul groups of a schedule may follow which in a chain by rows."""
+
+    def __init__(self, sched: Schedule):
+        self.groups, self.loads = sched.groups, sched.loads
+        self.writer = {id(n): g for g in sched.groups for n in g.outputs}
+        self.in_place = set(sched.in_place)
+
+    def plain(self, g: Group) -> bool:
+        """A 2-D matmul that writes nothing in place."""
+        return (g.kind == "matmul" and len(g.space) == 2
+                and not any(id(n) in self.in_place for n in g.outputs))
+
+    def sources(self, g: Group) -> set:
+        """The groups that write what ``g`` reads."""
+        return {self.writer[id(b)] for _, b, _ in self.loads[id(g)]
+                if id(b) in self.writer} - {g}
+
+    def row_local(self, g: Group, written: set, M: int) -> bool:
+        """Whether ``g`` reads each of ``written`` only in its own rows, as rows of its
+        first operand or element by element in its epilogue."""
+        b_operand = g.anchor.src[1]
+        for s, base, view in self.loads[id(g)]:
+            if id(base) not in written:
+                continue
+            if s is b_operand or base.ndim != 2 or base.shape[0] != M or view.offset \
+                    or len(view.shape) != 2 or view.strides[0] != base.shape[1] \
+                    or view.strides[1] not in (0, 1):
+                return False
+        return True
+
+    def grow(self, g: Group, taken: set) -> list:
+        """The longest chain from ``g``: each next member the first later plain matmul
+        of the same M that reads the chain's results row by row, and otherwise only
+        what was written before the chain starts."""
+        groups, M, chain = self.groups, g.space[0], [g]
+        start = groups.index(g)
+        while True:
+            members = set(map(id, chain))
+            written = {id(n) for c in chain for n in c.outputs}
+            nxt = None
+            for h in groups[groups.index(chain[-1]) + 1:]:
+                if id(h) in taken or not self.plain(h) or h.space[0] != M:
+                    continue
+                src = self.sources(h)
+                if not any(id(c) in members for c in src):
+                    continue
+                if all(id(c) in members or groups.index(c) < start for c in src) \
+                        and self.row_local(h, written, M):
+                    nxt = h
+                    break
+            if nxt is None:
+                return chain
+            chain.append(nxt)
 
 
 # A chain's blocks of rows: at least this many per core. With 4 blocks of 16 rows the
