@@ -8,7 +8,8 @@ import numpy as np
 import sympy as sp
 
 from ..symbolic import operand
-from .kernel import KernelWriter, Skeleton, _Space, unravel, writes
+from .kernel import KernelWriter, Skeleton, writes
+from .space import _Space, unravel
 
 
 def _transposed_copy(w: KernelWriter) -> Optional[Skeleton]:

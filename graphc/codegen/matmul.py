@@ -11,8 +11,9 @@ from .. import templates
 from ..dtypes import cl_type
 from ..schedule import Group, Schedule, View
 from ..target import Target
-from .kernel import KERNEL_FORM, KernelWriter, Skeleton, _Space, unravel, writes
+from .kernel import KERNEL_FORM, KernelWriter, Skeleton, writes
 from .matmul_model import _matmul_plan, _matmul_plans_gpu, _pow2_at_least
+from .space import _Space, unravel
 
 
 @dataclasses.dataclass(frozen=True)

@@ -6,7 +6,8 @@ import numpy as np
 
 from ..dtypes import literal
 from ..schedule import contiguous_strides
-from .kernel import KernelWriter, Skeleton, _Space, unravel, writes
+from .kernel import KernelWriter, Skeleton, writes
+from .space import _Space, unravel
 
 
 def _flat(shape: tuple) -> str:
