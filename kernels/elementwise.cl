@@ -1,8 +1,8 @@
 // One work-item per element of the index space (or per vector of neighbouring elements,
 // from i on); fused elementwise body.
-__kernel void $name($args)
+$qualifier void $name($args)
 {
-    const int i = $first;
+    const int i = $gid(0)$scale;
 $guard
 $body
 }

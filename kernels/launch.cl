@@ -2,8 +2,8 @@
 // its global ids here, and each work-item of the launch runs one work-item of one of them.
 $functions
 
-__kernel void $name($args)
+$qualifier void $name($args)
 {
-    int id = get_global_id(0);
+    int id = $gid(0);
 $dispatch
 }

@@ -4,11 +4,11 @@
 // materialised). Tiles never leave C: the last tile of a row or column is shifted back
 // inside C, and a work-item stores only the elements from (own_m, own_n) on, so no element
 // is written twice and no load needs a clamp.
-__kernel void $name($args)
+$qualifier void $name($args)
 {
-    const int own_n = get_global_id($GN) * $TN;
-    const int own_m = get_global_id($GM) * $TM;
-    const int batch = get_global_id(2);
+    const int own_n = $gid($GN) * $TN;
+    const int own_m = $gid($GM) * $TM;
+    const int batch = $gid(2);
     if (own_n >= $N || own_m >= $M)
         return;
     const int n0 = min(own_n, $N - $TN);

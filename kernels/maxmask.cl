@@ -1,8 +1,8 @@
 // 1 at the first maximal element of each reduced group, 0 elsewhere: the gradient mask of
 // max. One work-item per group.
-__kernel void $name($args)
+$qualifier void $name($args)
 {
-    const int o = get_global_id(0);
+    const int o = $gid(0);
     if (o >= $outs)
         return;
 $out_index

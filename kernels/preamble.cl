@@ -3,5 +3,5 @@ $pragmas
 // max and min that propagate NaN, as numpy and torch do (fmax and fmin return the number)
 #define GC_MAX(x, y) ((((x) > (y)) || ((x) != (x))) ? (x) : (y))
 #define GC_MIN(x, y) ((((x) < (y)) || ((x) != (x))) ? (x) : (y))
-// the global ids of a kernel run as a function of its ids (codegen._as_function)
+// the global ids of a kernel rendered as a function of its ids (KernelSpec.function)
 #define GC_ID(d) ((d) == 0 ? gc_id0 : (d) == 1 ? gc_id1 : gc_id2)

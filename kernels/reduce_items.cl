@@ -3,9 +3,9 @@
 // epilogue. Where the reduced axes are not the innermost (a sum over rows, say), the $W
 // loads of a step are neighbours in memory, and so are the loads of neighbouring
 // work-items: a CPU reads a row at a time, a GPU's warp reads them as one.
-__kernel void $name($args)
+$qualifier void $name($args)
 {
-    const int o0 = get_global_id(0) * $W;
+    const int o0 = $gid(0) * $W;
     if (o0 >= $outs)
         return;
     $T accs[$W];

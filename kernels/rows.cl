@@ -3,8 +3,8 @@
 // every tile of its row of tiles, with no barrier. Each is a function of its global ids.
 $functions
 
-__kernel void $name($args)
+$qualifier void $name($args)
 {
-    const int b = get_global_id(0);
+    const int b = $gid(0);
 $steps
 }

@@ -2,10 +2,10 @@
 // columns. Each work-item moves one $W x $W block: $W vector loads along the source's
 // contiguous axis, $W vector stores along the copy's rows (a lane-by-lane reassembly in
 // registers between them), so every load and store reads or writes whole cache lines.
-__kernel void $name($args)
+$qualifier void $name($args)
 {
-    const int q0 = get_global_id(0) * $W;
-    const int p0 = get_global_id(1) * $W;
+    const int q0 = $gid(0) * $W;
+    const int p0 = $gid(1) * $W;
 $loads
 $stores
 }

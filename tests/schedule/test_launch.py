@@ -15,16 +15,21 @@ from graphc.codegen import BufferRef, KernelSpec
 
 
 def _spec(name: str, reads: list, writes: list, flops: int = 1000, body: str = "",
-          local: tuple = (1,)) -> KernelSpec:
-    """A copy kernel over temporaries: reads slots ``reads``, writes slots ``writes``."""
+          local: tuple = (1,), work_groups: bool = False) -> KernelSpec:
+    """A copy kernel over temporaries: reads slots ``reads``, writes slots ``writes``;
+    rendered from the elementwise template, as a writer would (``work_groups``: its
+    writer says it needs its work-groups)."""
     args = [BufferRef("temp", slot=s) for s in reads + writes]
     params = ", ".join(f"__global {'' if s in writes else 'const '}float* restrict b{i}"
                        for i, s in enumerate(reads + writes))
     out = len(reads)
-    source = (f"__kernel void {name}({params})\n{{\n    const int i = get_global_id(0);\n"
-              f"{body}    b{out}[i] = b0[i] + 1.0f;\n}}\n")
-    return KernelSpec(name, "elementwise", source, args, (8,), local, [], [],
-                      np.dtype(np.float32), flops, 64, written=args[out:])
+    fields = {"args": params, "guard": "", "scale": "",
+              "body": f"{body}    b{out}[i] = b0[i] + 1.0f;"}
+    spec = KernelSpec(name, "elementwise", "", args, (8,), local, [], [],
+                      np.dtype(np.float32), flops, 64, written=args[out:],
+                      template="elementwise", fields=fields, work_groups=work_groups)
+    spec.source = spec.render(name)
+    return spec
 
 
 def _names(specs: list) -> list:
@@ -47,7 +52,8 @@ def test_independent_kernels_share_a_launch():
     (_spec("b", [1], [3]), "reads what the first writes"),
     (_spec("b", [2], [0]), "writes what the first reads"),
     (_spec("b", [2], [1]), "writes what the first writes"),
-    (_spec("b", [2], [3], body="    barrier(CLK_LOCAL_MEM_FENCE);\n"), "has a barrier"),
+    (_spec("b", [2], [3], body="    barrier(CLK_LOCAL_MEM_FENCE);\n", work_groups=True),
+     "has a barrier"),
     (_spec("b", [2], [3], local=(16,)), "has work-groups of 16"),
 ])
 def test_kernels_that_must_not_share_a_launch_keep_their_own(second, why):
@@ -256,3 +262,37 @@ def test_gpu_targets_launch_every_kernel():
     gpu = codegen.Target(kind="gpu", compute_units=8, max_group=256)
     a, b = _spec("a", [0], [1]), _spec("b", [2], [3])
     assert codegen.merge_launches([a, b], gpu) == [a, b]
+
+
+# {{{ what the passes read: kernels as functions of their global ids, work-group needs
+
+def test_writers_say_which_kernels_need_their_work_groups():
+    """Device-free: a GPU's tree reduction and tiled matmul need their work-groups (local
+    memory, barriers) and cannot run as functions; a CPU's matmuls never do, and a kernel
+    that does is never part of a launch."""
+    from graphc.lower import lower
+    x = gc.placeholder((256, 512), name="x")
+    w = gc.parameter(np.ones((512, 256), np.float32), name="w")
+    out = [gc.sum(x, axis=1), x @ w]
+    gpu = codegen.Target("gpu", compute_units=132, max_group=1024)
+    grouped = [k for k in lower(out, None, gpu).kernels if k.work_groups]
+    assert {k.kind for k in grouped} == {"reduce", "matmul"}
+    with pytest.raises(gc.errors.CodegenError, match="work-groups"):
+        grouped[0].function("f")
+    cpu = codegen.Target("cpu", compute_units=2, max_group=4096)
+    kernels = lower(out, None, cpu).kernels
+    assert not any(k.work_groups for k in kernels if k.kind == "matmul")
+    assert not any(p.work_groups for k in kernels for p in k.parts)
+
+
+def test_launch_runs_its_parts_rendered_as_functions():
+    a, b = _spec("a", [0], [1]), _spec("b", [2], [3])
+    (launch,) = codegen.merge_launches([a, b])
+    for i, part in enumerate(launch.parts):
+        function = part.function(f"{launch.name}_{i}")
+        assert function in launch.source and "get_global_id" not in function
+        assert function.replace("GC_ID(", "get_global_id(").replace(
+            f"static void {launch.name}_{i}(", f"__kernel void {part.name}(").replace(
+            codegen.kernel.GC_IDS, "") == part.source
+
+# }}}

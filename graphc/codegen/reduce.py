@@ -1,0 +1,79 @@
+"""Reduction kernels (sum and max over axes, with fused prologue and epilogue) and the
+gradient mask of max."""
+from __future__ import annotations
+
+import numpy as np
+
+from ..dtypes import literal
+from ..schedule import contiguous_strides
+from .kernel import KernelWriter, Skeleton, writes
+from .space import _Space, unravel
+
+
+def _flat(shape: tuple) -> str:
+    """The C expression of the flat index of multi-index x0.. in a contiguous ``shape``."""
+    return " + ".join(f"x{d} * {s}" for d, s in enumerate(contiguous_strides(shape))
+                      if shape[d] != 1) or "0"
+
+
+@writes("reduce")
+def write_reduce(w: KernelWriter) -> Skeleton:
+    """A sum or max over axes: work-items per output, or a work-group per output (the
+    target's choice), with the group's prologue and epilogue fused."""
+    kind, axes, _ = w.group.anchor.arg
+    (x,) = w.group.anchor.src
+    kept = [d for d in range(x.ndim) if d not in axes]
+    reduced = int(np.prod([x.shape[d] for d in axes], dtype=np.int64))
+    outs = int(np.prod([x.shape[d] for d in kept], dtype=np.int64))
+    in_space = _Space(x.shape, "i", lambda d: f"x{d}")
+    keepdims = len(w.group.space) == x.ndim
+    out_space = _Space(w.group.space, "o", lambda d: f"x{d}" if keepdims else f"x{kept[d]}")
+    prologue = w.body(w.group.prologue, in_space, "        ", {"value": x})
+    in_index = unravel(x.shape, "r", lambda d: f"x{d}", list(axes))
+    in_index.append(f"const int i = {_flat(x.shape)};")
+    epilogue = w.body(w.group.nodes, out_space, "        ")
+    if any(n is w.group.anchor for n in w.group.outputs):
+        target = w.arg(w.buffer_of(w.group.anchor), True)
+        epilogue.append(f"        {target}[o] = acc;")
+    shape, W, local = w.target.reduction(outs, reduced, (x.ndim - 1) not in axes)
+    combine = ("acc + value" if kind == "sum" else
+               "((value > acc || value != value) ? value : acc)")
+    init = literal(0.0 if kind == "sum" else float("-inf"), w.dtype)
+    fields = {"T": w.T, "local": local, "reduced": reduced, "init": init,
+              "combine": combine, "prologue": "\n".join(prologue),
+              "out_index": "\n".join("    " + s for s in
+                                     unravel(x.shape, "o", lambda d: f"x{d}", kept)),
+              "in_index": "\n".join("        " + s for s in in_index),
+              "epilogue": "\n".join(epilogue)}
+    if shape == "items":
+        items = -(-outs // W)
+        fields = dict(fields, outs=outs, W=W)
+        return Skeleton("reduce_items", fields, (-(-items // local) * local,), (local,))
+    # a tree in local memory, with barriers
+    return Skeleton("reduce", fields, (outs * local,), (local,), work_groups=True)
+
+
+@writes("maxmask")
+def write_maxmask(w: KernelWriter) -> Skeleton:
+    """1 at the first maximal element of each reduced group of the anchor's source."""
+    node = w.group.anchor
+    (x,) = node.src
+    axes = node.arg
+    kept = [d for d in range(x.ndim) if d not in axes]
+    base, view = w.load_of[id(x)]
+    src = w.arg(w.buffer_of(base))
+    out = w.arg(w.buffer_of(node), write=True)
+    space = _Space(x.shape, "i", lambda d: f"x{d}")
+    fields = {"T": w.T, "X": src, "OUT": out,
+              "outs": int(np.prod([x.shape[d] for d in kept], dtype=np.int64)),
+              "reduced": int(np.prod([x.shape[d] for d in axes], dtype=np.int64)),
+              "out_index": "\n".join("    " + s for s in unravel(
+                  x.shape, "o", lambda d: f"x{d}", kept)),
+              "in_index": "\n".join("        " + s for s in unravel(
+                  x.shape, "r", lambda d: f"x{d}", list(axes))
+                  + [f"const int i = {_flat(x.shape)};"]),
+              "load": space.offset(view), "store": "i",
+              "one": literal(1, w.dtype), "zero": literal(0, w.dtype)}
+    outs = fields["outs"]
+    local = w.target.maxmask_group(outs)
+    return Skeleton("maxmask", fields, (-(-outs // local) * local,), (local,))
