@@ -283,14 +283,15 @@ def where(condition: Operand, x: Operand, y: Operand) -> Tensor:
 
 def clamp(x: Operand, min: Optional[Operand] = None,  # noqa: A002 (torch's names)
           max: Optional[Operand] = None) -> Tensor:  # noqa: A002
-    """Limit ``x`` to [min, max]; the gradient is 0 outside and on the bounds."""
+    """Limit ``x`` to [min, max]. As torch's: the gradient passes on the bounds and is 0
+    outside them; NaN stays NaN."""
     if min is None and max is None:
         raise ValueError("clamp: give min=, max= or both")
     result = x
-    if min is not None:
-        result = apply("clamp", sp.Max(a0, a1), result, min)
+    if min is not None:       # x where it is not below min: ties keep x and its gradient
+        result = apply("clamp", Where(Greater(a1, a0), a1, a0), result, min)
     if max is not None:
-        result = apply("clamp", sp.Min(a0, a1), result, max)
+        result = apply("clamp", Where(Greater(a0, a1), a1, a0), result, max)
     return result
 
 
