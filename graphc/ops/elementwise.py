@@ -236,7 +236,7 @@ define(Op.EW, Category.ELEMENTWISE, vjp=_vjp, impl=_impl,
 def _unary(name: str, expr: sp.Expr) -> Callable[[Operand], Tensor]:
     def fn(x: Operand) -> Tensor:
         return apply(name, expr, x)
-    fn.__name__ = name
+    fn.__name__ = fn.__qualname__ = name
     fn.__doc__ = f"Elementwise {name}: {expr} of a0."
     return fn
 
@@ -244,7 +244,7 @@ def _unary(name: str, expr: sp.Expr) -> Callable[[Operand], Tensor]:
 def _binary(name: str, expr: sp.Expr) -> Callable[[Operand, Operand], Tensor]:
     def fn(x: Operand, y: Operand) -> Tensor:
         return apply(name, expr, x, y)
-    fn.__name__ = name
+    fn.__name__ = fn.__qualname__ = name
     fn.__doc__ = f"Elementwise {name}: {expr} of a0 and a1 (broadcast)."
     return fn
 
@@ -258,7 +258,7 @@ maximum, minimum = _binary("maximum", BINARY["maximum"]), _binary("minimum", BIN
 def _comparison(name: str, expr: sp.Expr) -> Callable[[Operand, Operand], Tensor]:
     def fn(x: Operand, y: Operand) -> Tensor:
         return apply(name, expr, x, y, dtype=BOOL)
-    fn.__name__ = name
+    fn.__name__ = fn.__qualname__ = name
     fn.__doc__ = f"Elementwise {name}: a bool tensor, {expr} of a0 and a1 (broadcast)."
     return fn
 
@@ -348,9 +348,8 @@ BINARY["arctan2"] = sp.atan2(a0, a1)
 COMPARISONS.update({"eq": Equal(a0, a1), "ne": NotEqual(a0, a1)})
 PREDICATES = {"isnan": IsNan(a0), "isinf": IsInf(a0), "isfinite": IsFinite(a0)}
 
-(exp2, expm1, log2, log10, log1p, rsqrt, square, reciprocal, sin, cos, tan, arcsin, arccos,
- arctan, sinh, cosh, arcsinh, arccosh, arctanh, erf, erfc, logsigmoid, silu, mish, selu,
- sign, floor, ceil, round, trunc) = (_unary(n, e) for n, e in FAMILY.items())  # noqa: A001
+# one function per entry of FAMILY: adding an op of one operand is one line above
+globals().update({name: _unary(name, expr) for name, expr in FAMILY.items()})
 arctan2 = _binary("arctan2", BINARY["arctan2"])
 eq, ne = _comparison("eq", COMPARISONS["eq"]), _comparison("ne", COMPARISONS["ne"])
 
@@ -368,12 +367,12 @@ def remainder(x: Operand, y: Operand) -> Tensor:
 def _predicate(name: str) -> Callable[[Operand], Tensor]:
     def fn(x: Operand) -> Tensor:
         return apply(name, PREDICATES[name], x, dtype=BOOL)
-    fn.__name__ = name
+    fn.__name__ = fn.__qualname__ = name
     fn.__doc__ = f"True where x is {name[2:]} (a bool tensor)."
     return fn
 
 
-isnan, isinf, isfinite = (_predicate(n) for n in PREDICATES)
+globals().update({name: _predicate(name) for name in PREDICATES})
 
 
 def _float(x: float) -> sp.Float:
@@ -473,3 +472,12 @@ def logical_not(x: Operand) -> Tensor:
     return _logical("logical_not", Equal(a0, 0), x)
 
 # }}}
+
+
+# every elementwise op of this module, by name: gc.<name>, graphc.ops.<name> (and
+# gc.elementwise, the user's own op)
+# (gc.log is reduce.log: log of a sum of exponentials becomes logsumexp)
+__all__ = sorted(set(UNARY) - {"log"} | set(BINARY) | set(COMPARISONS) | set(PREDICATES) | {
+    "where", "clamp", "softplus", "leaky_relu", "elu", "gelu", "hardtanh",
+    "nan_to_num", "masked_fill", "astype", "floor_divide", "remainder", "logical_and",
+    "logical_or", "logical_xor", "logical_not"})

@@ -48,10 +48,7 @@ METHODS = {
 
 
 # torch's methods of one argument, named as torch names them (numpy's arc- names too)
-_UNARY_METHODS = {name: getattr(ew, name) for name in (
-    "exp2 expm1 log2 log10 log1p rsqrt square reciprocal sin cos tan arcsin arccos arctan "
-    "sinh cosh arcsinh arccosh arctanh erf erfc sign floor ceil round trunc isnan isinf "
-    "isfinite neg").split()}
+_UNARY_METHODS = {name: getattr(ew, name) for name in [*ew.FAMILY, *ew.PREDICATES, "neg"]}
 _UNARY_METHODS.update(asin=ew.arcsin, acos=ew.arccos, atan=ew.arctan, asinh=ew.arcsinh,
                       acosh=ew.arccosh, atanh=ew.arctanh, negative=ew.neg)
 METHODS.update(_UNARY_METHODS)
