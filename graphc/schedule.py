@@ -18,6 +18,9 @@ from __future__ import annotations
 import dataclasses
 from typing import Iterable, Optional
 
+import numpy as np
+
+from . import graph
 from .errors import CodegenError
 
 from .graph import LEAVES, Op, Tensor, toposort
@@ -53,12 +56,22 @@ def resolve(node: Tensor, bases: dict) -> tuple[Tensor, Optional[View]]:
         base = base.src[0]
     base = bases.get(id(base), base)
     view = View.contiguous(base.shape)
+    if base.op is Op.CONST and base.arg.uniform is not None and base.size > 1:
+        # one number, read by every element: a buffer of one element, a view of stride 0
+        view = View(base.shape, (0,) * base.ndim)
+        base = uniform_scalar(base)
     for v in reversed(chain):
         composed = opdef(v).view(v, view)
         if composed is None:
             return v.src[0], None
         view = composed
     return base, view
+
+
+def uniform_scalar(const: Tensor) -> Tensor:
+    """The one-element constant of a uniform constant's value, with as many axes."""
+    value = np.full((1,) * const.ndim, const.arg.uniform, const.dtype)
+    return graph.constant(value, const.dtype)
 
 
 def plain_strides(view: View) -> bool:
@@ -175,7 +188,7 @@ class _Builder:
             group.nodes.append(copy)
             self.group_of[id(copy)] = group
             self.copies.add(id(copy))
-            if is_view(node):
+            if is_view(node) or node.op is Op.CONST:
                 self.bases[id(node)] = copy
             self.read(copy, node)
         return copy
@@ -312,7 +325,8 @@ class _Builder:
                 self.new_group("maxmask", node.shape, node)
                 self.read_plain(node.src[0])
             elif kind is Category.HOST:     # the host sends a whole contiguous buffer
-                if is_view(node.src[0]):
+                src = node.src[0]
+                if is_view(src) or (src.op is Op.CONST and src.arg.uniform is not None):
                     self.materialise(node.src[0])
                 self.new_group("allreduce", node.shape, node)
                 self.load_base(node.src[0])
