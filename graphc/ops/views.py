@@ -399,11 +399,15 @@ def stop_gradient(x: Operand) -> Tensor:
 
 
 def _label_shrink(node: Tensor, inner: list) -> str:
+    """``x[1:5, ::-1]``: each axis as the slice that takes the same elements."""
     parts = []
-    for start, step, count in node.arg:
+    for (start, step, count), n in zip(node.arg, node.src[0].shape):
         stop = start + step * count
-        text = f"{start}:{stop if stop >= 0 else ''}" + (f":{step}" if step != 1 else "")
-        parts.append(text if (start, step, count) != (0, 1, count) or step != 1 else ":")
+        if (start, step, count) == (0, 1, n):
+            parts.append(":")
+            continue
+        stop_text = "" if stop < 0 or stop >= n else str(stop)
+        parts.append(f"{start}:{stop_text}" + (f":{step}" if step != 1 else ""))
     return f"{inner[0]}[{', '.join(parts)}]"
 
 
