@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import Any, Mapping, Optional, Sequence, Union
+from typing import TYPE_CHECKING, Any, Mapping, Optional, Sequence, Union
 
 import numpy as np
 
@@ -13,6 +13,9 @@ from .lower import HostAllreduce, Launch, lower
 from .errors import CodegenError, DeviceError, DTypeError, ShapeError
 from .graph import Op, Tensor, toposort
 from .ops import as_tensor
+
+if TYPE_CHECKING:
+    from . import runtime
 
 try:
     import pyopencl as cl

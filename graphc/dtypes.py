@@ -58,10 +58,6 @@ def needs_fp64(dtype: np.dtype) -> bool:
     return np.dtype(dtype) == np.float64
 
 
-def is_float(dtype: np.dtype) -> bool:
-    return np.dtype(dtype).kind == "f"
-
-
 def literal(value: float, dtype: np.dtype) -> str:
     """``value`` as an OpenCL literal of ``dtype``: ``0.5f`` in float32, ``0.5`` in float64,
     ``3`` in an integer type, ``1``/``0`` in bool."""

@@ -1,7 +1,7 @@
 """The reference interpreter: every node computed in numpy, no OpenCL. The oracle."""
 from __future__ import annotations
 
-from typing import Any, Callable, Mapping, Optional, Sequence, Union
+from typing import Any, Mapping, Optional, Sequence, Union
 
 import numpy as np
 

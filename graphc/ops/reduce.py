@@ -2,7 +2,6 @@
 logsumexp), the first-maximum mask that max's gradient needs, and allreduce."""
 from __future__ import annotations
 
-import builtins
 from typing import Optional, Sequence, Union
 
 import numpy as np
