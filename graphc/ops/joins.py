@@ -230,6 +230,10 @@ def _tile(x: Tensor, reps: tuple, op: str) -> Tensor:
     x = reshape(x, shape)
     split_shape, wide = [], []
     for r, n in zip(reps, shape):
+        if n == 1:                  # a size-1 axis is stretched in place: a broadcast
+            split_shape.append(1)
+            wide.append(r)
+            continue
         if r != 1:
             split_shape.append(1)
             wide.append(r)
@@ -255,8 +259,9 @@ def tile(x: Operand, *reps: Any) -> Tensor:
     -------
     Tensor
         A broadcast of ``x`` over a new axis before each repeated one, reshaped to merge
-        the pairs. Strides express that only where the repeated axis has size 1; for
-        any other, the scheduler copies the broadcast into a buffer first (one kernel).
+        the pairs. An axis of size 1 is simply stretched (a view read in place); where a
+        repeated axis is longer, strides cannot say the merge and the scheduler copies
+        the broadcast into a buffer first (one kernel more).
     """
     x = as_tensor(x)
     return _tile(x, _varargs(reps, "tile", "reps"), "tile")
