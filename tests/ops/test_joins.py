@@ -255,6 +255,25 @@ def test_stack_roll_expand_movedim_are_read_in_place():
     assert _kernels([x], y * 2) == 1
 
 
+def test_unsqueezed_elementwise_nodes_feed_any_consumer():
+    """stack unsqueezes its pieces; an unsqueeze of an elementwise node is computed in
+    its consumer's index space (views_into_elementwise): right under reductions,
+    matmuls and softmax too."""
+    x = gc.placeholder((4, 5), name="x")
+    w = gc.placeholder((5, 3), name="w")
+    e = gc.exp(x) * 2
+    outs = [gc.sum(gc.unsqueeze(e, 1), 2), gc.matmul(gc.unsqueeze(e, 0), w),
+            gc.max(gc.squeeze(gc.unsqueeze(e, 0) + 1, 0), 1), gc.sum(gc.stack([e, x], 1), 0),
+            gc.softmax(gc.unsqueeze(e, -1), 1)]
+    grads = gc.grad(sum(gc.sum(o) for o in outs), [x, w])
+    rng = np.random.default_rng(7)
+    feed = {x: rng.standard_normal((4, 5)).astype(np.float32),
+            w: rng.standard_normal((5, 3)).astype(np.float32)}
+    got = gc.compile([x, w], outs + grads)(*feed.values())
+    for g, want in zip(got, gc.evaluate(outs + grads, feed)):
+        np.testing.assert_allclose(g, want, rtol=1e-5, atol=1e-5)
+
+
 def test_cat_gradient_is_slices_of_the_cotangent():
     a = gc.placeholder((4, 3), name="a")
     b = gc.placeholder((4, 5), name="b")
