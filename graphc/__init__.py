@@ -16,6 +16,8 @@ from .ops import (allreduce, broadcast_to, flatten, flip, log_softmax, logsumexp
                   mean, min, mm, pad, permute, reshape, softmax, squeeze, stop_gradient, sum,
                   transpose, unsqueeze)
 from .ops.elementwise import elementwise
+from .ops.joins import (cat, chunk, concatenate, expand, movedim, moveaxis, repeat,
+                        repeat_interleave, roll, split, stack, tile, unflatten)
 from .ops.reduce import log
 
 # every elementwise op of the table, as gc.<name> (gc.sin, gc.gelu, gc.isnan, ...)
@@ -40,4 +42,6 @@ __all__ = list(_ops.ELEMENTWISE) + [
     "min", "minimum", "mm", "pad", "parameter", "permute", "placeholder", "relu", "render",
     "reshape", "sigmoid", "softmax", "sqrt", "squeeze", "stop_gradient", "sum", "tanh",
     "to_dot", "transpose", "unsqueeze", "where",
+    "cat", "chunk", "concatenate", "expand", "movedim", "moveaxis", "repeat",
+    "repeat_interleave", "roll", "split", "stack", "tile", "unflatten",
 ]

@@ -127,32 +127,44 @@ PUSH_DEPTH = 4
 
 
 def views_into_elementwise(roots: list) -> list:
-    """A slice or a pad of an elementwise node becomes the node computed in the view's own
-    index space, over sliced or padded sources: ``pad(f(a, b))`` -> ``where(pad(ones),
-    f(pad(a), pad(b)), fill)``. The view is then read in place by the consumer's kernel
-    instead of through a buffer that the producer writes first (a heat-equation step,
-    its slices put back with pad: one kernel, not two). The node must have no other
+    """A slice, a pad or a reshape that only adds or drops size-1 axes (``unsqueeze``) of
+    an elementwise node becomes the node computed in the view's own index space, over
+    viewed sources: ``pad(f(a, b))`` -> ``where(pad(ones), f(pad(a), pad(b)), fill)``.
+    The view is then read in place by the consumer's kernel instead of through a buffer
+    that the producer writes first (a heat-equation step, its slices put back with pad:
+    one kernel, not two; ``stack`` of computed pieces: one kernel). The node must have no other
     consumer, or be small enough to compute twice; small elementwise sources are pushed
     through as well."""
     def small(t: Tensor) -> bool:
         return t.op is Op.EW and sp.count_ops(t.arg) <= PUSH_MAX_OPS
 
     def moved(view: Tensor, t: Tensor, depth: int) -> Tensor:
-        if depth > 0 and small(t):
+        if depth > 0 and small(t) and (view.op is not Op.RESHAPE
+                                       or all(s.shape == t.shape for s in t.src)):
             return ops.ew_node(t.arg, [moved(view, s, depth - 1) for s in t.src],
                                view.shape, t.dtype)
         if view.op is Op.SHRINK:
             return ops.shrink(t, view.arg)
+        if view.op is Op.RESHAPE:
+            return ops.reshape(t, view.shape)
         return ops.pad_constant(t, view.arg[0], 0.0)  # the top level masks the pad
 
+    def unit_axes_only(node: Tensor, inner: Tensor) -> bool:
+        """Does reshape ``node`` of ``inner`` only add or drop size-1 axes? (Any view
+        of an elementwise node's sources, all of its shape, then stays a strided view.)"""
+        return ([d for d in node.shape if d != 1] == [d for d in inner.shape if d != 1]
+                and all(s.shape == inner.shape for s in inner.src))
+
     def rule(node: Tensor, src: tuple, uses: dict):
-        if node.op not in (Op.SHRINK, Op.PAD):
+        if node.op not in (Op.SHRINK, Op.PAD, Op.RESHAPE):
             return None
         (inner,) = src
         if inner.op is not Op.EW or not (uses[id(node.src[0])] == 1 or small(inner)):
             return None
+        if node.op is Op.RESHAPE and not unit_axes_only(node, inner):
+            return None
         pushed = [moved(node, s, PUSH_DEPTH) for s in inner.src]
-        if node.op is Op.SHRINK:
+        if node.op in (Op.SHRINK, Op.RESHAPE):
             return ops.ew_node(inner.arg, pushed, node.shape, inner.dtype)
         widths, fill = node.arg
         # where the pad reads nothing the sources read 0: the mask says which is which

@@ -3,18 +3,21 @@
 ``registry`` holds one ``OpDef`` per op (category, VJP, numpy reference, label,
 rebuild, view rule); ``elementwise``, ``views``, ``reduce`` and ``contract`` declare
 their ops next to the functions that build them; ``methods`` gives ``Tensor`` its
-operators. Passes ask ``registry.opdef(node)`` and dispatch on its category.
+operators; ``joins`` builds cat, split, tile and the like from views.
+Passes ask ``registry.opdef(node)`` and dispatch on its category.
 """
 from __future__ import annotations
 
 from ..graph import Op, Tensor
-from . import contract, elementwise, methods, reduce, registry, views  # noqa: F401
+from . import contract, elementwise, joins, methods, reduce, registry, views  # noqa: F401
 from .contract import matmul, mm, swap_last
 from .elementwise import *  # noqa: F401,F403  (every elementwise op, by name)
 from .elementwise import (BINARY, COMPARISONS, FAMILY, PREDICATES, UNARY, apply, as_tensor,
                           broadcast_shapes, ew_node, log_raw)
 from .reduce import (allreduce, log, log_softmax, logsumexp, max, maxmask, mean, min,
                      reduce_axes, softmax, sum)
+from .joins import (cat, chunk, concatenate, expand, movedim, moveaxis, repeat,
+                    repeat_interleave, roll, split, stack, tile, unflatten)
 from .registry import Category, OpDef, category, define, opdef
 from .views import (broadcast_to, concatenate_by_padding, flatten, flip, getitem,
                     normalize_axis, pad, pad_constant, permute, reshape, shrink, squeeze,
@@ -29,4 +32,6 @@ methods.install(Tensor)
 ELEMENTWISE = list(elementwise.__all__)
 __all__ = ELEMENTWISE + (
     "reshape permute transpose t broadcast_to sum mean max min softmax log_softmax "
-    "logsumexp matmul mm flip pad shrink stop_gradient unsqueeze squeeze flatten").split()
+    "logsumexp matmul mm flip pad shrink stop_gradient unsqueeze squeeze flatten "
+    "cat concatenate stack split chunk tile repeat repeat_interleave roll expand movedim "
+    "moveaxis unflatten").split()

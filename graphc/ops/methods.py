@@ -4,7 +4,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..graph import Tensor
-from . import contract, elementwise as ew, reduce, views
+from . import contract, elementwise as ew, joins, reduce, views
 
 
 def _reflected(fn):
@@ -44,6 +44,10 @@ METHODS = {
     "flatten": views.flatten, "detach": views.stop_gradient,
     "softmax": reduce.softmax, "log_softmax": reduce.log_softmax,
     "logsumexp": reduce.logsumexp,
+    "split": joins.split, "chunk": joins.chunk, "tile": joins.tile, "repeat": joins.repeat,
+    "repeat_interleave": joins.repeat_interleave, "roll": joins.roll,
+    "expand": joins.expand, "movedim": joins.movedim, "moveaxis": joins.moveaxis,
+    "unflatten": joins.unflatten,
 }
 
 
