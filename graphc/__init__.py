@@ -12,9 +12,9 @@ from .graph import Tensor, constant, parameter, placeholder
 from .inspect import render, to_dot
 from .lower import Program, lower
 from . import ops as _ops
-from .ops import (allreduce, broadcast_to, flatten, flip, log_softmax, logsumexp, matmul, max,
-                  mean, min, mm, pad, permute, reshape, softmax, squeeze, stop_gradient, sum,
-                  transpose, unsqueeze)
+from .ops import (all, allreduce, amax, amin, any, broadcast_to, flatten, flip, log_softmax,
+                  logsumexp, matmul, max, mean, min, mm, norm, pad, permute, prod, reshape,
+                  softmax, squeeze, std, stop_gradient, sum, transpose, unsqueeze, var)
 from .ops.elementwise import elementwise
 from .ops.reduce import log
 
@@ -40,4 +40,5 @@ __all__ = list(_ops.ELEMENTWISE) + [
     "min", "minimum", "mm", "pad", "parameter", "permute", "placeholder", "relu", "render",
     "reshape", "sigmoid", "softmax", "sqrt", "squeeze", "stop_gradient", "sum", "tanh",
     "to_dot", "transpose", "unsqueeze", "where",
+    "all", "amax", "amin", "any", "norm", "prod", "std", "var",
 ]

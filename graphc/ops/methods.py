@@ -43,7 +43,9 @@ METHODS = {
     "flip": views.flip, "unsqueeze": views.unsqueeze, "squeeze": views.squeeze,
     "flatten": views.flatten, "detach": views.stop_gradient,
     "softmax": reduce.softmax, "log_softmax": reduce.log_softmax,
-    "logsumexp": reduce.logsumexp,
+    "logsumexp": reduce.logsumexp, "amax": reduce.amax, "amin": reduce.amin,
+    "prod": reduce.prod, "var": reduce.var, "std": reduce.std, "norm": reduce.norm,
+    "all": reduce.all, "any": reduce.any,
 }
 
 
