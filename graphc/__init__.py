@@ -18,8 +18,10 @@ from .ops import (all, allreduce, amax, amin, any, broadcast_to, flatten, flip, 
 from .ops.elementwise import elementwise
 from .ops.reduce import log
 
-# every elementwise op of the table, as gc.<name> (gc.sin, gc.gelu, gc.isnan, ...)
+# every elementwise op of the table, as gc.<name> (gc.sin, gc.gelu, gc.isnan, ...), and the
+# losses (gc.cross_entropy, gc.mse_loss, ...)
 globals().update({name: getattr(_ops, name) for name in _ops.ELEMENTWISE})
+globals().update({name: getattr(_ops, name) for name in _ops.losses.__all__})
 
 
 def devices() -> list:
@@ -30,7 +32,7 @@ def devices() -> list:
 
 __version__ = "0.1.0"
 
-__all__ = list(_ops.ELEMENTWISE) + [
+__all__ = list(_ops.ELEMENTWISE) + list(_ops.losses.__all__) + [
     "BuildError", "CodegenError", "DTypeError", "DeviceError", "Function", "GradientError",
     "GraphcError", "Program", "ShapeError", "Tensor", "abs", "allreduce", "broadcast_to",
     "check_grad",

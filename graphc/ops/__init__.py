@@ -8,13 +8,14 @@ operators. Passes ask ``registry.opdef(node)`` and dispatch on its category.
 from __future__ import annotations
 
 from ..graph import Op, Tensor
-from . import contract, elementwise, methods, reduce, registry, views  # noqa: F401
+from . import contract, elementwise, losses, methods, reduce, registry, views  # noqa: F401
 from .contract import matmul, mm, swap_last
 from .elementwise import *  # noqa: F401,F403  (every elementwise op, by name)
 from .elementwise import (BINARY, COMPARISONS, FAMILY, PREDICATES, UNARY, apply, as_tensor,
                           broadcast_shapes, ew_node, log_raw)
 from .reduce import (all, allreduce, amax, amin, any, log, log_softmax, logsumexp, max,
                      maxmask, mean, min, norm, prod, reduce_axes, softmax, std, sum, var)
+from .losses import *  # noqa: F401,F403  (torch.nn.functional's losses, by name)
 from .registry import Category, OpDef, category, define, opdef
 from .views import (broadcast_to, concatenate_by_padding, flatten, flip, getitem,
                     normalize_axis, pad, pad_constant, permute, reshape, shrink, squeeze,
@@ -30,4 +31,4 @@ ELEMENTWISE = list(elementwise.__all__)
 __all__ = ELEMENTWISE + (
     "reshape permute transpose t broadcast_to sum mean max min softmax log_softmax "
     "logsumexp matmul mm flip pad shrink stop_gradient unsqueeze squeeze flatten "
-    "amax amin prod var std norm all any").split()
+    "amax amin prod var std norm all any").split() + list(losses.__all__)

@@ -202,7 +202,8 @@ def var(x: Operand, axis: Axes = None, unbiased: Optional[bool] = None,
     d = sub(x, mean(x, axis, keepdims=True))
     total = sum(mul(d, d), axis, keepdims)
     denominator = builtins.max(0.0, _count(x, axis) - c)
-    return mul(total, 1.0 / denominator) if denominator else div(total, denominator)
+    # no degrees of freedom left: total / 0, which is nan for 0 and inf above it, as torch
+    return mul(total, 1.0 / denominator if denominator else float("inf"))
 
 
 def std(x: Operand, axis: Axes = None, unbiased: Optional[bool] = None,
