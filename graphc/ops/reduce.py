@@ -211,8 +211,16 @@ def std(x: Operand, axis: Axes = None, unbiased: Optional[bool] = None,
         dim: Axes = None, keepdim: Optional[bool] = None,
         ddof: Optional[float] = None) -> Tensor:
     """Standard deviation over ``axis``: the square root of ``var`` (same arguments)."""
-    return sqrt(var(x, axis, unbiased, keepdims, correction=correction, dim=dim,
-                    keepdim=keepdim, ddof=ddof))
+    return _root(var(x, axis, unbiased, keepdims, correction=correction, dim=dim,
+                     keepdim=keepdim, ddof=ddof), 2.0)
+
+
+def _root(s: Tensor, p: float) -> Tensor:
+    """s ** (1 / p), whose gradient is 0 where s is 0 (torch's for norm and std) rather
+    than inf times 0: the root reads 1 there, and the outer where takes 0 instead."""
+    zero = eq(s, 0)
+    inner = where(zero, 1, s)
+    return where(zero, 0, sqrt(inner) if p == 2 else pow(inner, 1.0 / p))
 
 
 def norm(x: Operand, p: Union[float, str] = 2, dim: Axes = None, keepdim: bool = False, *,
@@ -227,7 +235,7 @@ def norm(x: Operand, p: Union[float, str] = 2, dim: Axes = None, keepdim: bool =
     axis = dim if dim is not None else axis
     keepdim = keepdims if keepdims is not None else keepdim
     if p == "fro" or p == 2:
-        return sqrt(sum(mul(x, x), axis, keepdim))
+        return _root(sum(mul(x, x), axis, keepdim), 2.0)
     if isinstance(p, str):
         raise ValueError(f"norm: p must be a number or 'fro', got {p!r}")
     if p == 1:
@@ -240,7 +248,7 @@ def norm(x: Operand, p: Union[float, str] = 2, dim: Axes = None, keepdim: bool =
         return sum(astype(ne(x, 0), x.dtype), axis, keepdim)
     if p < 0:
         raise ValueError(f"norm: p must be positive, inf, -inf or 'fro', got {p}")
-    return pow(sum(pow(abs(x), float(p)), axis, keepdim), 1.0 / float(p))
+    return _root(sum(pow(abs(x), float(p)), axis, keepdim), float(p))
 
 
 def _truth(x: Operand) -> Tensor:

@@ -233,3 +233,23 @@ def test_hypothesis_shapes_and_axes_match_numpy(shape, data):
         if out.dtype != np.bool_:
             assert gc.grad(gc.sum(out), x).shape == shape
 
+
+
+@pytest.mark.skipif(torch is None, reason="torch is not installed")
+def test_norm_and_std_gradients_are_zero_at_zero_as_torchs():
+    value = np.array([[0, 0, 0], [1.5, -2, 0.5], [2, 2, 2]])
+    x = gc.placeholder(value.shape, "float64", name="x")
+    fns = [(lambda v: gc.norm(v, dim=1), lambda v: torch.norm(v, dim=1)),
+           (lambda v: gc.norm(v, 3, 1), lambda v: torch.norm(v, 3, 1)),
+           (lambda v: gc.norm(v, INF, 1), lambda v: torch.norm(v, INF, 1)),
+           (lambda v: gc.std(v, 1), lambda v: torch.std(v, 1))]
+    outputs = []
+    for f, _ in fns:
+        outputs += [f(x), gc.grad(gc.sum(f(x)), x)]
+    got = gc.compile([x], outputs)(value)
+    for k, (_, ref) in enumerate(fns):
+        t = torch.tensor(value, requires_grad=True)
+        want = ref(t)
+        want.sum().backward()
+        np.testing.assert_allclose(got[2 * k], want.detach().numpy(), rtol=1e-12, err_msg=k)
+        np.testing.assert_allclose(got[2 * k + 1], t.grad.numpy(), rtol=1e-12, err_msg=k)
