@@ -160,16 +160,21 @@ def cross_entropy(input: Operand, target: Operand,  # noqa: A002
                          f"{label_smoothing}")
     axis = 1 if x.ndim > 1 else 0
     classes = x.shape[axis]
-    if label_smoothing:
-        t = add(mul(t, 1.0 - label_smoothing), label_smoothing / classes)
-    terms = mul(t, log_softmax(x, axis))
+    log_p = log_softmax(x, axis)
     if weight is not None:
         w = as_tensor(weight, x, "cross_entropy")
         if w.shape != (classes,):
             raise ShapeError(f"cross_entropy: weight {w.shape} must have one entry per "
                              f"class ({classes},)")
-        terms = mul(terms, reshape(w, (classes,) + (1,) * (x.ndim - axis - 1)))
-    return _reduce(neg(sum(terms, axis)), reduction, "cross_entropy")
+        log_p = mul(log_p, reshape(w, (classes,) + (1,) * (x.ndim - axis - 1)))
+    per_sample = neg(sum(mul(t, log_p), axis))
+    if label_smoothing:
+        # the target mixed with the uniform distribution, as two sums: the mixed target
+        # would be held in a buffer for the backward pass (one kernel more)
+        uniform = neg(sum(log_p, axis))
+        per_sample = add(mul(per_sample, 1.0 - label_smoothing),
+                         mul(uniform, label_smoothing / classes))
+    return _reduce(per_sample, reduction, "cross_entropy")
 
 
 __all__ = ["binary_cross_entropy", "binary_cross_entropy_with_logits", "cross_entropy",

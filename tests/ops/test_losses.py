@@ -130,6 +130,7 @@ def _tolerance(dtype) -> dict:
 
 
 @pytest.mark.skipif(torch is None, reason="torch is not installed")
+@pytest.mark.filterwarnings("ignore:reduction. 'mean' divides the total loss")   # kl_div's
 @pytest.mark.parametrize("dt", [np.float32, np.float64], ids=["float32", "float64"])
 @pytest.mark.parametrize("loss,reduction", CASES, ids=[f"{l.name}-{r}" for l, r in CASES])
 def test_matches_torch_forward_and_backward(loss, reduction, dt):
@@ -218,9 +219,10 @@ def test_naive_binary_cross_entropy_is_stable():
     naive = -y * gc.log(p) - (1 - y) * gc.log(1 - p)
     outputs = [naive, gc.grad(gc.sum(naive), z), gc.log(gc.sigmoid(z)),
                gc.log(1 - gc.sigmoid(z)), gc.grad(gc.sum(gc.log(gc.sigmoid(z))), z)]
-    want = [np.logaddexp(0, -zs) * ys + np.logaddexp(0, zs) * (1 - ys),
-            1 / (1 + np.exp(-zs.astype(np.float64))) - ys, -np.logaddexp(0, -zs),
-            -np.logaddexp(0, zs), 1 / (1 + np.exp(zs.astype(np.float64)))]
+    with np.errstate(over="ignore"):       # exp(800) is inf: the sigmoid is still right
+        want = [np.logaddexp(0, -zs) * ys + np.logaddexp(0, zs) * (1 - ys),
+                1 / (1 + np.exp(-zs.astype(np.float64))) - ys, -np.logaddexp(0, -zs),
+                -np.logaddexp(0, zs), 1 / (1 + np.exp(zs.astype(np.float64)))]
     fn = gc.compile([z, y], outputs)
     for got in (fn(zs, ys), gc.evaluate(outputs, {z: zs, y: ys})):
         for k, (a, b) in enumerate(zip(got, want)):
@@ -253,8 +255,8 @@ def test_cross_entropy_costs_no_more_kernels_than_written_by_hand():
 
     by_hand = count(-(t * gc.log_softmax(x, 1)).sum(1).mean())
     assert count(gc.cross_entropy(x, t)) <= by_hand <= 5
-    # the smoothed target is read by the forward and the backward: held in a buffer
-    assert count(gc.cross_entropy(x, t, label_smoothing=0.1)) <= 7
+    # smoothing adds the sum of the log-probabilities over the classes
+    assert count(gc.cross_entropy(x, t, label_smoothing=0.1)) <= 6
 
 
 def test_misuse_errors_name_the_op():
