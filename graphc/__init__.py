@@ -12,16 +12,18 @@ from .graph import Tensor, constant, parameter, placeholder
 from .inspect import render, to_dot
 from .lower import Program, lower
 from . import ops as _ops
-from .ops import (allreduce, broadcast_to, flatten, flip, log_softmax, logsumexp, matmul, max,
-                  mean, min, mm, pad, permute, reshape, softmax, squeeze, stop_gradient, sum,
-                  transpose, unsqueeze)
+from .ops import (all, allreduce, amax, amin, any, broadcast_to, flatten, flip, log_softmax,
+                  logsumexp, matmul, max, mean, min, mm, norm, pad, permute, prod, reshape,
+                  softmax, squeeze, std, stop_gradient, sum, transpose, unsqueeze, var)
 from .ops.elementwise import elementwise
 from .ops.joins import (cat, chunk, concatenate, expand, movedim, moveaxis, repeat,
                         repeat_interleave, roll, split, stack, tile, unflatten)
 from .ops.reduce import log
 
-# every elementwise op of the table, as gc.<name> (gc.sin, gc.gelu, gc.isnan, ...)
+# every elementwise op of the table, as gc.<name> (gc.sin, gc.gelu, gc.isnan, ...), and the
+# losses (gc.cross_entropy, gc.mse_loss, ...)
 globals().update({name: getattr(_ops, name) for name in _ops.ELEMENTWISE})
+globals().update({name: getattr(_ops, name) for name in _ops.losses.__all__})
 
 
 def devices() -> list:
@@ -32,7 +34,7 @@ def devices() -> list:
 
 __version__ = "0.1.0"
 
-__all__ = list(_ops.ELEMENTWISE) + [
+__all__ = list(_ops.ELEMENTWISE) + list(_ops.losses.__all__) + [
     "BuildError", "CodegenError", "DTypeError", "DeviceError", "Function", "GradientError",
     "GraphcError", "Program", "ShapeError", "Tensor", "abs", "allreduce", "broadcast_to",
     "check_grad",
@@ -44,4 +46,5 @@ __all__ = list(_ops.ELEMENTWISE) + [
     "to_dot", "transpose", "unsqueeze", "where",
     "cat", "chunk", "concatenate", "expand", "movedim", "moveaxis", "repeat",
     "repeat_interleave", "roll", "split", "stack", "tile", "unflatten",
+    "all", "amax", "amin", "any", "norm", "prod", "std", "var",
 ]

@@ -28,7 +28,7 @@ class Op(enum.Enum):
     SHRINK = "shrink"             # arg: per axis (start, step, count): basic slicing
     PAD = "pad"                   # arg: (per axis (before, after), fill value)
     STOP_GRADIENT = "stop_gradient"   # arg: None; the source's value, no gradient
-    REDUCE = "reduce"             # arg: (kind, axes, differentiable); kind in {"sum", "max"}
+    REDUCE = "reduce"             # arg: (kind, axes, differentiable); kind: sum, max, prod
     MATMUL = "matmul"             # src (a, b): (..., M, K) @ (..., K, N), equal batch shapes
     MAXMASK = "maxmask"           # arg: axes; one-hot of the first maximum over axes
     ALLREDUCE = "allreduce"       # arg: "sum" or "mean"; combines across MPI ranks

@@ -6,6 +6,8 @@ A user who writes the naive formula gets the stable one:
 - ``log(softmax(x))``         -> ``x - max - log(sum(exp(x - max)))`` (log-softmax);
 - ``log(1 + exp(x))``         -> ``Softplus(x)`` = max(x, 0) + log1p(exp(-|x|));
 - ``1 / (1 + exp(-x))``       -> ``Sigmoid(x)``;
+- ``log(Sigmoid(x))``         -> ``-Softplus(-x)`` (torch's logsigmoid);
+- ``log(1 - Sigmoid(x))``     -> ``-Softplus(x)``;
 - ``log(1 + x)``, ``exp(x) - 1`` print as ``log1p``/``expm1`` (see the printer).
 
 The elementwise rules look through the node's elementwise sources (their formulas are
@@ -63,6 +65,9 @@ def _rules(expr: sp.Expr) -> sp.Expr:
     expr = expr.replace(lambda e: isinstance(e, sp.log) and e.args[0].has(sp.exp),
                         lambda e: _stable_log(e.args[0]))
     expr = expr.replace(1 / (1 + sp.exp(-_w)), Sigmoid(_w))
+    # log of a logistic (the naive binary cross-entropy): 1 - Sigmoid(x) is Sigmoid(-x)
+    expr = expr.replace(sp.log(1 - Sigmoid(_w)), -Softplus(_w))
+    expr = expr.replace(sp.log(Sigmoid(_w)), -Softplus(-_w))
     return expr
 
 
@@ -100,7 +105,7 @@ def stabilize(expr: sp.Expr, src: Sequence[Tensor]) -> Optional[tuple[sp.Expr, l
     if not (expr.has(sp.log) or expr.has(sp.Pow)):
         return None
     inlined, leaves = _inline(expr, src, _INLINE_DEPTH)
-    if not inlined.has(sp.exp):
+    if not (inlined.has(sp.exp) or inlined.has(Sigmoid)):
         return None
     stable = _rules(inlined)
     if stable == inlined:

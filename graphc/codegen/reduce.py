@@ -1,4 +1,4 @@
-"""Reduction kernels (sum and max over axes, with fused prologue and epilogue) and the
+"""Reduction kernels (sum, prod and max over axes, with fused prologue and epilogue) and the
 gradient mask of max."""
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ def _flat(shape: tuple) -> str:
 
 @writes("reduce")
 def write_reduce(w: KernelWriter) -> Skeleton:
-    """A sum or max over axes: work-items per output, or a work-group per output (the
+    """A sum, product or max over axes: work-items per output, or a work-group per output (the
     target's choice), with the group's prologue and epilogue fused."""
     kind, axes, _ = w.group.anchor.arg
     (x,) = w.group.anchor.src
@@ -36,9 +36,9 @@ def write_reduce(w: KernelWriter) -> Skeleton:
         target = w.arg(w.buffer_of(w.group.anchor), True)
         epilogue.append(f"        {target}[o] = acc;")
     shape, W, local = w.target.reduction(outs, reduced, (x.ndim - 1) not in axes)
-    combine = ("acc + value" if kind == "sum" else
-               "((value > acc || value != value) ? value : acc)")
-    init = literal(0.0 if kind == "sum" else float("-inf"), w.dtype)
+    combine = {"sum": "acc + value", "prod": "acc * value",
+               "max": "((value > acc || value != value) ? value : acc)"}[kind]
+    init = literal({"sum": 0.0, "prod": 1.0, "max": float("-inf")}[kind], w.dtype)
     fields = {"T": w.T, "local": local, "reduced": reduced, "init": init,
               "combine": combine, "prologue": "\n".join(prologue),
               "out_index": "\n".join("    " + s for s in

@@ -9,13 +9,15 @@ Passes ask ``registry.opdef(node)`` and dispatch on its category.
 from __future__ import annotations
 
 from ..graph import Op, Tensor
-from . import contract, elementwise, joins, methods, reduce, registry, views  # noqa: F401
+from . import (contract, elementwise, joins, losses, methods, reduce, registry,  # noqa: F401
+               views)
 from .contract import matmul, mm, swap_last
 from .elementwise import *  # noqa: F401,F403  (every elementwise op, by name)
 from .elementwise import (BINARY, COMPARISONS, FAMILY, PREDICATES, UNARY, apply, as_tensor,
                           broadcast_shapes, ew_node, log_raw)
-from .reduce import (allreduce, log, log_softmax, logsumexp, max, maxmask, mean, min,
-                     reduce_axes, softmax, sum)
+from .reduce import (all, allreduce, amax, amin, any, log, log_softmax, logsumexp, max,
+                     maxmask, mean, min, norm, prod, reduce_axes, softmax, std, sum, var)
+from .losses import *  # noqa: F401,F403  (torch.nn.functional's losses, by name)
 from .joins import (cat, chunk, concatenate, expand, movedim, moveaxis, repeat,
                     repeat_interleave, roll, split, stack, tile, unflatten)
 from .registry import Category, OpDef, category, define, opdef
@@ -34,4 +36,4 @@ __all__ = ELEMENTWISE + (
     "reshape permute transpose t broadcast_to sum mean max min softmax log_softmax "
     "logsumexp matmul mm flip pad shrink stop_gradient unsqueeze squeeze flatten "
     "cat concatenate stack split chunk tile repeat repeat_interleave roll expand movedim "
-    "moveaxis unflatten").split()
+    "moveaxis unflatten amax amin prod var std norm all any").split() + list(losses.__all__)

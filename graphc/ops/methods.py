@@ -48,6 +48,9 @@ METHODS = {
     "repeat_interleave": joins.repeat_interleave, "roll": joins.roll,
     "expand": joins.expand, "movedim": joins.movedim, "moveaxis": joins.moveaxis,
     "unflatten": joins.unflatten,
+    "amax": reduce.amax, "amin": reduce.amin,
+    "prod": reduce.prod, "var": reduce.var, "std": reduce.std, "norm": reduce.norm,
+    "all": reduce.all, "any": reduce.any,
 }
 
 

@@ -1,5 +1,6 @@
-"""Reductions (sum, max over axes), what is built from them (mean, min, softmax,
-logsumexp), the first-maximum mask that max's gradient needs, and allreduce."""
+"""Reductions (sum, max, prod over axes), what is built from them (mean, min, amax,
+amin, var, std, norm, all, any, softmax, logsumexp), the first-maximum mask that max's
+gradient needs, and allreduce."""
 from __future__ import annotations
 
 from typing import Optional, Sequence, Union
@@ -8,11 +9,13 @@ import numpy as np
 import sympy as sp
 
 from .. import distributed, graph
+from ..dtypes import BOOL
 from ..errors import ShapeError
 from ..graph import Op, Tensor
 from ..symbolic import Greater, Where
-from .elementwise import (Operand, a0, as_tensor, ew_node, exp, log_raw, mul, neg, sub,
-                          add, div)
+from .elementwise import (Operand, a0, abs, as_tensor, astype, eq, ew_node, exp, log_raw,
+                          logical_and, logical_not, mul, ne, neg, pow, sqrt, sub, add, div,
+                          where)
 from .registry import Category, define
 from .views import broadcast_to, normalize_axis, reshape
 
@@ -42,9 +45,10 @@ def _reduction(kind: str, x: Operand, axis: Axes, keepdims: bool, dim: Axes,
         result = x
     elif x.op is Op.CONST and x.arg.uniform is not None:
         n = int(np.prod([x.shape[a] for a in axes]))
-        value = x.arg.uniform * n if kind == "sum" else x.arg.uniform
+        value = {"sum": x.arg.uniform * n, "prod": x.arg.uniform ** n}.get(kind,
+                                                                          x.arg.uniform)
         result = graph.constant(np.full(out, value, x.dtype))
-    elif kind == "sum" and x.op is Op.BROADCAST and all(
+    elif kind == "sum" and x.op is Op.BROADCAST and builtins.all(
             x.src[0].shape[a] == 1 for a in axes):
         # sum over stretched axes of a broadcast is a multiplication
         n = int(np.prod([x.shape[a] for a in axes]))
@@ -134,6 +138,142 @@ def maxmask(x: Tensor, axes: tuple) -> Tensor:
     return Tensor(Op.MAXMASK, (x,), x.shape, x.dtype, tuple(axes))
 
 
+# {{{ reductions built from sum, max and prod
+
+def _args(axis: Axes, keepdims: bool, dim: Axes, keepdim: Optional[bool]) -> tuple:
+    """numpy's (axis, keepdims) or torch's (dim, keepdim): torch's dim=() means all."""
+    axis = dim if dim is not None else axis
+    if isinstance(axis, (tuple, list)) and len(axis) == 0:
+        axis = None
+    return axis, bool(keepdim if keepdim is not None else keepdims)
+
+
+def amax(x: Operand, axis: Axes = None, keepdims: bool = False, *,
+         dim: Axes = None, keepdim: Optional[bool] = None) -> Tensor:
+    """Maximum over ``axis``; as torch's, the gradient is split evenly among the ties."""
+    axis, keepdims = _args(axis, keepdims, dim, keepdim)
+    return _reduction("max", x, axis, keepdims, None, None, differentiable="ties")
+
+
+def amin(x: Operand, axis: Axes = None, keepdims: bool = False, *,
+         dim: Axes = None, keepdim: Optional[bool] = None) -> Tensor:
+    """Minimum over ``axis``; the gradient is split evenly among the ties."""
+    return neg(amax(neg(x), axis, keepdims, dim=dim, keepdim=keepdim))
+
+
+def prod(x: Operand, axis: Axes = None, keepdims: bool = False, *,
+         dim: Axes = None, keepdim: Optional[bool] = None) -> Tensor:
+    """Product over ``axis``; its gradient is right where elements are 0 (torch's rule)."""
+    axis, keepdims = _args(axis, keepdims, dim, keepdim)
+    return _reduction("prod", x, axis, keepdims, None, None)
+
+
+def _count(x: Tensor, axis: Axes) -> int:
+    return int(np.prod([x.shape[a] for a in reduce_axes(x, axis, "var")], dtype=np.int64))
+
+
+def var(x: Operand, axis: Axes = None, unbiased: Optional[bool] = None,
+        keepdims: bool = False, *, correction: Optional[float] = None,
+        dim: Axes = None, keepdim: Optional[bool] = None,
+        ddof: Optional[float] = None) -> Tensor:
+    """Variance over ``axis``: sum((x - mean)**2) / max(0, N - correction).
+
+    Parameters
+    ----------
+    x : Tensor
+    axis, dim : int, tuple of int or None
+        The axes reduced (None: all).
+    unbiased : bool, optional
+        torch's older spelling: True is ``correction=1``, False ``correction=0``.
+    keepdims, keepdim : bool
+        Keep the reduced axes with size 1.
+    correction, ddof : float, optional
+        Subtracted from the count N; default 1, as torch (numpy's default is 0).
+    """
+    x = as_tensor(x)
+    axis, keepdims = _args(axis, keepdims, dim, keepdim)
+    given = [c for c in (correction, ddof) if c is not None]
+    if unbiased is not None:
+        given.append(1 if unbiased else 0)
+    if len(given) > 1:
+        raise ValueError("var: give one of correction=, ddof= and unbiased=")
+    c = float(given[0]) if given else 1.0
+    d = sub(x, mean(x, axis, keepdims=True))
+    total = sum(mul(d, d), axis, keepdims)
+    denominator = builtins.max(0.0, _count(x, axis) - c)
+    # no degrees of freedom left: total / 0, which is nan for 0 and inf above it, as torch
+    return mul(total, 1.0 / denominator if denominator else float("inf"))
+
+
+def std(x: Operand, axis: Axes = None, unbiased: Optional[bool] = None,
+        keepdims: bool = False, *, correction: Optional[float] = None,
+        dim: Axes = None, keepdim: Optional[bool] = None,
+        ddof: Optional[float] = None) -> Tensor:
+    """Standard deviation over ``axis``: the square root of ``var`` (same arguments)."""
+    return _root(var(x, axis, unbiased, keepdims, correction=correction, dim=dim,
+                     keepdim=keepdim, ddof=ddof), 2.0)
+
+
+def _root(s: Tensor, p: float) -> Tensor:
+    """s ** (1 / p), whose gradient is 0 where s is 0 (torch's for norm and std) rather
+    than inf times 0: the root reads 1 there, and the outer where takes 0 instead."""
+    zero = eq(s, 0)
+    inner = where(zero, 1, s)
+    return where(zero, 0, sqrt(inner) if p == 2 else pow(inner, 1.0 / p))
+
+
+def norm(x: Operand, p: Union[float, str] = 2, dim: Axes = None, keepdim: bool = False, *,
+         axis: Axes = None, keepdims: Optional[bool] = None) -> Tensor:
+    """The vector p-norm over ``dim`` (None: all elements), as ``torch.norm``.
+
+    ``p`` is 2 or ``'fro'`` (sqrt of the sum of squares), 1, ``inf`` and ``-inf`` (the
+    largest and smallest magnitude; the gradient is split among ties), 0 (the count of
+    non-zero elements, without gradient) or any other positive number.
+    """
+    x = as_tensor(x)
+    axis = dim if dim is not None else axis
+    keepdim = keepdims if keepdims is not None else keepdim
+    if p == "fro" or p == 2:
+        return _root(sum(mul(x, x), axis, keepdim), 2.0)
+    if isinstance(p, str):
+        raise ValueError(f"norm: p must be a number or 'fro', got {p!r}")
+    if p == 1:
+        return sum(abs(x), axis, keepdim)
+    if p == float("inf"):
+        return amax(abs(x), axis, keepdim)
+    if p == float("-inf"):
+        return amin(abs(x), axis, keepdim)
+    if p == 0:
+        return sum(astype(ne(x, 0), x.dtype), axis, keepdim)
+    if p < 0:
+        raise ValueError(f"norm: p must be positive, inf, -inf or 'fro', got {p}")
+    return _root(sum(pow(abs(x), float(p)), axis, keepdim), float(p))
+
+
+def _truth(x: Operand) -> Tensor:
+    """``x`` as 0/1 floats: a bool tensor's truth, or a number's being non-zero."""
+    x = as_tensor(x)
+    return astype(x if x.dtype == BOOL else ne(x, 0), np.float32)
+
+
+def any(x: Operand, axis: Axes = None, keepdims: bool = False, *,  # noqa: A001
+        dim: Axes = None, keepdim: Optional[bool] = None) -> Tensor:
+    """True where some element over ``axis`` is true (non-zero); a bool tensor."""
+    axis, keepdims = _args(axis, keepdims, dim, keepdim)
+    found = _reduction("max", _truth(x), axis, keepdims, None, None, differentiable=False)
+    return ne(found, 0)
+
+
+def all(x: Operand, axis: Axes = None, keepdims: bool = False, *,  # noqa: A001
+        dim: Axes = None, keepdim: Optional[bool] = None) -> Tensor:
+    """True where every element over ``axis`` is true (non-zero); a bool tensor."""
+    x = as_tensor(x)
+    false = logical_not(x) if x.dtype == BOOL else eq(x, 0)
+    return logical_not(any(false, axis, keepdims, dim=dim, keepdim=keepdim))
+
+# }}}
+
+
 def allreduce(t: Operand, op: str = "sum") -> Tensor:
     """``t`` combined across all MPI ranks (``"sum"`` or ``"mean"``); in one process, ``t``.
 
@@ -158,12 +298,29 @@ def _vjp_reduce(node: Tensor, g: Tensor) -> list:
         return [spread]
     if not differentiable:
         return [None]
+    if kind == "prod":
+        return [mul(spread, _prod_partial(node, x, axes))]
+    if differentiable == "ties":      # amax: split evenly among the maximal elements
+        ties = astype(eq(x, broadcast_to(reshape(node, kept), x.shape)), x.dtype)
+        return [div(mul(spread, ties), sum(ties, axes, keepdims=True))]
     return [mul(spread, maxmask(x, axes))]
+
+
+def _prod_partial(node: Tensor, x: Tensor, axes: tuple) -> Tensor:
+    """d prod / d x, right with zeros (torch's rule): with no zero in the group it is the
+    product over x; at a group's only zero, the product of the others; else 0."""
+    zero = eq(x, 0)
+    zeros = sum(astype(zero, x.dtype), axes, keepdims=True)
+    nonzero = where(zero, 1, x)
+    others = prod(nonzero, axes, keepdims=True)
+    only = logical_and(zero, eq(zeros, 1))
+    return where(eq(zeros, 0), div(others, nonzero), where(only, others, 0))
 
 
 def _impl_reduce(node: Tensor, x: np.ndarray) -> np.ndarray:
     kind, axes, _ = node.arg
-    return (np.sum if kind == "sum" else np.max)(x, axis=axes, keepdims=node.ndim == x.ndim)
+    reducer = {"sum": np.sum, "max": np.max, "prod": np.prod}[kind]
+    return reducer(x, axis=axes, keepdims=node.ndim == x.ndim)
 
 
 def _impl_maxmask(node: Tensor, x: np.ndarray) -> np.ndarray:

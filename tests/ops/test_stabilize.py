@@ -78,3 +78,18 @@ def test_gradients_of_stable_forms_match_central_differences():
     for out in (gc.log(1 + gc.exp(y)), 1 / (1 + gc.exp(-y)), gc.log(gc.exp(y).sum(axis=0)),
                 gc.log(gc.exp(y) / gc.exp(y).sum(axis=1, keepdims=True))):
         gc.check_grad((out * out).sum(), y, values)
+
+
+def test_log_of_a_sigmoid_becomes_a_softplus():
+    """log(sigmoid(x)) -> -softplus(-x) and log(1 - sigmoid(x)) -> -softplus(x), also
+    through the naive 1 / (1 + exp(-x)); torch's logsigmoid(-800) is -800."""
+    a0 = sp.Symbol("a0", real=True)
+    for naive in (gc.sigmoid(x), 1 / (1 + gc.exp(-x))):
+        assert gc.log(naive).arg == -Softplus(-a0)
+        assert gc.log(1 - naive).arg == -Softplus(a0)
+        assert gc.log(naive).src == (x,)
+    z = gc.placeholder((2,), name="z")
+    got = gc.evaluate([gc.log(gc.sigmoid(z)), gc.grad(gc.sum(gc.log(1 - gc.sigmoid(z))), z)],
+                      {z: np.array([-800, 800], np.float32)})
+    np.testing.assert_array_equal(got[0], [-800, 0])
+    np.testing.assert_array_equal(got[1], [0, -1])
