@@ -3,6 +3,7 @@ amin, var, std, norm, all, any, softmax, logsumexp), the first-maximum mask that
 gradient needs, and allreduce."""
 from __future__ import annotations
 
+import builtins
 from typing import Optional, Sequence, Union
 
 import numpy as np
