@@ -22,7 +22,6 @@ import numpy as np
 
 from . import graph
 from .errors import CodegenError
-
 from .graph import LEAVES, Op, Tensor, toposort
 from .ops.registry import Category, category, is_view, opdef
 from .symbolic import operand
