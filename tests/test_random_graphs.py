@@ -60,7 +60,7 @@ SMOOTH_BINARY = ["mul", "add", "sub", "div_sq", "pow_base_sq", "add_s", "rsub_s"
                  "rdiv_s"]
 KINKED_BINARY = ["div_abs", "pow_base_abs", "maximum", "minimum", "lt", "le", "gt", "ge"]
 SMOOTH_OTHER = ["pow_int", "rpow", "sum", "mean", "reshape", "permute", "broadcast_to",
-                "matmul", "softmax", "log_softmax", "logsumexp"]
+                "matmul", "softmax", "log_softmax", "logsumexp", "slice", "pad"]
 KINKED_OTHER = ["max", "min", "where", "clamp"]
 
 
@@ -140,6 +140,12 @@ def _gc_step(op, xs, param):
         return gc.permute(x, perm) if style == "permute" else x.transpose(perm)
     if op == "broadcast_to":
         return x.broadcast_to(param)
+    if op == "slice":
+        return x[tuple(slice(*t) for t in param)]
+    if op == "pad":
+        widths, mode, value = param
+        flat = [w for pair in reversed(widths) for w in pair]     # torch: last axis first
+        return gc.pad(x, flat, mode=mode, **({"value": value} if mode == "constant" else {}))
     if op == "matmul":
         if param == "mm":
             return x.mm(xs[1])
@@ -206,6 +212,13 @@ def _np_step(op, xs, param):
         return np.transpose(x, perm)
     if op == "broadcast_to":
         return np.broadcast_to(x, param)
+    if op == "slice":
+        return x[tuple(slice(*t) for t in param)]
+    if op == "pad":
+        widths, mode, value = param
+        np_mode = {"replicate": "edge", "circular": "wrap"}.get(mode, mode)
+        kwargs = {"constant_values": value} if mode == "constant" else {}
+        return np.pad(x, widths, mode=np_mode, **kwargs)
     if op == "matmul":
         return np.matmul(x, xs[1])
     if op in ("softmax", "log_softmax", "logsumexp"):
@@ -391,6 +404,10 @@ class _Drawer:
             return self.add(op, (i,), target, target, b)
         if op == "matmul":
             return self.matmul(i)
+        if op in ("slice", "pad"):
+            if not shape:
+                return self.add("sigmoid", (i,), False, shape, 1.0)
+            return self.slice(i) if op == "slice" else self.pad(i)
         if op in ("softmax", "log_softmax", "logsumexp"):
             if not shape:
                 return self.add("sigmoid", (i,), False, shape, 1.0)
@@ -405,6 +422,30 @@ class _Drawer:
             out = np.sum(np.zeros(shape), axis=axis, keepdims=keepdims).shape
             return self.add(op, (i,), (axis, keepdims), out, b + math.log(np.prod(shape)) + 1)
         raise AssertionError(op)
+
+    def slice(self, i):
+        """Basic slicing: per axis a start, a step of 1, 2 or -1 and a non-empty count."""
+        key = []
+        for n in self.shapes[i]:
+            step = self.draw(st.sampled_from([1, 1, 2, -1]))
+            start = self.draw(st.integers(0, n - 1))
+            room = (n - 1 - start) // step + 1 if step > 0 else start + 1
+            last = start + step * (self.draw(st.integers(1, room)) - 1)
+            stop = last + (1 if step > 0 else -1)
+            key.append((start, stop if stop >= 0 else None, step))
+        out = np.zeros(self.shapes[i])[tuple(slice(*t) for t in key)].shape
+        return self.add("slice", (i,), tuple(key), out, self.bounds[i])
+
+    def pad(self, i):
+        """torch's pad on every axis, in one of its four modes."""
+        shape, b = self.shapes[i], self.bounds[i]
+        mode = self.draw(st.sampled_from(["constant", "reflect", "replicate", "circular"]))
+        limit = [n - 1 if mode == "reflect" else n for n in shape]
+        widths = tuple((self.draw(st.integers(0, min(2, m))),
+                        self.draw(st.integers(0, min(2, m)))) for m in limit)
+        value = self.draw(st.sampled_from([0.0, 1.5])) if mode == "constant" else 0.0
+        out = tuple(n + lo + hi for n, (lo, hi) in zip(shape, widths))
+        return self.add("pad", (i,), (widths, mode, value), out, max(b, abs(value)))
 
     def permute(self, i):
         shape, b = self.shapes[i], self.bounds[i]
