@@ -22,15 +22,6 @@ GPU = codegen.Target("gpu", compute_units=4, max_group=256)
 
 
 @pytest.fixture(scope="module")
-def cpu():
-    """A 2-core CPU target with the test device's vector widths (those it compiles)."""
-    real = runtime.device_context().target
-    return codegen.Target("cpu", compute_units=2, max_group=4096, native=real.native,
-                          compiled=real.compiled or tuple((d, real.widest(d))
-                                                          for d in ("float32", "float64")))
-
-
-@pytest.fixture(scope="module")
 def as_gpu():
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(runtime.DeviceContext, "target", property(lambda self: GPU))

@@ -7,18 +7,9 @@ import numpy as np
 import pytest
 
 import graphc as gc
-from graphc import codegen, runtime
+from graphc import runtime
 from graphc.ops import BINARY, UNARY
 
-
-
-@pytest.fixture(scope="module")
-def cpu():
-    """A CPU target with the test device's vector widths (those it compiles)."""
-    real = runtime.device_context().target
-    return codegen.Target("cpu", compute_units=2, max_group=4096, native=real.native,
-                          compiled=real.compiled or tuple((d, real.widest(d))
-                                                          for d in ("float32", "float64")))
 
 
 @pytest.fixture(autouse=True)
