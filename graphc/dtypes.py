@@ -1,7 +1,7 @@
-"""numpy dtype <-> OpenCL type name <-> literal text.
+"""numpy dtype <-> OpenCL type name <-> literal text, and the promotion of dtypes.
 
-graphc's tensors are float32, float64 or bool (comparisons, masks: 0 or 1); kernel values
-and buffers may also be int32, int64 and uint32, and a bool buffer is ``uchar`` in memory.
+graphc's tensors are float32, float64, int32, int64, uint32 or bool (comparisons, masks:
+0 or 1); a bool buffer is ``uchar`` in memory.
 """
 from __future__ import annotations
 
@@ -19,7 +19,9 @@ _CL_TYPES = {**_CL_NAMES, np.dtype(np.bool_): "uchar", np.dtype(np.int32): "int"
 
 FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
 BOOL = np.dtype(np.bool_)
-SUPPORTED = FLOATS + (BOOL,)
+INTEGERS = (np.dtype(np.int32), np.dtype(np.int64), np.dtype(np.uint32))
+SUPPORTED = FLOATS + INTEGERS + (BOOL,)
+_NAMES = ", ".join(str(d) for d in SUPPORTED)
 
 
 def as_dtype(dtype: object, what: str = "dtype") -> np.dtype:
@@ -27,10 +29,12 @@ def as_dtype(dtype: object, what: str = "dtype") -> np.dtype:
     try:
         d = np.dtype(dtype)
     except TypeError:
-        raise DTypeError(f"{what}: {dtype!r} is not a dtype; use 'float32' or 'float64'") from None
+        raise DTypeError(f"{what}: {dtype!r} is not a dtype; use one of {_NAMES}") from None
     if d not in SUPPORTED:
-        raise DTypeError(f"{what}: graphc computes in float32 or float64 (and bool for "
-                         f"masks), got {d}; convert with .astype('float32') first")
+        hint = ("'int64' or 'int32'" if d.kind in "iu" else "'float32' or 'float64'"
+                if d.kind == "f" else "one of them")
+        raise DTypeError(f"{what}: graphc's dtypes are {_NAMES}, got {d}; convert to "
+                         f"{hint} first")
     return d
 
 
@@ -38,15 +42,24 @@ def is_float(dtype: object) -> bool:
     return np.dtype(dtype) in FLOATS
 
 
+def is_integer(dtype: object) -> bool:
+    return np.dtype(dtype).kind in "iu"
+
+
 def promote(dtypes: list, what: str) -> np.dtype:
-    """The dtype of an op over operands of ``dtypes``: bool with a float takes the float
-    (as in torch and JAX); float32 and float64 do not mix (convert one first)."""
-    floats = sorted({np.dtype(d) for d in dtypes if is_float(d)}, key=str)
+    """The dtype of an op over operands of ``dtypes``: numpy's promotion among integers
+    (int32 with uint32 is int64); an integer or bool with a float takes the float (as in
+    torch and JAX); float32 and float64 do not mix (convert one first)."""
+    kinds = {np.dtype(d) for d in dtypes}
+    floats = sorted((d for d in kinds if is_float(d)), key=str)
     if len(floats) > 1:
         listed = " and ".join(str(d) for d in floats)
         raise DTypeError(f"{what}: operands have dtypes {listed}; graphc does not mix "
                          "float32 and float64 in one op, give both the same dtype")
-    return floats[0] if floats else BOOL
+    if floats:
+        return floats[0]
+    integers = [d for d in kinds if is_integer(d)]
+    return np.result_type(*integers) if integers else BOOL
 
 
 def cl_type(dtype: np.dtype) -> str:
