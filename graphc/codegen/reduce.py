@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..dtypes import cl_type, literal
+from ..dtypes import cl_type, is_float, literal
 from ..graph import Op
 from ..schedule import contiguous_strides
 from .kernel import KernelWriter, Skeleton, writes
@@ -73,10 +73,11 @@ def write_reduce(w: KernelWriter) -> Skeleton:
     return _skeleton("reduce", dict(fields, init=init, combine=combine), shape, outs)
 
 
-def _better(kind: str, a: str, b: str) -> str:
-    """C: is ``a`` strictly better than ``b`` for an argmax (``kind`` "max") or argmin? NaN
-    beats every number, as numpy and torch count it."""
-    return f"({a} {'>' if kind == 'max' else '<'} {b} || ({a} != {a} && {b} == {b}))"
+def _better(kind: str, a: str, b: str, dtype: np.dtype) -> str:
+    """C: is ``a`` strictly better than ``b`` for an argmax (``kind`` "max") or argmin? A
+    float NaN beats every number, as numpy and torch count it."""
+    compare = f"{a} {'>' if kind == 'max' else '<'} {b}"
+    return f"({compare} || ({a} != {a} && {b} == {b}))" if is_float(dtype) else f"({compare})"
 
 
 def _write_argmax(w: KernelWriter) -> Skeleton:
@@ -86,8 +87,9 @@ def _write_argmax(w: KernelWriter) -> Skeleton:
     anchor = w.group.anchor
     kind = anchor.arg[0]
     fields, shape, outs = _reduction_fields(w)
-    fields = dict(fields, I=cl_type(anchor.dtype), better=_better(kind, "value", "best"),
-                  worse=_better(kind, "best", "value"))
+    fields = dict(fields, I=cl_type(anchor.dtype),
+                  better=_better(kind, "value", "best", w.dtype),
+                  worse=_better(kind, "best", "value", w.dtype))
     return _skeleton("argmax", fields, shape, outs)
 
 
