@@ -355,6 +355,25 @@ def test_scan_of_integers_is_int64_and_exact(dtype):
         np.testing.assert_array_equal(w, e)
 
 
+@pytest.mark.parametrize("shape", [(6, 300), (3, 2, 531)])
+def test_scan_of_many_rows_by_blocks(shape):
+    """Along an outer axis a CPU work-item scans a block of neighbouring rows (the last
+    block partly); the gradient scans them backwards."""
+    rng = np.random.default_rng(9)
+    values = rng.uniform(0.5, 1.5, shape)
+    x = gc.placeholder(shape, "float64", name="x")
+    outs = [gc.cumsum(gc.sin(x), 0) + x, gc.cumprod(x, 0)]
+    (gx,) = gc.grad(gc.sum(outs[0] * outs[1]), [x])
+    got, fn, want = _compiled(outs + [gx], {x: values})
+    for g, w in zip(got, want):
+        np.testing.assert_allclose(g, w, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(got[0], np.cumsum(np.sin(values), 0) + values, rtol=1e-12)
+    rows = int(np.prod(shape[1:]))
+    W, _ = runtime.device_context().target.scan(rows, True)
+    scans = [g for k in fn.kernels for g in k.generated() if g.kind == "scan"]
+    assert scans and all(k.fields["W"] == W for k in scans)
+
+
 def test_scan_size_one_and_0d():
     x = gc.placeholder((4, 1), name="x")
     assert gc.cumsum(x, 1) is x and gc.cumprod(x, -1) is x
