@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 import graphc as gc
-from graphc import codegen, runtime
+from graphc import codegen, runtime, target
 from graphc.graph import Op
 
 try:
@@ -374,6 +374,22 @@ def test_scan_of_many_rows_by_blocks(shape):
     assert scans and all(k.fields["W"] == W for k in scans)
 
 
+def test_scan_in_parameter_updates():
+    """A parameter updated by a scan of itself, and one updated in a scan's epilogue."""
+    rng = np.random.default_rng(10)
+    start = rng.standard_normal((3, 4)).astype(np.float32)
+    p = gc.parameter(start, name="p")
+    q = gc.parameter(start, name="q")
+    g = gc.placeholder((3, 4), name="g")
+    step = gc.compile([g], [gc.argmax(p, 1)],
+                      {p: gc.cumsum(p, 1), q: q - 0.5 * gc.cumsum(g, 0)})
+    feed = rng.standard_normal((3, 4)).astype(np.float32)
+    (found,) = step(feed)
+    np.testing.assert_array_equal(found, np.argmax(start, 1))
+    np.testing.assert_allclose(p.value, np.cumsum(start, 1), rtol=1e-6)
+    np.testing.assert_allclose(q.value, start - 0.5 * np.cumsum(feed, 0), rtol=1e-6)
+
+
 def test_scan_size_one_and_0d():
     x = gc.placeholder((4, 1), name="x")
     assert gc.cumsum(x, 1) is x and gc.cumprod(x, -1) is x
@@ -393,6 +409,22 @@ def test_scan_gpu_kernels_match_reference(as_gpu):
     for g, w in zip(got, want):
         np.testing.assert_allclose(g, w, rtol=1e-12, atol=1e-12)
     assert any(k.kind == "scan" and k.local_size[0] > 1 for k in fn.kernels)
+
+
+def test_lowered_without_a_device():
+    """Device-free: a CPU's argmax folds a row in one work-item, a GPU's in a work-group
+    tree; a CPU scans 32 columns a work-item, a GPU one in work-groups of 64; float32
+    kernels hold no double."""
+    x = gc.placeholder((4, 5000), name="x")
+    outs = [gc.argmax(x, 1), gc.cumsum(x, 0)]
+    for tgt, search, scan_fields, local in [(target.CPU, "argmax_items", 32, (1,)),
+                                            (target.GPU, "argmax", 1, (64,))]:
+        kernels = [g for k in gc.lower(outs, [], tgt).kernels for g in k.generated()]
+        (found,) = [k for k in kernels if k.template.startswith("argmax")]
+        (scanned,) = [k for k in kernels if k.kind == "scan"]
+        assert found.template == search and "long* restrict" in found.source
+        assert scanned.fields["W"] == scan_fields and scanned.local_size == local
+        assert all("double" not in k.source for k in kernels)
 
 
 def test_scan_errors_name_the_op_and_shape():
