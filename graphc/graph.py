@@ -32,6 +32,8 @@ class Op(enum.Enum):
     MATMUL = "matmul"             # src (a, b): (..., M, K) @ (..., K, N), equal batch shapes
     MAXMASK = "maxmask"           # arg: axes; one-hot of the first maximum over axes
     ALLREDUCE = "allreduce"       # arg: "sum" or "mean"; combines across MPI ranks
+    ARGMAX = "argmax"             # arg: (kind "max" or "min", axes); int64 first index
+    SCAN = "scan"                 # arg: (kind "sum" or "prod", axis, reverse)
 
 
 LEAVES = frozenset({Op.PLACEHOLDER, Op.PARAMETER, Op.CONST})
