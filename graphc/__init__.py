@@ -21,9 +21,9 @@ from .ops.joins import (cat, chunk, concatenate, expand, movedim, moveaxis, repe
 from .ops.reduce import log
 
 # every elementwise op of the table, as gc.<name> (gc.sin, gc.gelu, gc.isnan, ...), and the
-# losses (gc.cross_entropy, gc.mse_loss, ...)
+# losses (gc.cross_entropy, gc.mse_loss, ...), bitwise operations and creation functions
 globals().update({name: getattr(_ops, name) for name in _ops.ELEMENTWISE})
-globals().update({name: getattr(_ops, name) for name in _ops.losses.__all__})
+globals().update({name: getattr(_ops, name) for name in _ops.FAMILIES})
 
 
 def devices() -> list:
@@ -34,7 +34,7 @@ def devices() -> list:
 
 __version__ = "0.1.0"
 
-__all__ = list(_ops.ELEMENTWISE) + list(_ops.losses.__all__) + [
+__all__ = list(_ops.ELEMENTWISE) + list(_ops.FAMILIES) + [
     "BuildError", "CodegenError", "DTypeError", "DeviceError", "Function", "GradientError",
     "GraphcError", "Program", "ShapeError", "Tensor", "abs", "allreduce", "broadcast_to",
     "check_grad",

@@ -14,7 +14,7 @@ from typing import Callable
 import numpy as np
 import sympy as sp
 
-from . import graph, inspect, ops
+from . import graph, inspect, kir, ops
 from .graph import LEAVES, Op, Tensor, toposort
 from .ops import registry
 from .symbolic import Where, operand
@@ -57,13 +57,17 @@ MERGE_MAX_OPS = 40
 def merge_elementwise(roots: list) -> list:
     """Substitute an elementwise node into its only consumer, so sympy simplifies across
     what were two ops (``--x``, ``log(exp(x))``, ``x * 1 * 2``), while the merged formula
-    has at most ``MERGE_MAX_OPS`` operations."""
+    has at most ``MERGE_MAX_OPS`` operations and computes in the dtype both did (an
+    integer sum inside a float formula would be computed in floats)."""
     def rule(node: Tensor, src: tuple, uses: dict):
         if node.op is not Op.EW:
             return None
         expr, merged = node.arg, list(src)
+        computes = _computes(node.dtype, src)
         for i, (old, s) in enumerate(zip(node.src, src)):
-            if s.op is Op.EW and uses[id(old)] == 1:
+            others = [t for t in merged if t is not s] + list(s.src)
+            if s.op is Op.EW and uses[id(old)] == 1 and _computes(s.dtype, s.src) == \
+                    computes == _computes(node.dtype, others):
                 shift = len(merged)
                 inner = s.arg.xreplace({operand(k): operand(shift + k)
                                         for k in range(len(s.src))})
@@ -74,6 +78,10 @@ def merge_elementwise(roots: list) -> list:
                 merged.extend(s.src)
         return ops.ew_node(expr, merged, node.shape, node.dtype)
     return substitute(roots, rule)
+
+
+def _computes(dtype: np.dtype, src) -> np.dtype:
+    return kir.compute_dtype(dtype, [t.dtype for t in src])
 
 
 # A reduction runs one work-group per output: with few outputs and many inputs, a few

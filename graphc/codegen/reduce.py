@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..dtypes import literal
+from ..dtypes import cl_type, literal, unsigned
 from ..schedule import contiguous_strides
 from .kernel import KernelWriter, Skeleton, writes
 from .space import _Space, unravel
@@ -36,11 +36,8 @@ def write_reduce(w: KernelWriter) -> Skeleton:
         target = w.arg(w.buffer_of(w.group.anchor), True)
         epilogue.append(f"        {target}[o] = acc;")
     shape, W, local = w.target.reduction(outs, reduced, (x.ndim - 1) not in axes)
-    combine = {"sum": "acc + value", "prod": "acc * value",
-               "max": "((value > acc || value != value) ? value : acc)"}[kind]
-    init = literal({"sum": 0.0, "prod": 1.0, "max": float("-inf")}[kind], w.dtype)
-    fields = {"T": w.T, "local": local, "reduced": reduced, "init": init,
-              "combine": combine, "prologue": "\n".join(prologue),
+    fields = {"T": w.T, "local": local, "reduced": reduced, "init": _identity(kind, w.dtype),
+              "combine": _combine(kind, w.dtype), "prologue": "\n".join(prologue),
               "out_index": "\n".join("    " + s for s in
                                      unravel(x.shape, "o", lambda d: f"x{d}", kept)),
               "in_index": "\n".join("        " + s for s in in_index),
@@ -51,6 +48,34 @@ def write_reduce(w: KernelWriter) -> Skeleton:
         return Skeleton("reduce_items", fields, (-(-items // local) * local,), (local,))
     # a tree in local memory, with barriers
     return Skeleton("reduce", fields, (outs * local,), (local,), work_groups=True)
+
+
+def _identity(kind: str, dtype: np.dtype) -> str:
+    """The C literal a reduction of ``kind`` starts from: an integer maximum starts from
+    the type's least value (INT_MIN, 0, false), not from -INFINITY."""
+    dtype = np.dtype(dtype)
+    if kind in ("max", "min") and dtype.kind in "biu":
+        info = np.iinfo(np.uint8 if dtype.kind == "b" else dtype)
+        return literal(info.min if kind == "max" else info.max, dtype)
+    return literal({"sum": 0.0, "prod": 1.0, "max": float("-inf"),
+                    "min": float("inf")}[kind], dtype)
+
+
+def _combine(kind: str, dtype: np.dtype) -> str:
+    """acc combined with value: NaN-propagating over floats; signed integer sums and
+    products wrap (computed in the unsigned type: C's signed overflow is undefined)."""
+    dtype = np.dtype(dtype)
+    if kind in ("max", "min"):
+        if dtype.kind in "biu":
+            return f"{kind}(acc, value)" if dtype.kind != "b" else \
+                f"({'acc | value' if kind == 'max' else 'acc & value'})"
+        relation = ">" if kind == "max" else "<"
+        return f"((value {relation} acc || value != value) ? value : acc)"
+    op = "+" if kind == "sum" else "*"
+    if dtype.kind == "i":
+        T, U = cl_type(dtype), cl_type(unsigned(dtype))
+        return f"as_{T}(as_{U}(acc) {op} as_{U}(({T})value))"
+    return f"acc {op} value"
 
 
 @writes("maxmask")
