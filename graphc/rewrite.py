@@ -183,11 +183,38 @@ def views_into_elementwise(roots: list) -> list:
     return substitute(roots, rule)
 
 
+def index_masks_in_place(roots: list) -> list:
+    """A broadcast of an elementwise node that reads only index leaves and constants (a
+    causal mask ``arange(T)[:, None] >= arange(T)[None, :]``, broadcast over the batch and
+    heads it masks) becomes the node computed in the broadcast's own index space: it
+    reads no buffer, so computing it per element costs less than writing it once and
+    reading it back, and the consumer's kernel computes it in place."""
+    def index_only(t: Tensor, depth: int = PUSH_DEPTH) -> bool:
+        while registry.is_view(t):
+            t = t.src[0]
+        if t.op in (Op.IOTA, Op.CONST):
+            return t.op is Op.IOTA or t.arg.uniform is not None
+        return (t.op is Op.EW and depth > 0 and sp.count_ops(t.arg) <= PUSH_MAX_OPS
+                and all(index_only(s, depth - 1) for s in t.src))
+
+    def spread(t: Tensor, shape: tuple) -> Tensor:
+        if t.op is Op.EW:
+            return ops.ew_node(t.arg, [spread(s, shape) for s in t.src], shape, t.dtype)
+        return ops.broadcast_to(t, shape)
+
+    def rule(node: Tensor, src: tuple, uses: dict):
+        if node.op is not Op.BROADCAST or src[0].op is not Op.EW or not index_only(src[0]):
+            return None
+        return spread(src[0], node.shape)
+    return substitute(roots, rule)
+
+
 # (name, pass, is a fusion: skipped when compiling with fuse=False). Dead code needs no pass:
 # every stage walks the graph from the roots, so a node nothing asks for is never reached.
 PASSES = [
     ("merge_elementwise", merge_elementwise, True),
     ("views_into_elementwise", views_into_elementwise, True),
+    ("index_masks_in_place", index_masks_in_place, True),
     ("split_reductions", split_reductions, True),
 ]
 

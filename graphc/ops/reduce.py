@@ -338,7 +338,7 @@ def _prod_partial(node: Tensor, x: Tensor, axes: tuple) -> Tensor:
 def _impl_reduce(node: Tensor, x: np.ndarray) -> np.ndarray:
     kind, axes, _ = node.arg
     reducer = {"sum": np.sum, "max": np.max, "min": np.min, "prod": np.prod}[kind]
-    return reducer(x, axis=axes, keepdims=node.ndim == x.ndim).astype(node.dtype)
+    return reducer(x, axis=axes, keepdims=node.ndim == x.ndim)
 
 
 def _impl_maxmask(node: Tensor, x: np.ndarray) -> np.ndarray:

@@ -109,7 +109,7 @@ def broadcast_to(x: Operand, shape: Iterable[int]) -> Tensor:
         raise ShapeError(f"broadcast_to: cannot broadcast shape {x.shape} to {shape}")
     if x.op is Op.CONST:
         if x.arg.uniform is not None:
-            return graph.constant(np.full(shape, x.arg.uniform, x.dtype))
+            return graph.constant(np.broadcast_to(np.asarray(x.arg.uniform, x.dtype), shape))
         return graph.constant(np.broadcast_to(x.arg.array, shape))
     padded = reshape(x, (1,) * (len(shape) - x.ndim) + x.shape)
     if padded.shape == shape:
