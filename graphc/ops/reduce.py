@@ -22,7 +22,7 @@ from ..errors import ShapeError
 from ..graph import Op, Tensor
 from ..symbolic import Greater, Where
 from .elementwise import (Operand, a0, abs, as_tensor, astype, eq, ew_node, exp, log_raw,
-                          logical_and, logical_not, mul, ne, neg, pow, sqrt, sub, add, div,
+                          logical_and, mul, ne, neg, pow, sqrt, sub, add, div,
                           where)
 from .registry import Category, define
 from .views import broadcast_to, normalize_axis, reshape
