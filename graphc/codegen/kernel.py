@@ -216,7 +216,7 @@ class KernelWriter:
             elif self.load_of[id(node)][0].op is Op.IOTA:     # computed, never loaded
                 base, view = self.load_of[id(node)]
                 values[id(node)] = self._iota(kb, base, view)
-                self.formula[id(node)] = sp.Symbol(f"iota{base.shape[0]}", real=True)
+                self.formula[id(node)] = sp.Symbol(f"iota[{space.offset(view)}]", real=True)
                 self.loads[self.formula[id(node)]] = base
             else:
                 base, view = self.load_of[id(node)]
@@ -333,8 +333,8 @@ class KernelWriter:
         the body is a vector of that many lanes: the narrowest float width of the target."""
         dtypes = {n.dtype for n in self.group.members()}
         dtypes |= {base.dtype for base, _ in self.load_of.values()}
-        numbers = [d for d in dtypes if d != np.bool_] or [np.dtype(np.float32)]
-        lanes = min(self.target.lanes(d) for d in numbers)
+        floats = [d for d in dtypes if is_float(d)] or [np.dtype(np.float32)]
+        lanes = min(self.target.lanes(d) for d in floats)
         if any(base.op is Op.IOTA for base, _ in self.load_of.values()):
             return 1                 # index leaves are computed from a scalar offset
         shape = space.shape

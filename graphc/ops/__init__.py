@@ -3,7 +3,9 @@
 ``registry`` holds one ``OpDef`` per op (category, VJP, numpy reference, label,
 rebuild, view rule); ``elementwise``, ``views``, ``reduce`` and ``contract`` declare
 their ops next to the functions that build them; ``methods`` gives ``Tensor`` its
-operators; ``joins`` builds cat, split, tile and the like from views.
+operators; ``joins`` builds cat, split, tile and the like from views; ``integers`` holds
+the bitwise operations and shifts, ``creation`` arange, zeros, eye, tril and the like (and
+the index leaf ``iota`` they are built on).
 Passes ask ``registry.opdef(node)`` and dispatch on its category.
 """
 from __future__ import annotations

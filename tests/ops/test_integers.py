@@ -10,6 +10,7 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 import graphc as gc
+from graphc.dtypes import cl_type
 
 try:
     import torch
@@ -169,6 +170,25 @@ def test_integer_arithmetic_is_numpys_bit_for_bit(dtype):
         _exact(g, w.astype(outs[i].dtype) if w.dtype != outs[i].dtype and w.dtype.kind != "b"
                else w, i)
     assert "fabs" not in gc.compile([x, y], [abs(x)]).source
+
+
+@pytest.mark.parametrize("dtype", INTS)
+def test_integer_ops_in_vectorised_kernels(dtype):
+    """Beside float work a CPU kernel computes vectors of neighbours: the same integer
+    ops (masks, selects, unsigned wrapping, saturating conversions) on int16/long8/...
+    vectors give the same bits."""
+    a, b = _operands(np.dtype(dtype))
+    x, y = gc.placeholder(a.shape, dtype), gc.placeholder(b.shape, dtype)
+    outs, _ = _graph_ops(x, y)
+    outs = [o for o in outs if o is not None] + [x.float() * 1.5, (x // 7).float(),
+                                                 (x.float() * 1e9).astype(dtype)]
+    fn = gc.compile([x, y], outs)
+    assert len(fn.kernels) == 1
+    lanes = fn.program.target.lanes(np.float32)
+    if lanes > 1:
+        assert f"{cl_type(np.dtype(dtype))}{lanes}" in fn.source
+    for i, (g, r) in enumerate(zip(fn(a, b), gc.evaluate(outs, {x: a, y: b}))):
+        _exact(g, r, i)
 
 
 def test_floor_division_and_remainder_follow_numpy_signs():
