@@ -22,9 +22,9 @@ from .ops.reduce import log
 from .ops.scans import argmax, argmin, cumprod, cumsum
 
 # every elementwise op of the table, as gc.<name> (gc.sin, gc.gelu, gc.isnan, ...), and the
-# losses (gc.cross_entropy, gc.mse_loss, ...)
+# losses (gc.cross_entropy, gc.mse_loss, ...), bitwise operations and creation functions
 globals().update({name: getattr(_ops, name) for name in _ops.ELEMENTWISE})
-globals().update({name: getattr(_ops, name) for name in _ops.losses.__all__})
+globals().update({name: getattr(_ops, name) for name in _ops.FAMILIES})
 
 
 def devices() -> list:
@@ -35,7 +35,7 @@ def devices() -> list:
 
 __version__ = "0.1.0"
 
-__all__ = list(_ops.ELEMENTWISE) + list(_ops.losses.__all__) + [
+__all__ = list(_ops.ELEMENTWISE) + list(_ops.FAMILIES) + [
     "BuildError", "CodegenError", "DTypeError", "DeviceError", "Function", "GradientError",
     "GraphcError", "Program", "ShapeError", "Tensor", "abs", "allreduce", "broadcast_to",
     "check_grad",

@@ -52,8 +52,8 @@ def grad(cost: Tensor, wrt: Union[Tensor, Sequence[Tensor]],
     for node in reversed(order):
         g = cotangent.get(id(node))
         rule = opdef(node).vjp
-        if g is None or rule is None:
-            continue
+        if g is None or rule is None or not is_float(node.dtype):
+            continue                 # integers and bools have no gradient
         for src, contribution in zip(node.src, rule(node, g)):
             if contribution is None or id(src) not in depends:
                 continue

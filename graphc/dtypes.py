@@ -2,6 +2,12 @@
 
 graphc's tensors are float32, float64, int32, int64, uint32 or bool (comparisons, masks:
 0 or 1); a bool buffer is ``uchar`` in memory.
+
+Promotion (``promote``) is numpy's among integers and among floats, and torch's and JAX's
+across them: an integer or bool with a float takes the float's dtype. Python numbers are
+weak (``scalar_dtype``): they take the dtype of the tensor they meet, except that a
+Python float meeting an integer or bool tensor gives the default float, float32, and a
+Python int meeting a bool tensor gives int64 (both as torch).
 """
 from __future__ import annotations
 
@@ -14,7 +20,7 @@ _CL_NAMES = {np.dtype(np.float32): "float", np.dtype(np.float64): "double"}
 # (numpy's bool), as OpenCL's uchar: a kernel argument cannot be a pointer to bool
 _CL_TYPES = {**_CL_NAMES, np.dtype(np.bool_): "uchar", np.dtype(np.int32): "int",
              np.dtype(np.int64): "long", np.dtype(np.uint32): "uint",
-             np.dtype(np.uint8): "uchar"}
+             np.dtype(np.uint8): "uchar", np.dtype(np.uint64): "ulong"}
 
 
 FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
@@ -44,6 +50,38 @@ def is_float(dtype: object) -> bool:
 
 def is_integer(dtype: object) -> bool:
     return np.dtype(dtype).kind in "iu"
+
+
+def is_signed(dtype: object) -> bool:
+    return np.dtype(dtype).kind == "i"
+
+
+def unsigned(dtype: object) -> np.dtype:
+    """The unsigned integer type as wide as integer ``dtype`` (where signed arithmetic
+    wraps: C's signed overflow is undefined, its unsigned overflow wraps)."""
+    return np.dtype(f"u{np.dtype(dtype).itemsize}")
+
+
+def inferred(dtype: object, what: str) -> np.dtype:
+    """The graphc dtype of an array of numpy dtype ``dtype`` given without ``dtype=``:
+    itself where graphc has it; int8, int16, uint8 and uint16 widen to int32."""
+    d = np.dtype(dtype)
+    if d.kind in "iu" and d.itemsize < 4:
+        return np.dtype(np.int32)
+    return as_dtype(d, what)
+
+
+def scalar_dtype(value: object, like: object) -> np.dtype:
+    """The dtype a Python (or numpy) scalar ``value`` takes beside a tensor of dtype
+    ``like`` (None: no tensor): weak, as in torch (see the module's promotion)."""
+    kind = ("b" if isinstance(value, (bool, np.bool_)) else
+            "i" if isinstance(value, (int, np.integer)) else "f")
+    if like is None:
+        return BOOL if kind == "b" else np.dtype(np.float32)
+    like = np.dtype(like)
+    if like.kind == "f" or kind == "b" or (kind == "i" and like.kind in "iu"):
+        return like
+    return np.dtype(np.int64) if kind == "i" else np.dtype(np.float32)
 
 
 def promote(dtypes: list, what: str) -> np.dtype:
@@ -78,6 +116,8 @@ def literal(value: float, dtype: np.dtype) -> str:
     if dtype.kind == "b":
         return "1" if value else "0"
     if dtype.kind in "iu":
+        if dtype.kind == "i" and int(value) == np.iinfo(dtype).min:
+            return "INT_MIN" if dtype.itemsize == 4 else "LONG_MIN"   # -2147483648 is -(2^31)
         text = str(int(value))
         if dtype.itemsize == 8:
             return text + ("L" if dtype.kind == "i" else "UL")

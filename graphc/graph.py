@@ -13,7 +13,7 @@ from typing import Any, Callable, Iterable, Optional
 
 import numpy as np
 
-from .dtypes import as_dtype
+from .dtypes import as_dtype, inferred
 from .errors import ShapeError
 
 
@@ -31,25 +31,28 @@ class Op(enum.Enum):
     REDUCE = "reduce"             # arg: (kind, axes, differentiable); kind: sum, max, prod
     MATMUL = "matmul"             # src (a, b): (..., M, K) @ (..., K, N), equal batch shapes
     MAXMASK = "maxmask"           # arg: axes; one-hot of the first maximum over axes
+    IOTA = "iota"                 # arg: None; 0, 1, 2, ... (1-D): computed where it is read
     ALLREDUCE = "allreduce"       # arg: "sum" or "mean"; combines across MPI ranks
     ARGMAX = "argmax"             # arg: (kind "max" or "min", axes); int64 first index
     SCAN = "scan"                 # arg: (kind "sum" or "prod", axis, reverse)
 
 
-LEAVES = frozenset({Op.PLACEHOLDER, Op.PARAMETER, Op.CONST})
+LEAVES = frozenset({Op.PLACEHOLDER, Op.PARAMETER, Op.CONST, Op.IOTA})
 
 
 class ConstValue:
-    """A constant array, compared by value. Uniform arrays are stored as one number."""
+    """A constant array, compared by value. Uniform arrays are stored as one number (a
+    Python int for integers, exactly: 2**62 + 1 stays itself)."""
 
     __slots__ = ("shape", "dtype", "uniform", "_data", "_key")
 
     def __init__(self, array: np.ndarray):
         array = np.asarray(array)
         self.shape, self.dtype = array.shape, array.dtype
-        flat = array.reshape(-1)
+        # a broadcast scalar (strides 0, as zeros() and full() make) is uniform uncopied
+        flat = array.reshape(-1) if any(array.strides) else array.reshape(-1)[:1]
         if flat.size and np.all(flat == flat[0]) and not np.isnan(flat[0]):
-            self.uniform: Optional[float] = float(flat[0])
+            self.uniform: Optional[float] = flat[0].item()
             self._data = None
             self._key = (self.shape, self.dtype.str, self.uniform)
         else:
@@ -205,10 +208,16 @@ def placeholder(shape: Iterable[int], dtype: Any = "float32",
 
 
 def parameter(value: Any, name: Optional[str] = None, dtype: Any = None) -> Tensor:
-    """Device-resident state initialised from ``value``; updated by compiled functions."""
+    """Device-resident state initialised from ``value``; updated by compiled functions.
+
+    Without ``dtype`` it keeps the dtype numpy gives ``value``, as ``torch.tensor`` does:
+    an array's own, int64 for Python ints (a step counter), float64 for Python floats;
+    int8, int16, uint8 and uint16 widen to int32. Integer and bool parameters stay
+    integer on the device and have no gradient.
+    """
     array = np.asarray(value)
     if dtype is None:
-        dtype = array.dtype if array.dtype.kind == "f" else np.float32
+        dtype = inferred(array.dtype, "parameter")
     array = np.array(array, dtype=as_dtype(dtype, "parameter"), copy=True)
     shape = check_shape(array.shape, "parameter")
     uid = next(_ids)
@@ -217,13 +226,14 @@ def parameter(value: Any, name: Optional[str] = None, dtype: Any = None) -> Tens
 
 
 def constant(value: Any, dtype: Any = None) -> Tensor:
-    """A constant tensor of ``value``'s dtype; Python scalars become float32 unless
-    ``dtype`` says otherwise."""
+    """A constant tensor. Python scalars become float32 unless ``dtype`` says otherwise (a
+    bare number is graphc's default float); arrays and lists keep numpy's dtype (ints
+    int64; int8, int16, uint8 and uint16 widen to int32)."""
     array = np.asarray(value)
     if dtype is None:   # Python numbers are float32, as everywhere in graphc
         python_number = isinstance(value, (int, float, bool))
-        dtype = np.float32 if python_number else array.dtype
-    array = array.astype(as_dtype(dtype, "constant"))
+        dtype = np.float32 if python_number else inferred(array.dtype, "constant")
+    array = array.astype(as_dtype(dtype, "constant"), copy=False)
     check_shape(array.shape, "constant")
     return Tensor(Op.CONST, (), array.shape, array.dtype, ConstValue(array))
 

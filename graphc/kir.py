@@ -3,8 +3,11 @@
 A ``Value`` is one operation on earlier values: ``load`` (a buffer argument read through a
 strided ``schedule.View`` at the current index), ``var`` (a C variable the skeleton
 defines, such as a matmul's ``acc``), ``index`` (a component of the multi-index, or the
-flat index), ``const``, arithmetic (``add sub mul div neg max min pown``), ``call`` (an
-OpenCL math function), ``cmp`` (a comparison), ``select`` (where) and ``cast``. Every value
+flat index), ``offset`` and ``valid`` (the flat element of a strided view at the current
+index, and whether a masked view reads there: how an index leaf, ``arange``'s, is read), ``const``, arithmetic (``add sub mul div neg max
+min pown``), C's integer ``idiv imod`` and bitwise ``and or xor not shl shr`` (``and or
+xor`` also of bools), ``call`` (an OpenCL function), ``cmp`` (a comparison), ``select``
+(where) and ``cast``. Every value
 has its own numpy dtype. A ``Builder`` hash-conses values: the same (op, args, dtype, arg)
 is one value, so common subexpressions are shared by construction, and a chain of any
 length is a list, never a recursion.
@@ -15,18 +18,27 @@ not.
 
 Type rules
 ----------
-- An elementwise node computes in its *compute dtype*: ``node.dtype`` if it is a float
-  dtype, else the widest float dtype among its sources' dtypes, else float32
-  (``compute_dtype``).
+- An elementwise node computes in its *compute dtype* (``compute_dtype``): ``node.dtype``
+  if it is a float dtype, else the widest float dtype among its sources' dtypes, else the
+  promoted integer dtype of its integer sources and its own dtype (int32 with int64
+  compares in int64, never through float32), else (only bools) int32.
 - Operands are cast to the compute dtype where they are used in arithmetic; literals take
   the compute dtype (a float32 kernel holds no double literal).
+- Integers compute in C integers: ``+ - *`` and negation wrap (the printer computes
+  signed ones in the unsigned type of their width), ``abs`` is OpenCL's integer ``abs``,
+  max and min OpenCL's integer ``max``/``min``; numpy's floor division and remainder
+  guard their divisor (x // 0 and x % 0 are 0, as numpy's, and never trap: x86's
+  division by zero is SIGFPE), shifts give numpy's results for any count, ``IntPow``
+  multiplies by squaring (``graphc.kir_integer``).
 - Comparisons (``Greater``, ``GreaterEqual``, ``Equal``, ``NotEqual``, sympy's relations)
   and the predicates ``IsNan``, ``IsInf``, ``IsFinite`` give bool values. Two operands of
   one non-float dtype are compared in that dtype, others in the compute dtype.
 - A bool used as a number is 0 or 1 of the compute dtype. ``Where(c, a, b)`` takes ``c`` as
   a bool; a non-bool ``c`` means ``c != 0``.
-- ``Cast(x, dtype)`` converts to ``dtype``: to bool as ``x != 0``, from bool as 0/1, between
-  numbers as C does.
+- ``Cast(x, dtype)`` converts to ``dtype``: to bool as ``x != 0``, from bool as 0/1, from
+  a float to an integer toward zero and saturating (NaN to 0: OpenCL's
+  ``convert_<int>_sat``; ``graphc.symbolic`` computes the same in numpy), between
+  integers wrapping, other numbers as C does.
 - A node's value is cast to the node's dtype, so what a consumer (or a store) sees has the
   dtype of the graph node.
 """
@@ -38,6 +50,7 @@ from typing import Callable, Optional, Sequence
 import numpy as np
 import sympy as sp
 
+from . import kir_integer
 from .errors import CodegenError
 
 BOOL = np.dtype(np.bool_)
@@ -46,7 +59,8 @@ FLOAT32 = np.dtype(np.float32)
 
 # ops that cost a floating-point operation per element (for KernelSpec.flops)
 ARITHMETIC = frozenset({"add", "sub", "mul", "div", "neg", "max", "min", "pown", "call",
-                        "cmp", "select"})
+                        "cmp", "select", "idiv", "imod", "and", "or", "xor", "not", "shl",
+                        "shr"})
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -113,6 +127,11 @@ class Builder:
         """Component ``axis`` of the multi-index (None: the flat index), an int32."""
         return self.make("index", (), INDEX, axis)
 
+    def offset(self, view: object) -> Value:
+        """The flat element of the strided ``view`` read at the current index (an
+        int32): the value of an index leaf seen through that view."""
+        return self.make("offset", (), INDEX, view)
+
     def cast(self, x: Value, dtype) -> Value:
         dtype = np.dtype(dtype)
         if x.dtype == dtype:
@@ -126,6 +145,9 @@ class Builder:
 
     def binary(self, op: str, a: Value, b: Value) -> Value:
         return self.make(op, (a, b), a.dtype)
+
+    def unary(self, op: str, x: Value) -> Value:
+        return self.make(op, (x,), x.dtype)
 
     def neg(self, x: Value) -> Value:
         if x.op == "neg":
@@ -166,7 +188,10 @@ def compute_dtype(out: np.dtype, sources: Sequence[np.dtype]) -> np.dtype:
     if out.kind == "f":
         return out
     floats = [np.dtype(d) for d in sources if np.dtype(d).kind == "f"]
-    return max(floats, key=lambda d: d.itemsize) if floats else FLOAT32
+    if floats:
+        return max(floats, key=lambda d: d.itemsize)
+    integers = [np.dtype(d) for d in [*sources, out] if np.dtype(d).kind in "iu"]
+    return np.result_type(*integers) if integers else INDEX
 
 
 def reachable(roots: Sequence[Value]) -> list:
@@ -205,6 +230,7 @@ class _Translator:
             "Sigmoid": self._sigmoid, "Softplus": self._softplus, "Where": self._where,
             "Cast": self._cast, "re": lambda e: self.value(e.args[0]),
             "im": lambda e: self.b.const(0, self.T), "log": self._log}
+        self.rules.update(kir_integer.rules(self))
 
     def const(self, value) -> Value:
         return self.b.const(value, self.T)
@@ -230,6 +256,8 @@ class _Translator:
             if e not in self.env:
                 raise CodegenError(f"kernel formula uses {e}, which no operand binds")
             return self.env[e]
+        if e.is_Integer:                 # exactly, in an integer dtype: 2**62 + 1 stays
+            return self.const(int(e))
         if e.is_number:                  # 3, pi, log(2): a literal of the compute dtype
             try:
                 return self.const(float(e))
@@ -291,6 +319,8 @@ class _Translator:
             else:
                 top.append(f)
         out = self._product(top) if top else self.const(1)
+        if bottom and self.T.kind in "iu":
+            raise CodegenError(f"{e} divides in {self.T}: integer formulas have no /")
         return self.b.binary("div", out, self._product(bottom)) if bottom else out
 
     def _product(self, factors: list) -> Value:
@@ -301,6 +331,8 @@ class _Translator:
 
     def _pow(self, e: sp.Pow) -> Value:
         base, ex = e.args
+        if self.T.kind in "iu":
+            return kir_integer.power(self, base, ex)
         if ex.is_Integer:
             n = int(ex)
             if 0 < abs(n) <= 4:

@@ -2,8 +2,12 @@
 
 OpenCL C overloads ``exp``/``log``/... for float and double, so functions carry no ``f``
 suffix; a literal takes the dtype of its use, so a float32 kernel holds no double. Integer
-powers up to 4 are products, others ``pown``; x**-0.5 is ``rsqrt``; max and min go through
-the preamble's NaN-propagating ``GC_MAX``/``GC_MIN``.
+powers up to 4 are products, others ``pown``; x**-0.5 is ``rsqrt``; float max and min go
+through the preamble's NaN-propagating ``GC_MAX``/``GC_MIN``, integer ones are OpenCL's
+``max``/``min``. Signed integer ``+ - *``, negation and ``<<`` compute in the unsigned
+type of their width (``as_int(as_uint(a) + as_uint(b))``): C leaves signed overflow
+undefined, and numpy's integers wrap. A float converts to an integer saturating
+(``convert_int_sat``: NaN gives 0, C's cast is undefined out of range).
 
 With ``lanes`` > 1 every value is a vector of that many lanes (``float16``, ``double8``).
 A bool vector is a mask (-1/0) of signed integers as wide as the elements it came from
@@ -19,12 +23,17 @@ import numpy as np
 import sympy as sp
 
 from . import kir
-from .dtypes import cl_type, literal
+from .dtypes import cl_type, literal, unsigned
 from .kir import BOOL, Value
 
-ATOM, UNARY, MUL, ADD, REL, EQ, TERNARY = 100, 90, 80, 70, 60, 55, 10
+ATOM, UNARY, MUL, ADD, SHIFT, REL, EQ, BITAND, BITXOR, BITOR, TERNARY = (
+    100, 90, 80, 70, 65, 60, 55, 50, 45, 40, 10)
 _MASKS = {1: "char", 2: "short", 4: "int", 8: "long"}
-_BINARY = {"add": (" + ", ADD), "sub": (" - ", ADD), "mul": ("*", MUL), "div": ("/", MUL)}
+_BINARY = {"add": (" + ", ADD), "sub": (" - ", ADD), "mul": ("*", MUL), "div": ("/", MUL),
+           "idiv": (" / ", MUL), "imod": (" % ", MUL), "shl": (" << ", SHIFT),
+           "shr": (" >> ", SHIFT), "and": (" & ", BITAND), "xor": (" ^ ", BITXOR),
+           "or": (" | ", BITOR)}
+_WRAPPING = ("add", "sub", "mul", "shl")      # signed: computed in the unsigned type
 _MACROS = {"max": "GC_MAX", "min": "GC_MIN"}
 MAX_INLINE_DEPTH = 12           # deeper expressions get a name of their own
 
@@ -33,17 +42,18 @@ class CPrinter:
     """Prints the values a kernel body needs as C: declarations for the values that are
     used more than once (or named, like loads), inline text for the rest.
 
-    ``load(value)`` and ``index(value)`` give the C text of a ``load`` and an ``index``
-    value (the caller knows the index space and buffers); ``names`` fixes the names of
+    ``load(value)``, ``index(value)`` and ``offset(value)`` give the C text of a ``load``,
+    an ``index`` and an ``offset`` value (the caller knows the index space and buffers); ``names`` fixes the names of
     some values (they are always declared); other shared values are named
     ``prefix`` + a number.
     """
 
     def __init__(self, lanes: int = 1, load: Optional[Callable[[Value], str]] = None,
                  index: Optional[Callable[[Value], str]] = None,
-                 names: Optional[dict] = None, prefix: str = "t", inline: bool = False):
+                 names: Optional[dict] = None, prefix: str = "t", inline: bool = False,
+                 offset: Optional[Callable[[Value], str]] = None):
         self.lanes, self.prefix, self.inline = lanes, prefix, inline
-        self._load, self._index = load, index
+        self._load, self._index, self._offset = load, index, offset
         self.names = dict(names or {})
         self.text: dict[int, tuple[str, int]] = {}
         self.mask: dict[int, int] = {}          # bool value id -> mask element bytes
@@ -82,7 +92,7 @@ class CPrinter:
             text, prec = self._render(v)
             self.depth[v.id] = 1 + max((self.depth[a.id] for a in v.args), default=0)
             named = v.id in self.names or (not self.inline and v.op not in (
-                "const", "var", "index") and (uses[v.id] > 1
+                "const", "var", "index", "offset", "valid") and (uses[v.id] > 1
                                                 or self.depth[v.id] > MAX_INLINE_DEPTH))
             if named:
                 if v.id not in self.names:
@@ -136,10 +146,16 @@ class CPrinter:
             return text, ATOM
         if op == "index":
             return self._index(v), ATOM
+        if op in ("offset", "valid"):           # an index leaf's element, and its mask
+            return f"({self._offset(v)})", ATOM
         if op in _BINARY:
-            sep, prec = _BINARY[op]
-            a, b = args
-            return f"{self._wrap(a, prec)}{sep}{self._wrap(b, prec + 1)}", prec
+            return self._binary(v)
+        if op == "not":
+            return f"~{self._wrap(args[0], UNARY)}", UNARY
+        if op == "neg" and v.dtype.kind == "i":
+            return self._wrapping(v, f"-{self._as_unsigned(args[0])}"), ATOM
+        if op in ("max", "min") and v.dtype.kind in "iu":
+            return f"{op}({self.expr(args[0])}, {self.expr(args[1])})", ATOM
         if op == "neg":
             (x,) = args
             text, prec = self.text[x.id]
@@ -168,6 +184,26 @@ class CPrinter:
             return self._cast(v, args[0])
         raise AssertionError(f"no C for {v!r}")
 
+    def _binary(self, v: Value) -> tuple:
+        sep, prec = _BINARY[v.op]
+        a, b = v.args
+        if v.dtype == BOOL:                 # and, or, xor of masks: one mask width
+            size = self.mask[v.id] = self.mask.get(a.id, 4)
+            return f"{self._wrap(a, ATOM)}{sep}{self._as_mask(b, size)}", prec
+        if v.dtype.kind == "i" and v.op in _WRAPPING:
+            text = f"{self._as_unsigned(a)}{sep}{self._as_unsigned(b)}"
+            return self._wrapping(v, text), ATOM
+        if prec <= SHIFT:                   # bits: operands in parentheses, as clang asks
+            return f"{self._wrap(a, MUL)}{sep}{self._wrap(b, MUL)}", prec
+        return f"{self._wrap(a, prec)}{sep}{self._wrap(b, prec + 1)}", prec
+
+    def _as_unsigned(self, v: Value) -> str:
+        return f"as_{self.vector(cl_type(unsigned(v.dtype)))}({self.expr(v)})"
+
+    def _wrapping(self, v: Value, text: str) -> str:
+        """``text``, computed in the unsigned type, as the signed type of ``v``."""
+        return f"as_{self.vector(cl_type(v.dtype))}({text})"
+
     def _cast(self, v: Value, x: Value) -> tuple:
         if x.dtype == BOOL:              # 0/1 of the target type
             one, zero = self.literal(1, v.dtype), self.literal(0, v.dtype)
@@ -175,6 +211,8 @@ class CPrinter:
         if v.dtype == BOOL:
             self.mask[v.id] = x.dtype.itemsize
             return f"{self._wrap(x, EQ + 1)} != {self.literal(0, x.dtype)}", EQ
+        if x.dtype.kind == "f" and v.dtype.kind in "iu":    # toward 0, saturating, NaN: 0
+            return f"convert_{self.vector(cl_type(v.dtype))}_sat({self.expr(x)})", ATOM
         if self.lanes > 1:
             return f"convert_{self.vector(cl_type(v.dtype))}({self.expr(x)})", ATOM
         return f"({cl_type(v.dtype)}){self._wrap(x, ATOM)}", UNARY

@@ -14,7 +14,7 @@ from typing import Callable
 import numpy as np
 import sympy as sp
 
-from . import graph, inspect, ops
+from . import graph, inspect, kir, ops
 from .dtypes import BOOL
 from .graph import LEAVES, Op, Tensor, toposort
 from .ops import registry
@@ -62,16 +62,22 @@ RECOMPUTE_MAX_OPS = 6
 def merge_elementwise(roots: list) -> list:
     """Substitute an elementwise node into its only consumer, so sympy simplifies across
     what were two ops (``--x``, ``log(exp(x))``, ``x * 1 * 2``), while the merged formula
-    has at most ``MERGE_MAX_OPS`` operations. A small mask of inputs alone is
-    substituted into every consumer, through a broadcast too: comparing its inputs again
-    costs less than a kernel that stores it and a buffer that holds it."""
+    has at most ``MERGE_MAX_OPS`` operations and computes in the dtype both did (an
+    integer sum inside a float formula would be computed in floats). A small mask that
+    compares inputs alone is substituted into every consumer, through a broadcast too:
+    comparing its inputs again costs less than a kernel that stores it and a buffer that
+    holds it (a comparison of two integers is made in their own dtype wherever it is)."""
     def rule(node: Tensor, src: tuple, uses: dict):
         if node.op is not Op.EW:
             return None
         src = tuple(_recomputed(s) for s in src)
         expr, merged = node.arg, list(src)
+        computes = _computes(node.dtype, src)
         for i, (old, s) in enumerate(zip(node.src, src)):
-            if s.op is Op.EW and (uses[id(old)] == 1 or _cheap_of_inputs(s)):
+            others = [t for t in merged if t is not s] + list(s.src)
+            alike = (uses[id(old)] == 1 and _computes(s.dtype, s.src) == computes
+                     == _computes(node.dtype, others))
+            if s.op is Op.EW and (alike or _cheap_of_inputs(s)):
                 shift = len(merged)
                 inner = s.arg.xreplace({operand(k): operand(shift + k)
                                         for k in range(len(s.src))})
@@ -84,26 +90,54 @@ def merge_elementwise(roots: list) -> list:
     return substitute(roots, rule)
 
 
+def _computes(dtype: np.dtype, src) -> np.dtype:
+    return kir.compute_dtype(dtype, [t.dtype for t in src])
+
+
 def _reads_input(t: Tensor) -> bool:
     while registry.is_view(t):
         t = t.src[0]
     return t.op in LEAVES
 
 
+_RELATIONS = ("Equal", "NotEqual", "Greater", "GreaterEqual")
+_LOGICAL = ("Mul", "Maximum", "Minimum")      # and, or of 0/1 values
+
+
 def _cheap_of_inputs(node: Tensor) -> bool:
+    """Is ``node`` a small mask of comparisons of inputs (no arithmetic on them), which a
+    consumer of any compute dtype can make again exactly?"""
+    def plain(e: sp.Basic) -> bool:
+        name = type(e).__name__
+        if name in _RELATIONS:
+            return all(a.is_Symbol or a.is_Number for a in e.args)
+        return name in _LOGICAL and all(plain(a) for a in e.args)
     return (node.op is Op.EW and node.dtype == BOOL
             and all(_reads_input(s) for s in node.src)
-            and sp.count_ops(node.arg) <= RECOMPUTE_MAX_OPS)
+            and sp.count_ops(node.arg) <= RECOMPUTE_MAX_OPS and plain(node.arg))
+
+
+_MOVES = {Op.RESHAPE: lambda t, v: ops.reshape(t, v.shape),
+          Op.BROADCAST: lambda t, v: ops.broadcast_to(t, v.shape),
+          Op.PERMUTE: lambda t, v: ops.permute(t, v.arg),
+          Op.SHRINK: lambda t, v: ops.shrink(t, v.arg)}
 
 
 def _recomputed(t: Tensor) -> Tensor:
-    """A broadcast of a small mask of inputs as that mask over broadcast inputs
-    (``broadcast(labels != -100)`` -> ``broadcast(labels) != -100``); else ``t``."""
-    if t.op is not Op.BROADCAST or not _cheap_of_inputs(t.src[0]):
+    """A view (broadcast, reshape, permute, slice) of a small mask of inputs as that mask
+    over the viewed inputs (``broadcast(labels != -100)`` -> ``broadcast(labels) != -100``):
+    each consumer compares the inputs itself; else ``t``. (The mask's sources all have
+    its shape, so every view of it is a view of each of them.)"""
+    chain, inner = [], t
+    while inner.op in _MOVES:
+        chain.append(inner)
+        inner = inner.src[0]
+    if not chain or not _cheap_of_inputs(inner):
         return t
-    inner = t.src[0]
-    return ops.ew_node(inner.arg, [ops.broadcast_to(s, t.shape) for s in inner.src],
-                       t.shape, inner.dtype)
+    src = list(inner.src)
+    for view in reversed(chain):
+        src = [_MOVES[view.op](s, view) for s in src]
+    return ops.ew_node(inner.arg, src, t.shape, inner.dtype)
 
 
 # A reduction runs one work-group per output: with few outputs and many inputs, a few
@@ -205,11 +239,38 @@ def views_into_elementwise(roots: list) -> list:
     return substitute(roots, rule)
 
 
+def index_masks_in_place(roots: list) -> list:
+    """A broadcast of an elementwise node that reads only index leaves and constants (a
+    causal mask ``arange(T)[:, None] >= arange(T)[None, :]``, broadcast over the batch and
+    heads it masks) becomes the node computed in the broadcast's own index space: it
+    reads no buffer, so computing it per element costs less than writing it once and
+    reading it back, and the consumer's kernel computes it in place."""
+    def index_only(t: Tensor, depth: int = PUSH_DEPTH) -> bool:
+        while registry.is_view(t):
+            t = t.src[0]
+        if t.op in (Op.IOTA, Op.CONST):
+            return t.op is Op.IOTA or t.arg.uniform is not None
+        return (t.op is Op.EW and depth > 0 and sp.count_ops(t.arg) <= PUSH_MAX_OPS
+                and all(index_only(s, depth - 1) for s in t.src))
+
+    def spread(t: Tensor, shape: tuple) -> Tensor:
+        if t.op is Op.EW:
+            return ops.ew_node(t.arg, [spread(s, shape) for s in t.src], shape, t.dtype)
+        return ops.broadcast_to(t, shape)
+
+    def rule(node: Tensor, src: tuple, uses: dict):
+        if node.op is not Op.BROADCAST or src[0].op is not Op.EW or not index_only(src[0]):
+            return None
+        return spread(src[0], node.shape)
+    return substitute(roots, rule)
+
+
 # (name, pass, is a fusion: skipped when compiling with fuse=False). Dead code needs no pass:
 # every stage walks the graph from the roots, so a node nothing asks for is never reached.
 PASSES = [
     ("merge_elementwise", merge_elementwise, True),
     ("views_into_elementwise", views_into_elementwise, True),
+    ("index_masks_in_place", index_masks_in_place, True),
     ("split_reductions", split_reductions, True),
 ]
 

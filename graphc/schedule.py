@@ -11,7 +11,9 @@ A ``Group`` becomes one kernel. Its kinds:
   a prologue and its elementwise consumers as an epilogue, both at each element.
 
 Views (reshape, permute, broadcast, slices, pads) are never computed: a kernel reads
-their base buffer through strides and masks (``View``). A value crosses kernels only
+their base buffer through strides and masks (``View``). An index leaf (``Op.IOTA``) has
+no buffer: the kernels that read it compute it, through the same views; a skeleton that
+reads operands by strides (matmul, maxmask, allreduce) gets a copy. A value crosses kernels only
 through a device buffer. Groups are made by op category (``graphc.ops.registry``); an
 op of a category the scheduler does not know is an error.
 """
@@ -189,7 +191,7 @@ class _Builder:
             group.nodes.append(copy)
             self.group_of[id(copy)] = group
             self.copies.add(id(copy))
-            if is_view(node) or node.op is Op.CONST:
+            if is_view(node) or node.op in (Op.CONST, Op.IOTA):
                 self.bases[id(node)] = copy
             self.read(copy, node)
         return copy
@@ -321,7 +323,7 @@ class _Builder:
         """Load ``src`` for a skeleton that reads by strides alone: a view with a mask
         or a negative stride is copied into a buffer first."""
         base, view = self.read(None, src)
-        if not plain_strides(view):
+        if not plain_strides(view) or base.op is Op.IOTA:    # an index leaf has no buffer
             self.materialise(src)
 
     def build(self) -> list:
@@ -344,7 +346,8 @@ class _Builder:
                 self.read_plain(node.src[0])
             elif kind is Category.HOST:     # the host sends a whole contiguous buffer
                 src = node.src[0]
-                if is_view(src) or (src.op is Op.CONST and src.arg.uniform is not None):
+                if is_view(src) or src.op is Op.IOTA or (
+                        src.op is Op.CONST and src.arg.uniform is not None):
                     self.materialise(node.src[0])
                 self.new_group("allreduce", node.shape, node)
                 self.load_base(node.src[0])

@@ -292,9 +292,70 @@ def cast(x, dtype) -> sp.Expr:
     return Cast(x, Str(np.dtype(dtype).name))
 
 
+class _Flat(sp.Function):
+    """A piecewise-constant function of two operands (its derivative is 0)."""
+
+    nargs = 2
+    is_real = True
+
+    def fdiff(self, argindex=1):
+        return sp.S.Zero
+
+
+class FloorDiv(_Flat):
+    """numpy's ``floor_divide``: floor(a / b); over integers x // 0 is 0 (numpy's)."""
+
+
+class Remainder(sp.Function):
+    """numpy's ``remainder``: a - b * floor(a / b), with the sign of b; x % 0 is 0 over
+    integers, NaN over floats. Its gradient is torch's: 1 for a, -floor(a / b) for b."""
+
+    nargs = 2
+    is_real = True
+
+    def fdiff(self, argindex=1):
+        return sp.S.One if argindex == 1 else -FloorDiv(*self.args)
+
+
+class IntPow(_Flat):
+    """a ** b over integers, wrapping like numpy's; a negative b gives torch's integer
+    result (1 ** b is 1, (-1) ** b is +-1, others 0) where numpy raises."""
+
+
+class BitAnd(_Flat):
+    """a & b over integers."""
+
+
+class BitOr(_Flat):
+    """a | b over integers."""
+
+
+class BitXor(_Flat):
+    """a ^ b over integers."""
+
+
+class BitNot(sp.Function):
+    """~a over integers."""
+
+    nargs = 1
+    is_real = True
+
+    def fdiff(self, argindex=1):
+        return sp.S.Zero
+
+
+class LeftShift(_Flat):
+    """a << b, numpy's: 0 where b is negative or not below the bit width."""
+
+
+class RightShift(_Flat):
+    """a >> b (arithmetic), numpy's: 0 (or -1 for negative a) where b is negative or not
+    below the bit width."""
+
+
 # sympy's own piecewise-constant functions: their derivatives are 0 (sympy leaves floor's
 # and ceiling's unevaluated, and gives sign's as a Dirac delta)
-_FLAT = (sp.floor, sp.ceiling, sp.sign, Trunc, Round, IsNan, IsInf, IsFinite)
+_FLAT = (sp.floor, sp.ceiling, sp.sign, Trunc, Round, IsNan, IsInf, IsFinite, _Flat, BitNot)
 
 
 def _heaviside_to_mask(z, *h0):
@@ -319,6 +380,42 @@ def partial(expr: sp.Expr, i: int) -> sp.Expr:
 def _np_sigmoid(x):
     with np.errstate(over="ignore"):
         return 1 / (1 + np.exp(-x))   # exp overflows to inf for x << 0: the result is 0
+
+
+def _cast(x, dtype) -> np.ndarray:
+    """numpy's conversion, saturating from floats to integers (NaN to 0), as the kernels'
+    ``convert_<int>_sat``: numpy's own is undefined out of range, C's too."""
+    x, dtype = np.asarray(x), np.dtype(dtype)
+    if x.dtype.kind != "f" or dtype.kind not in "iu":
+        return x.astype(dtype)
+    info = np.iinfo(dtype)
+    x = np.where(np.isnan(x), 0, x)
+    high, low = x >= float(info.max), x <= float(info.min)     # float(2**63 - 1) is 2**63
+    inside = np.where(high | low, 0, x).astype(dtype)
+    return np.where(high, info.max, np.where(low, info.min, inside)).astype(dtype)
+
+
+def _int_pow(a, b) -> np.ndarray:
+    a, b = np.asarray(a), np.asarray(b)
+    out = np.power(a, np.where(b < 0, 0, b).astype(b.dtype))
+    if b.dtype.kind == "u":
+        return out
+    one = np.ones_like(out)
+    negative = np.where(a == 1, one, np.where(a == -1, np.where(b % 2 == 0, one, -one),
+                                                np.zeros_like(out)))
+    return np.where(b < 0, negative, out)
+
+
+def _shift(a, b, left: bool) -> np.ndarray:
+    a, b = np.asarray(a), np.asarray(b)
+    dtype = np.result_type(a, b)
+    bits = dtype.itemsize * 8
+    inside = (b >= 0) & (b < bits)
+    safe = np.where(inside, b, 0).astype(dtype)
+    if left:
+        return np.where(inside, np.left_shift(a.astype(dtype), safe), 0).astype(dtype)
+    beyond = np.where(a < 0, -1, 0) if dtype.kind == "i" else 0
+    return np.where(inside, np.right_shift(a.astype(dtype), safe), beyond).astype(dtype)
 
 
 def _mask(condition: np.ndarray, a, b) -> np.ndarray:
@@ -347,7 +444,16 @@ _NUMPY_FUNCS = {
     "IsFinite": lambda x: _mask(np.isfinite(x), x, x),
     "Equal": lambda a, b: _mask(np.equal(a, b), a, b),
     "NotEqual": lambda a, b: _mask(np.not_equal(a, b), a, b),
-    "Cast": lambda x, dtype: np.asarray(x).astype(dtype),
+    "Cast": _cast,
+    "FloorDiv": np.floor_divide,
+    "Remainder": np.remainder,
+    "IntPow": _int_pow,
+    "BitAnd": np.bitwise_and,
+    "BitOr": np.bitwise_or,
+    "BitXor": np.bitwise_xor,
+    "BitNot": np.invert,
+    "LeftShift": lambda a, b: _shift(a, b, True),
+    "RightShift": lambda a, b: _shift(a, b, False),
     "ceiling": np.ceil,
     "erf": np.vectorize(math.erf, otypes=[np.float64]),
     "erfc": np.vectorize(math.erfc, otypes=[np.float64]),

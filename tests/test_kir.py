@@ -78,7 +78,9 @@ def test_type_rules():
     b = kir.Builder()
     f, d, m = b.var("f", F32), b.var("d", F64), b.var("m", BOOL)
     assert kir.compute_dtype(BOOL, [F32, F64]) == F64
-    assert kir.compute_dtype(BOOL, [BOOL]) == F32
+    assert kir.compute_dtype(BOOL, [BOOL]) == np.int32           # masks combine as 0/1 ints
+    assert kir.compute_dtype(BOOL, [np.int32, np.int64]) == np.int64   # never via float32
+    assert kir.compute_dtype(np.int32, [np.int32, BOOL]) == np.int32
     assert kir.compute_dtype(F32, [F64]) == F32
     gt = kir.translate(b, Greater(a0, a1), {a0: f, a1: d}, F64)
     assert gt.dtype == BOOL and gt.args[0].op == "cast" and gt.args[0].dtype == F64

@@ -120,7 +120,7 @@ def test_causal_attention_gradients_equal_torch():
     out = y.transpose(1, 2).reshape(b, t, c) @ tp["w_proj"].T + tp["b_proj"]
     want = F.mse_loss(out, torch.tensor(ys))
     want.backward()
-    np.testing.assert_allclose(got[0], want.item(), rtol=1e-6)
+    np.testing.assert_allclose(got[0], want.item(), rtol=1e-5)
     for name, g in zip(names + ["x"], got[1:]):
         _close(g, (xt.grad if name == "x" else tp[name].grad).numpy(), name)
     # the causal mask is compared in the kernels that use it: no kernel stores a mask

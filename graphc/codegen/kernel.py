@@ -216,6 +216,11 @@ class KernelWriter:
                 T = kir.compute_dtype(node.dtype, [s.dtype for s in node.src])
                 values[id(node)] = kb.cast(kir.translate(kb, node.arg, env, T), node.dtype)
                 self._formula(node, values)
+            elif self.load_of[id(node)][0].op is Op.IOTA:     # computed, never loaded
+                base, view = self.load_of[id(node)]
+                values[id(node)] = self._iota(kb, base, view)
+                self.formula[id(node)] = sp.Symbol(f"iota[{space.offset(view)}]", real=True)
+                self.loads[self.formula[id(node)]] = base
             else:
                 base, view = self.load_of[id(node)]
                 key = (self.arg(self.buffer_of(base), node=base), view)
@@ -229,6 +234,16 @@ class KernelWriter:
                 values[id(node)] = v
             stack.pop()
         return values
+
+    @staticmethod
+    def _iota(kb: kir.Builder, base: Tensor, view: object) -> kir.Value:
+        """Index leaf ``base`` read through ``view``: the flat element the view reads, in
+        the leaf's dtype (the view's fill where it is masked)."""
+        value = kb.cast(kb.offset(view), base.dtype)
+        if not view.masked:
+            return value
+        fill = kb.const(view.fill, base.dtype)
+        return kb.select(kb.make("valid", (), kir.BOOL, view), value, fill)
 
     def _formula(self, node: Tensor, values: dict) -> None:
         """``node``'s formula for ``KernelSpec.expression``: its sources' formulas inlined
@@ -267,7 +282,9 @@ class KernelWriter:
         locals_ = [kb.cast(values[id(n)], self.dtype) for n in named.values()]
         printer = CPrinter(lanes, load=lambda v: self._load(v, space, lanes, aligned),
                            index=lambda v: _index_text(v, space, lanes),
-                           names=names, prefix=f"t_{space.flat}_")
+                           names=names, prefix=f"t_{space.flat}_",
+                           offset=lambda v: space.offset(v.arg) if v.op == "offset" else
+                           space.valid(v.arg))
         lines = printer.declare(stores + locals_)
         if count:
             size = int(np.prod(space.shape, dtype=np.int64))
@@ -321,6 +338,8 @@ class KernelWriter:
         dtypes |= {base.dtype for base, _ in self.load_of.values()}
         floats = [d for d in dtypes if is_float(d)] or [np.dtype(np.float32)]
         lanes = min(self.target.lanes(d) for d in floats)
+        if any(base.op is Op.IOTA for base, _ in self.load_of.values()):
+            return 1                 # index leaves are computed from a scalar offset
         shape = space.shape
         size = int(np.prod(shape, dtype=np.int64))
         if lanes == 1 or size % lanes or not shape:
@@ -362,7 +381,7 @@ class KernelWriter:
         if anchor is None:
             return
         for s in anchor.src:
-            if id(s) in self.load_of:       # not a fused prologue value
+            if id(s) in self.load_of and self.load_of[id(s)][0].op is not Op.IOTA:
                 base, _ = self.load_of[id(s)]
                 self.arg(self.buffer_of(base), node=base)
         if any(n is anchor for n in self.group.outputs):

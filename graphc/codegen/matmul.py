@@ -9,6 +9,7 @@ import numpy as np
 
 from .. import templates
 from ..dtypes import cl_type
+from ..graph import Op
 from ..schedule import Group, Schedule, View
 from ..target import Target
 from .kernel import KERNEL_FORM, KernelWriter, Skeleton, writes
@@ -208,12 +209,14 @@ def _full_tile(plan: dict, fields: dict, lane: str) -> str:
 
 def _vector_epilogue(w: KernelWriter, space: _Space, plan: dict) -> str:
     """The epilogue on one accumulator vector of W neighbours in a row of C, where the
-    target runs epilogues as vectors and its loads allow ("": it runs per element)."""
+    target runs epilogues as vectors and its loads allow ("": it runs per element). An
+    index leaf is computed from a scalar offset: its epilogue runs per element."""
     W = plan.get("W", 1)
     if not (w.target.vector_epilogues and plan["variant"] == "outer"
             and plan["role"] == "rows" and W > 1
             and all((space.offset(view) == space.flat or view.strides[-1] in (0, 1))
-                    and not space.valid(view) for _, view in space.loads)):
+                    and not space.valid(view) for _, view in space.loads)
+            and not any(base.op is Op.IOTA for base, _ in w.load_of.values())):
         return ""
     vspace = _Space(w.group.space, "i", space.index)
     lines = w.body(w.group.nodes, vspace, "                ", lanes=W, aligned=False,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..dtypes import cl_type, is_float, literal
+from ..dtypes import cl_type, is_float, literal, unsigned
 from ..graph import Op
 from ..schedule import contiguous_strides
 from .kernel import KernelWriter, Skeleton, writes
@@ -67,10 +67,8 @@ def write_reduce(w: KernelWriter) -> Skeleton:
         return _write_argmax(w)
     kind = w.group.anchor.arg[0]
     fields, shape, outs = _reduction_fields(w)
-    combine = {"sum": "acc + value", "prod": "acc * value",
-               "max": "((value > acc || value != value) ? value : acc)"}[kind]
-    init = literal({"sum": 0.0, "prod": 1.0, "max": float("-inf")}[kind], w.dtype)
-    return _skeleton("reduce", dict(fields, init=init, combine=combine), shape, outs)
+    fields = dict(fields, init=_identity(kind, w.dtype), combine=_combine(kind, w.dtype))
+    return _skeleton("reduce", fields, shape, outs)
 
 
 def _better(kind: str, a: str, b: str, dtype: np.dtype) -> str:
@@ -91,6 +89,34 @@ def _write_argmax(w: KernelWriter) -> Skeleton:
                   better=_better(kind, "value", "best", w.dtype),
                   worse=_better(kind, "best", "value", w.dtype))
     return _skeleton("argmax", fields, shape, outs)
+
+
+def _identity(kind: str, dtype: np.dtype) -> str:
+    """The C literal a reduction of ``kind`` starts from: an integer maximum starts from
+    the type's least value (INT_MIN, 0, false), not from -INFINITY."""
+    dtype = np.dtype(dtype)
+    if kind in ("max", "min") and dtype.kind in "biu":
+        info = np.iinfo(np.uint8 if dtype.kind == "b" else dtype)
+        return literal(info.min if kind == "max" else info.max, dtype)
+    return literal({"sum": 0.0, "prod": 1.0, "max": float("-inf"),
+                    "min": float("inf")}[kind], dtype)
+
+
+def _combine(kind: str, dtype: np.dtype) -> str:
+    """acc combined with value: NaN-propagating over floats; signed integer sums and
+    products wrap (computed in the unsigned type: C's signed overflow is undefined)."""
+    dtype = np.dtype(dtype)
+    if kind in ("max", "min"):
+        if dtype.kind in "biu":
+            return f"{kind}(acc, value)" if dtype.kind != "b" else \
+                f"({'acc | value' if kind == 'max' else 'acc & value'})"
+        relation = ">" if kind == "max" else "<"
+        return f"((value {relation} acc || value != value) ? value : acc)"
+    op = "+" if kind == "sum" else "*"
+    if dtype.kind == "i":
+        T, U = cl_type(dtype), cl_type(unsigned(dtype))
+        return f"as_{T}(as_{U}(acc) {op} as_{U}(({T})value))"
+    return f"acc {op} value"
 
 
 @writes("maxmask")

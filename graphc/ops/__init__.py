@@ -4,14 +4,16 @@
 rebuild, view rule); ``elementwise``, ``views``, ``reduce`` and ``contract`` declare
 their ops next to the functions that build them; ``methods`` gives ``Tensor`` its
 operators; ``joins`` builds cat, split, tile and the like from views; ``scans`` holds
-argmax, argmin, cumsum and cumprod.
+argmax, argmin, cumsum and cumprod; ``integers`` the bitwise operations and shifts,
+``creation`` arange, zeros, eye, tril and the like (and the index leaf ``iota`` they are
+built on).
 Passes ask ``registry.opdef(node)`` and dispatch on its category.
 """
 from __future__ import annotations
 
 from ..graph import Op, Tensor
-from . import (contract, elementwise, joins, losses, methods, reduce, registry,  # noqa: F401
-               scans, views)
+from . import (contract, creation, elementwise, integers, joins, losses, methods,  # noqa: F401
+               reduce, registry, scans, views)
 from .contract import matmul, mm, swap_last
 from .elementwise import *  # noqa: F401,F403  (every elementwise op, by name)
 from .elementwise import (BINARY, COMPARISONS, FAMILY, PREDICATES, UNARY, apply, as_tensor,
@@ -20,6 +22,9 @@ from .reduce import (all, allreduce, amax, amin, any, log, log_softmax, logsumex
                      maxmask, mean, min, norm, prod, reduce_axes, softmax, std, sum, var)
 from .scans import argmax, argmin, cumprod, cumsum, scan
 from .losses import *  # noqa: F401,F403  (torch.nn.functional's losses, by name)
+from .integers import *  # noqa: F401,F403  (bitwise operations and shifts)
+from .creation import *  # noqa: F401,F403  (arange, zeros, eye, tril, ...)
+from .creation import iota
 from .joins import (cat, chunk, concatenate, expand, movedim, moveaxis, repeat,
                     repeat_interleave, roll, split, stack, tile, unflatten)
 from .registry import Category, OpDef, category, define, opdef
@@ -34,9 +39,11 @@ registry.define(Op.CONST, Category.LEAF, impl=lambda node: node.arg.array)
 methods.install(Tensor)
 
 ELEMENTWISE = list(elementwise.__all__)
+# the families that reach gc.<name> by their modules' __all__
+FAMILIES = list(losses.__all__) + list(integers.__all__) + list(creation.__all__)
 __all__ = ELEMENTWISE + (
     "reshape permute transpose t broadcast_to sum mean max min softmax log_softmax "
     "logsumexp matmul mm flip pad shrink stop_gradient unsqueeze squeeze flatten "
     "cat concatenate stack split chunk tile repeat repeat_interleave roll expand movedim "
     "moveaxis unflatten amax amin prod var std norm all any argmax argmin cumsum "
-    "cumprod").split() + list(losses.__all__)
+    "cumprod").split() + FAMILIES

@@ -15,14 +15,14 @@ import numpy as np
 import sympy as sp
 
 from .. import graph
-from ..dtypes import BOOL, as_dtype, is_float, promote
+from ..dtypes import BOOL, as_dtype, is_float, is_integer, promote, scalar_dtype
 from ..errors import DTypeError, ShapeError
 from ..graph import Op, Tensor
 from ..stabilize import stabilize
-from ..symbolic import (Equal, Exp2, Expm1, FAbs, Greater, GreaterEqual, IsFinite, IsInf,
-                        IsNan, Log10, Log1p, Log2, Maximum, Minimum, NotEqual, Round,
-                        Sigmoid, Softplus, Trunc, Where, cast, numpy_function, operand,
-                        partial, renumber)
+from ..symbolic import (Equal, Exp2, Expm1, FAbs, FloorDiv, Greater, GreaterEqual, IntPow,
+                        IsFinite, IsInf, IsNan, Log10, Log1p, Log2, Maximum, Minimum,
+                        NotEqual, Remainder, Round, Sigmoid, Softplus, Trunc, Where, cast,
+                        numpy_function, operand, partial, renumber)
 from .registry import Category, define
 
 Operand = Union[Tensor, float, int, np.ndarray]
@@ -77,21 +77,38 @@ def broadcast_shapes(*shapes: tuple, op: str = "broadcast") -> tuple:
 
 
 def as_tensor(value: Operand, like: Optional[Tensor] = None, what: str = "operand") -> Tensor:
-    """A Tensor for ``value``; Python and numpy scalars take the dtype of ``like``."""
+    """A Tensor for ``value``. Python and numpy scalars are weak (``dtypes.scalar_dtype``):
+    they take the dtype of ``like``, except that a float beside an integer or bool tensor
+    is float32 and an int beside a bool tensor int64, as in torch. Arrays take the dtype
+    of a float or integer ``like`` unless they hold floats and ``like`` does not."""
     if isinstance(value, Tensor):
         return value
     if isinstance(value, (bool, int, float, np.number)) or (
             isinstance(value, np.ndarray) and value.ndim == 0):
-        python_bool = isinstance(value, (bool, np.bool_))
-        dtype = like.dtype if like is not None else (BOOL if python_bool else np.float32)
-        if dtype == BOOL and not python_bool:
-            dtype = np.float32          # a number meets a mask: the number's float
-        return graph.constant(np.asarray(value, dtype=dtype), dtype)
+        scalar = value.item() if isinstance(value, np.ndarray) else value
+        dtype = scalar_dtype(scalar, like.dtype if like is not None else None)
+        return graph.constant(_in_range(scalar, dtype, what), dtype)
     if isinstance(value, (np.ndarray, list, tuple)):
-        dtype = like.dtype if like is not None and like.dtype != BOOL else None
-        return graph.constant(np.asarray(value), dtype)
+        array = np.asarray(value)
+        dtype = None
+        if like is not None and like.dtype != BOOL and (
+                is_float(like.dtype) or array.dtype.kind in "biu"):
+            dtype = like.dtype
+        return graph.constant(array, dtype)
     raise TypeError(f"{what}: expected a graphc Tensor, a number or an array, "
                     f"got {type(value).__name__}")
+
+
+def _in_range(value: object, dtype: np.dtype, what: str) -> np.ndarray:
+    """``value`` as a 0-d array of ``dtype``; an integer that ``dtype`` cannot hold is an
+    ``OverflowError`` (numpy's), not a silent wrap."""
+    if dtype.kind in "iu" and not isinstance(value, (bool, np.bool_)):
+        info = np.iinfo(dtype)
+        if not info.min <= int(value) <= info.max:
+            raise OverflowError(f"{what}: the Python integer {value} does not fit the "
+                                f"operand's dtype {dtype} ([{info.min}, {info.max}]); "
+                                "convert the tensor first, e.g. with .long()")
+    return np.asarray(value, dtype=dtype)
 
 
 def apply(name: str, expr: sp.Expr, *operands: Operand, dtype: Any = None) -> Tensor:
@@ -103,6 +120,8 @@ def apply(name: str, expr: sp.Expr, *operands: Operand, dtype: Any = None) -> Te
     promoted = promote([t.dtype for t in tensors], name)
     if dtype is None and promoted == BOOL:
         promoted = _bool_result(name)
+    elif dtype is None and is_integer(promoted) and name not in INTEGER_CLOSED:
+        promoted = np.dtype(np.float32)   # exp(int), int / int: the default float (torch)
     out_dtype = as_dtype(dtype, name) if dtype is not None else promoted
     from .views import broadcast_to
     shape = broadcast_shapes(*(t.shape for t in tensors), op=name)
@@ -116,6 +135,12 @@ def apply(name: str, expr: sp.Expr, *operands: Operand, dtype: Any = None) -> Te
 
 # ops of bool operands whose result is bool, as in torch (+ is or, * is and); - has none
 _BOOL_CLOSED = {"add", "mul", "maximum", "minimum", "clamp"}
+# ops whose result over integers is an integer of the promoted dtype, as in torch; every
+# other elementwise op of integers (exp, sqrt, true division, a user's own) gives float32
+INTEGER_CLOSED = {"add", "sub", "mul", "neg", "abs", "maximum", "minimum", "clamp", "relu",
+                  "sign", "square", "floor", "ceil", "round", "trunc", "floor_divide",
+                  "remainder", "pow", "bitwise_and", "bitwise_or", "bitwise_xor",
+                  "bitwise_not", "bitwise_left_shift", "bitwise_right_shift"}
 
 
 def _bool_result(name: str) -> np.dtype:
@@ -189,7 +214,7 @@ def _index(items: Sequence[Tensor], t: Tensor) -> int:
 def _number(value: float, dtype: np.dtype) -> sp.Number:
     """``value`` as a sympy number, written as the shortest decimal of its ``dtype``
     (1e-6 stays 1e-6 in float32, not 9.99999997e-07; the kernel rounds it back)."""
-    if value % 1 == 0 and builtins.abs(value) < 2 ** 53:
+    if np.dtype(dtype).kind in "biu" or (value % 1 == 0 and builtins.abs(value) < 2 ** 53):
         return sp.Integer(int(value))
     text = str(np.float32(value)) if dtype == np.float32 else repr(float(value))
     return sp.Float(text, 17)
@@ -252,8 +277,23 @@ def _binary(name: str, expr: sp.Expr) -> Callable[[Operand, Operand], Tensor]:
 neg, exp, sqrt, tanh, sigmoid, relu = (_unary(n, UNARY[n]) for n in
                                        ("neg", "exp", "sqrt", "tanh", "sigmoid", "relu"))
 abs = _unary("abs", UNARY["abs"])  # noqa: A001  (gc.abs, as SPEC names it)
-add, sub, mul, div, pow = (_binary(n, BINARY[n])  # noqa: A001
-                           for n in ("add", "sub", "mul", "div", "pow"))
+add, sub, mul, div = (_binary(n, BINARY[n]) for n in ("add", "sub", "mul", "div"))
+
+
+def pow(x: Operand, y: Operand) -> Tensor:  # noqa: A001
+    """x ** y (broadcast). Over integers a literal exponent multiplies by squaring and a
+    tensor exponent computes ``IntPow`` (wrapping as numpy's, exactly; torch's 0, 1 or -1
+    for a negative exponent); a negative literal exponent is an error, as in torch."""
+    like = next((o for o in (x, y) if isinstance(o, Tensor)), None)
+    xt, yt = as_tensor(x, like, "pow"), as_tensor(y, like, "pow")
+    if is_integer(promote([xt.dtype, yt.dtype], "pow")):
+        if yt.op is Op.CONST and yt.arg.uniform is not None:
+            if yt.arg.uniform < 0:
+                raise ValueError(f"pow: integers to the negative power {yt.arg.uniform} are "
+                                 "not allowed (as in torch); convert with .float() first")
+        else:
+            return apply("pow", IntPow(a0, a1), xt, yt)
+    return apply("pow", BINARY["pow"], xt, yt)
 maximum, minimum = _binary("maximum", BINARY["maximum"]), _binary("minimum", BINARY["minimum"])
 def _comparison(name: str, expr: sp.Expr) -> Callable[[Operand, Operand], Tensor]:
     def fn(x: Operand, y: Operand) -> Tensor:
@@ -355,17 +395,22 @@ eq, ne = _comparison("eq", COMPARISONS["eq"]), _comparison("ne", COMPARISONS["ne
 
 
 def floor_divide(x: Operand, y: Operand) -> Tensor:
-    """floor(x / y), numpy's ``//`` (its gradient is 0)."""
-    return apply("floor_divide", sp.floor(a0 / a1), x, y)
+    """floor(x / y), numpy's ``//`` (its gradient is 0): -7 // 2 is -4; over integers
+    x // 0 is 0, as numpy's (and never traps); over floats 1.0 // 0.1 is 9.0, as numpy's."""
+    return apply("floor_divide", FloorDiv(a0, a1), x, y)
 
 
 def remainder(x: Operand, y: Operand) -> Tensor:
-    """x - y * floor(x / y), numpy's ``%``: the result has the sign of y."""
-    return apply("remainder", a0 - a1 * sp.floor(a0 / a1), x, y)
+    """x - y * floor(x / y), numpy's ``%``: the result has the sign of y (-7 % 2 is 1,
+    7 % -2 is -1); over integers x % 0 is 0, as numpy's, over floats NaN."""
+    return apply("remainder", Remainder(a0, a1), x, y)
 
 
 def _predicate(name: str) -> Callable[[Operand], Tensor]:
     def fn(x: Operand) -> Tensor:
+        x = as_tensor(x)
+        if not is_float(x.dtype):     # an integer is finite, never NaN nor inf
+            return graph.constant(np.broadcast_to(name == "isfinite", x.shape), BOOL)
         return apply(name, PREDICATES[name], x, dtype=BOOL)
     fn.__name__ = fn.__qualname__ = name
     fn.__doc__ = f"True where x is {name[2:]} (a bool tensor)."
@@ -419,7 +464,9 @@ def nan_to_num(x: Operand, nan: float = 0.0, posinf: Optional[float] = None,
     """NaN, +inf and -inf replaced by ``nan``, ``posinf`` and ``neginf`` (default: the
     dtype's largest and smallest finite values), as numpy's and torch's."""
     x = as_tensor(x)
-    big = float(np.finfo(x.dtype).max) if is_float(x.dtype) else 1.0
+    if not is_float(x.dtype):
+        return x                      # integers hold no NaN nor inf
+    big = float(np.finfo(x.dtype).max)
     high = _float(big if posinf is None else posinf)
     low = _float(-big if neginf is None else neginf)
     expr = Where(IsNan(a0), _float(nan), Where(Equal(a0, sp.oo), high,

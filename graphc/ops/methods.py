@@ -4,7 +4,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..graph import Tensor
-from . import contract, elementwise as ew, joins, reduce, scans, views
+from . import contract, creation, elementwise as ew, integers, joins, reduce, scans, views
 
 
 def _reflected(fn):
@@ -22,10 +22,14 @@ METHODS = {
     "__eq__": ew.eq, "__ne__": ew.ne,
     "__floordiv__": ew.floor_divide, "__rfloordiv__": _reflected(ew.floor_divide),
     "__mod__": ew.remainder, "__rmod__": _reflected(ew.remainder),
-    "__and__": ew.logical_and, "__rand__": _reflected(ew.logical_and),
-    "__or__": ew.logical_or, "__ror__": _reflected(ew.logical_or),
-    "__xor__": ew.logical_xor, "__rxor__": _reflected(ew.logical_xor),
-    "__invert__": ew.logical_not,
+    "__and__": integers.bitwise_and, "__rand__": _reflected(integers.bitwise_and),
+    "__or__": integers.bitwise_or, "__ror__": _reflected(integers.bitwise_or),
+    "__xor__": integers.bitwise_xor, "__rxor__": _reflected(integers.bitwise_xor),
+    "__invert__": integers.bitwise_not,
+    "__lshift__": integers.bitwise_left_shift,
+    "__rlshift__": _reflected(integers.bitwise_left_shift),
+    "__rshift__": integers.bitwise_right_shift,
+    "__rrshift__": _reflected(integers.bitwise_right_shift),
     "astype": ew.astype, "float": lambda self: ew.astype(self, "float32"),
     "double": lambda self: ew.astype(self, "float64"),
     "bool": lambda self: ew.astype(self, "bool"),
@@ -63,7 +67,11 @@ _UNARY_METHODS.update(asin=ew.arcsin, acos=ew.arccos, atan=ew.arctan, asinh=ew.a
 METHODS.update(_UNARY_METHODS)
 METHODS.update(atan2=ew.arctan2, arctan2=ew.arctan2, maximum=ew.maximum, minimum=ew.minimum,
                logical_and=ew.logical_and, logical_or=ew.logical_or,
-               logical_xor=ew.logical_xor, logical_not=ew.logical_not)
+               logical_xor=ew.logical_xor, logical_not=ew.logical_not,
+               floor_divide=ew.floor_divide, remainder=ew.remainder, tril=creation.tril,
+               triu=creation.triu, **{name: getattr(integers, name) for name in (
+                   "bitwise_and", "bitwise_or", "bitwise_xor", "bitwise_not",
+                   "bitwise_left_shift", "bitwise_right_shift")})
 
 
 def install(cls: type) -> None:

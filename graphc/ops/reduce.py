@@ -1,6 +1,13 @@
-"""Reductions (sum, max, prod over axes), what is built from them (mean, min, amax,
-amin, var, std, norm, all, any, softmax, logsumexp), the first-maximum mask that max's
-gradient needs, and allreduce."""
+"""Reductions (sum, max, prod over axes; min over integers), what is built from them
+(mean, min, amax, amin, var, std, norm, all, any, softmax, logsumexp), the first-maximum
+mask that max's gradient needs, and allreduce.
+
+Over integers and bools the kernels accumulate in integers. As torch's: sum and prod of
+int32, uint32 and bool give int64 (numpy gives int64 too on Linux, uint64 for uint32,
+which graphc lacks), of int64 int64, wrapping; max and min keep the dtype (a minimum is
+its own reduction, as -max(-x) wraps for integers); mean of integers gives float32 (the
+exact int64 sum, divided); all and any reduce bools. Integer reductions have no
+gradient."""
 from __future__ import annotations
 
 import builtins
@@ -10,12 +17,12 @@ import numpy as np
 import sympy as sp
 
 from .. import distributed, graph
-from ..dtypes import BOOL
+from ..dtypes import BOOL, is_float
 from ..errors import ShapeError
 from ..graph import Op, Tensor
 from ..symbolic import Greater, Where
 from .elementwise import (Operand, a0, abs, as_tensor, astype, eq, ew_node, exp, log_raw,
-                          logical_and, logical_not, mul, ne, neg, pow, sqrt, sub, add, div,
+                          logical_and, mul, ne, neg, pow, sqrt, sub, add, div,
                           where)
 from .registry import Category, define
 from .views import broadcast_to, normalize_axis, reshape
@@ -37,6 +44,8 @@ def reduce_axes(x: Tensor, axis: Axes, op: str) -> tuple:
 def _reduction(kind: str, x: Operand, axis: Axes, keepdims: bool, dim: Axes,
                keepdim: Optional[bool], differentiable: bool = True) -> Tensor:
     x = as_tensor(x)
+    if kind in ("sum", "prod") and not is_float(x.dtype) and x.dtype != np.int64:
+        x = astype(x, np.int64)          # torch's (and numpy's) accumulator
     axis = dim if dim is not None else axis
     keepdims = keepdim if keepdim is not None else keepdims
     axes = reduce_axes(x, axis, kind)
@@ -48,6 +57,8 @@ def _reduction(kind: str, x: Operand, axis: Axes, keepdims: bool, dim: Axes,
         n = int(np.prod([x.shape[a] for a in axes]))
         value = {"sum": x.arg.uniform * n, "prod": x.arg.uniform ** n}.get(kind,
                                                                           x.arg.uniform)
+        if not is_float(x.dtype):        # wrapped, as the kernel's sum would be
+            value = np.array(value % 2 ** 64, np.uint64).astype(x.dtype)
         result = graph.constant(np.full(out, value, x.dtype))
     elif kind == "sum" and x.op is Op.BROADCAST and builtins.all(
             x.src[0].shape[a] == 1 for a in axes):
@@ -78,14 +89,19 @@ def max(x: Operand, axis: Axes = None, keepdims: bool = False, *,  # noqa: A001
 def min(x: Operand, axis: Axes = None, keepdims: bool = False, *,  # noqa: A001
         dim: Axes = None, keepdim: Optional[bool] = None) -> Tensor:
     """Minimum over ``axis``; the gradient goes to the first minimal element."""
+    x = as_tensor(x)
+    if not is_float(x.dtype):
+        return _reduction("min", x, axis, keepdims, dim, keepdim, differentiable=False)
     return neg(max(neg(x), axis, keepdims, dim=dim, keepdim=keepdim))
 
 
 def mean(x: Operand, axis: Axes = None, keepdims: bool = False, *,
          dim: Axes = None, keepdim: Optional[bool] = None) -> Tensor:
-    """Arithmetic mean over ``axis``."""
+    """Arithmetic mean over ``axis`` (of integers: float32, from their exact sum)."""
     x = as_tensor(x)
     total = sum(x, axis, keepdims, dim=dim, keepdim=keepdim)
+    if not is_float(total.dtype):
+        total = astype(total, np.float32)
     return mul(total, total.size / x.size)
 
 
@@ -159,6 +175,9 @@ def amax(x: Operand, axis: Axes = None, keepdims: bool = False, *,
 def amin(x: Operand, axis: Axes = None, keepdims: bool = False, *,
          dim: Axes = None, keepdim: Optional[bool] = None) -> Tensor:
     """Minimum over ``axis``; the gradient is split evenly among the ties."""
+    x = as_tensor(x)
+    if not is_float(x.dtype):
+        return min(x, axis, keepdims, dim=dim, keepdim=keepdim)
     return neg(amax(neg(x), axis, keepdims, dim=dim, keepdim=keepdim))
 
 
@@ -252,25 +271,23 @@ def norm(x: Operand, p: Union[float, str] = 2, dim: Axes = None, keepdim: bool =
 
 
 def _truth(x: Operand) -> Tensor:
-    """``x`` as 0/1 floats: a bool tensor's truth, or a number's being non-zero."""
+    """``x`` as bools: a bool tensor itself, a number's being non-zero."""
     x = as_tensor(x)
-    return astype(x if x.dtype == BOOL else ne(x, 0), np.float32)
+    return x if x.dtype == BOOL else ne(x, 0)
 
 
 def any(x: Operand, axis: Axes = None, keepdims: bool = False, *,  # noqa: A001
         dim: Axes = None, keepdim: Optional[bool] = None) -> Tensor:
     """True where some element over ``axis`` is true (non-zero); a bool tensor."""
     axis, keepdims = _args(axis, keepdims, dim, keepdim)
-    found = _reduction("max", _truth(x), axis, keepdims, None, None, differentiable=False)
-    return ne(found, 0)
+    return _reduction("max", _truth(x), axis, keepdims, None, None, differentiable=False)
 
 
 def all(x: Operand, axis: Axes = None, keepdims: bool = False, *,  # noqa: A001
         dim: Axes = None, keepdim: Optional[bool] = None) -> Tensor:
     """True where every element over ``axis`` is true (non-zero); a bool tensor."""
-    x = as_tensor(x)
-    false = logical_not(x) if x.dtype == BOOL else eq(x, 0)
-    return logical_not(any(false, axis, keepdims, dim=dim, keepdim=keepdim))
+    axis, keepdims = _args(axis, keepdims, dim, keepdim)
+    return _reduction("min", _truth(x), axis, keepdims, None, None, differentiable=False)
 
 # }}}
 
@@ -320,7 +337,7 @@ def _prod_partial(node: Tensor, x: Tensor, axes: tuple) -> Tensor:
 
 def _impl_reduce(node: Tensor, x: np.ndarray) -> np.ndarray:
     kind, axes, _ = node.arg
-    reducer = {"sum": np.sum, "max": np.max, "prod": np.prod}[kind]
+    reducer = {"sum": np.sum, "max": np.max, "min": np.min, "prod": np.prod}[kind]
     return reducer(x, axis=axes, keepdims=node.ndim == x.ndim)
 
 

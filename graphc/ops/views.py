@@ -108,7 +108,8 @@ def broadcast_to(x: Operand, shape: Iterable[int]) -> Tensor:
     if broadcast_shapes(x.shape, shape, op="broadcast_to") != shape:
         raise ShapeError(f"broadcast_to: cannot broadcast shape {x.shape} to {shape}")
     if x.op is Op.CONST and x.arg.uniform is not None:
-        return graph.constant(np.full(shape, x.arg.uniform, x.dtype), x.dtype)
+        return graph.constant(np.broadcast_to(np.asarray(x.arg.uniform, x.dtype), shape),
+                              x.dtype)
     # an array constant stays its own size, read through the broadcast
     padded = reshape(x, (1,) * (len(shape) - x.ndim) + x.shape)
     if padded.shape == shape:

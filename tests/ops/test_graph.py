@@ -199,7 +199,7 @@ def test_constant_dtype():
     assert gc.constant(np.float32(2)).dtype == np.float32
     assert gc.constant(np.zeros(3)).dtype == np.float64           # numpy array dtype kept
     assert gc.constant(2.0, dtype="float64").dtype == np.float64
-    assert gc.constant(np.arange(3)).dtype == np.int64            # integer arrays stay integer
+    assert gc.constant(np.arange(3)).dtype == np.int64            # ints stay ints (numpy's)
     assert gc.constant(np.array([True])).dtype == np.bool_
 
 
@@ -225,8 +225,8 @@ def test_comparisons_are_bool_tensors():
 def test_parameter_dtype_and_value():
     w = gc.parameter(np.arange(6.0).reshape(2, 3), name="w")
     assert w.dtype == np.float64 and w.shape == (2, 3) and w.name == "w"
-    w32 = gc.parameter(np.arange(6, dtype=np.int64).reshape(2, 3))
-    assert w32.dtype == np.float32
+    w64 = gc.parameter(np.arange(6, dtype=np.int64).reshape(2, 3))
+    assert w64.dtype == np.int64                                  # as torch.tensor
     assert gc.parameter([1.0, 2.0], dtype="float32").dtype == np.float32
     np.testing.assert_array_equal(w.value, np.arange(6.0).reshape(2, 3))
     v = w.value
