@@ -41,7 +41,7 @@ class AllreduceValue:
 
     @property
     def nbytes(self) -> int:
-        return self.node.size * self.node.dtype.itemsize
+        return self.node.numel() * self.node.dtype.itemsize
 
 
 @dataclasses.dataclass
@@ -163,7 +163,7 @@ def lower(outputs: Any, updates: Any = None, target: Any = None, *, fuse: bool =
         node_count = len(toposort(list(outputs) + [v for _, v in updates]))
     source = codegen.program_source(kernels, node_count)
     copies = [Copy(param, BufferRef("temp", slot=slot_of[id(value)]),
-                   param.size * param.dtype.itemsize)
+                   param.numel() * param.dtype.itemsize)
               for param, value in sched.updates if id(value) not in sched.in_place]
     outs = [BufferRef("temp", slot=slot_of[id(o)]) for o in sched.outputs]
     return Program(target, kernels, _steps(specs), copies, sizes, outs, list(updates),

@@ -23,7 +23,9 @@ from ..symbolic import (Equal, Exp2, Expm1, FAbs, Greater, GreaterEqual, IsFinit
                         IsNan, Log10, Log1p, Log2, Maximum, Minimum, NotEqual, Round,
                         Sigmoid, Softplus, Trunc, Where, cast, numpy_function, operand,
                         partial, renumber)
+from ..shapes import broadcast_size
 from .registry import Category, define
+from .sizes import size_scalar
 
 Operand = Union[Tensor, float, int, np.ndarray]
 
@@ -64,16 +66,9 @@ COMPARISONS = {
 def broadcast_shapes(*shapes: tuple, op: str = "broadcast") -> tuple:
     """numpy's broadcast of ``shapes``; a ``ShapeError`` naming ``op`` and the shapes."""
     ndim = builtins.max(len(s) for s in shapes)
-    out = []
-    for axis in range(ndim):
-        sizes = {s[axis - ndim + len(s)] for s in shapes if axis - ndim + len(s) >= 0}
-        sizes.discard(1)
-        if len(sizes) > 1:
-            listed = " and ".join(str(s) for s in shapes)
-            raise ShapeError(f"{op}: shapes {listed} cannot be broadcast together "
-                             f"(axis {axis - ndim} has sizes {sorted(sizes)})")
-        out.append(sizes.pop() if sizes else 1)
-    return tuple(out)
+    return tuple(broadcast_size([s[axis - ndim + len(s)] for s in shapes
+                                 if axis - ndim + len(s) >= 0], op, shapes, axis - ndim)
+                 for axis in range(ndim))
 
 
 def as_tensor(value: Operand, like: Optional[Tensor] = None, what: str = "operand") -> Tensor:
@@ -90,6 +85,8 @@ def as_tensor(value: Operand, like: Optional[Tensor] = None, what: str = "operan
     if isinstance(value, (np.ndarray, list, tuple)):
         dtype = like.dtype if like is not None and like.dtype != BOOL else None
         return graph.constant(np.asarray(value), dtype)
+    if isinstance(value, sp.Basic):     # a size known only at call time (shapes.Dim)
+        return size_scalar(value, like.dtype if like is not None else np.float32)
     raise TypeError(f"{what}: expected a graphc Tensor, a number or an array, "
                     f"got {type(value).__name__}")
 

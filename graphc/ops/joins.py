@@ -22,6 +22,7 @@ from typing import Any, Optional, Sequence, Union
 
 import numpy as np
 
+from .. import shapes
 from ..dtypes import promote
 from ..errors import ShapeError
 from ..graph import Tensor
@@ -107,7 +108,8 @@ def cat(tensors: Sequence[Operand], dim: Optional[int] = None, *,
                              f"shapes {first.shape} (tensor 0) and {t.shape} (tensor {i})")
     d = normalize_axis(which, first.ndim, op)
     for i, t in enumerate(items):
-        if t.shape[:d] + t.shape[d + 1:] != first.shape[:d] + first.shape[d + 1:]:
+        if not shapes.same(t.shape[:d] + t.shape[d + 1:],
+                           first.shape[:d] + first.shape[d + 1:]):
             raise ShapeError(f"{op}: sizes must match except along dim {which}, got shapes "
                              f"{first.shape} (tensor 0) and {t.shape} (tensor {i})")
     if len(items) == 1:
@@ -136,7 +138,7 @@ def stack(tensors: Sequence[Operand], dim: int = 0) -> Tensor:
     op = "stack"
     items = _tensors(tensors, op)
     for i, t in enumerate(items):
-        if t.shape != items[0].shape:
+        if not shapes.same(t.shape, items[0].shape):
             raise ShapeError(f"{op}: expects tensors of one shape, got {items[0].shape} "
                              f"(tensor 0) and {t.shape} (tensor {i})")
     d = normalize_axis(dim, items[0].ndim + 1, op)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Optional
 
+from .. import shapes
 from ..dtypes import BOOL, is_float
 from ..errors import DTypeError, ShapeError
 from ..graph import Tensor
@@ -152,7 +153,7 @@ def cross_entropy(input: Operand, target: Operand,  # noqa: A002
     if not is_float(x.dtype):
         raise DTypeError(f"cross_entropy: argument 0 (input) must be float logits, got "
                          f"{x.dtype}")
-    if x.ndim == 0 or t.shape != x.shape:
+    if x.ndim == 0 or not shapes.same(t.shape, x.shape):
         raise ShapeError(f"cross_entropy: target {t.shape} must have the shape of the "
                          f"logits {x.shape} (class probabilities, classes on axis 1)")
     if not 0.0 <= label_smoothing <= 1.0:
