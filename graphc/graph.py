@@ -219,8 +219,8 @@ def placeholder(shape: Iterable[Optional[int]], dtype: Any = "float32",
     compiled function compiles once per distinct shape it is called with."""
     uid = next(_ids)
     name = name or f"input{uid}"
-    given = tuple(shape)
-    if any(d is None for d in given):
+    given = tuple(shape) if isinstance(shape, (tuple, list)) else shape
+    if isinstance(given, tuple) and any(d is None for d in given):
         known = check_shape([1 if d is None else d for d in given], "placeholder")
         shape = tuple(shapes.Dim(name, i) if d is None else k
                       for i, (d, k) in enumerate(zip(given, known)))

@@ -14,6 +14,7 @@ from typing import Any, Callable, Optional, Union
 
 from . import codegen
 from .codegen import BufferRef, KernelSpec
+from .errors import ShapeError
 from .graph import Op, Tensor
 from .schedule import Schedule, plan_buffers, schedule
 
@@ -139,7 +140,11 @@ def lower(outputs: Any, updates: Any = None, target: Any = None, *, fuse: bool =
     outputs = [outputs] if isinstance(outputs, Tensor) else list(outputs)
     updates = list(updates.items()) if isinstance(updates, dict) else list(updates or [])
     if rewrite:
-        from . import inspect, rewrite as passes
+        from . import inspect, rewrite as passes, specialize
+        if specialize.is_symbolic(outputs + [v for _, v in updates]):
+            raise ShapeError("lower: the graph has None dimensions, whose sizes a program "
+                             "needs; rebuild it for given input shapes first: "
+                             "graphc.specialize.with_shapes(roots, {x: (128, 64)})")
         for i, o in enumerate(outputs):
             inspect.label_nodes([o], f"output{i}")
         for p, v in updates:

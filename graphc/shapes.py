@@ -163,6 +163,10 @@ def concrete_shape(shape: tuple, sizes: Mapping[Dim, int], what: str) -> tuple:
         if isinstance(d, int):
             out.append(d)
             continue
+        missing = symbols(d) - set(sizes)
+        if missing:
+            raise ShapeError(f"{what}: size {d} is unknown; no shape was given for "
+                             f"{', '.join(sorted(map(str, missing)))}")
         value = d.xreplace(_numbers(sizes))
         if not value.is_Integer or value <= 0:
             bound = ", ".join(f"{s} = {sizes[s]}" for s in sorted(symbols(d), key=str)

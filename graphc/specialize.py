@@ -81,9 +81,11 @@ def _rebuilt(n: Tensor, src: tuple, sizes: Mapping[Any, int]) -> Tensor:
     return direct if rule is None else rule(direct, src)
 
 
-def specialize_roots(roots: Sequence[Tensor], sizes: Mapping[Any, int]) -> list:
-    """``roots`` rebuilt with ``sizes`` (``specialize``, the roots only)."""
-    new = specialize(roots, sizes)
+def with_shapes(roots: Sequence[Tensor], given: Mapping[Tensor, tuple]) -> list:
+    """``roots`` rebuilt for placeholders of the shapes ``given`` ({placeholder: shape}):
+    the graph to lower or inspect for those shapes."""
+    nodes = list(given)
+    new = specialize(list(roots), bind(nodes, [given[n] for n in nodes]))
     return [new[id(r)] for r in roots]
 
 

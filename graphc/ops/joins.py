@@ -172,6 +172,10 @@ def split(x: Operand, split_size_or_sections: IntOrInts, dim: int = 0) -> tuple:
         raise ShapeError(f"{op}: cannot split a zero-dimensional tensor")
     d = normalize_axis(dim, x.ndim, op)
     n = x.shape[d]
+    if not shapes.is_static(n):
+        raise ShapeError(f"{op}: dim {dim} of shape {x.shape} has a size known only at call "
+                         "time (a None dimension), and the pieces depend on it; slice it "
+                         "instead (x[:k], x[k:])")
     if _is_int(split_size_or_sections):
         size = int(split_size_or_sections)
         if size <= 0:
@@ -216,7 +220,7 @@ def chunk(x: Operand, chunks: int, dim: int = 0) -> tuple:
     if x.ndim == 0:
         raise ShapeError("chunk: cannot chunk a zero-dimensional tensor")
     n = x.shape[normalize_axis(dim, x.ndim, "chunk")]
-    return split(x, -(-n // int(chunks)), dim)
+    return split(x, -(-n // int(chunks)) if shapes.is_static(n) else n, dim)
 
 # }}}
 
