@@ -221,7 +221,11 @@ def placeholder(shape: Iterable[Optional[int]], dtype: Any = "float32",
     name = name or f"input{uid}"
     given = tuple(shape) if isinstance(shape, (tuple, list)) else shape
     if isinstance(given, tuple) and any(d is None for d in given):
-        known = check_shape([1 if d is None else d for d in given], "placeholder")
+        try:
+            known = check_shape([1 if d is None else d for d in given], "placeholder")
+        except ShapeError:
+            raise ShapeError("placeholder: every dimension must be a positive int or None, "
+                             f"got shape {given!r}") from None
         shape = tuple(shapes.Dim(name, i) if d is None else k
                       for i, (d, k) in enumerate(zip(given, known)))
     else:
@@ -255,7 +259,7 @@ def constant(value: Any, dtype: Any = None) -> Tensor:
 def check_shape(shape: Iterable[int], what: str) -> tuple:
     try:
         shape = tuple(int(d) for d in shape)
-    except TypeError:
+    except (TypeError, ValueError):
         raise ShapeError(f"{what}: shape must be a tuple of ints, got {shape!r}") from None
     if any(d <= 0 for d in shape):
         raise ShapeError(f"{what}: every dimension must be positive, got shape {shape}")
