@@ -4,7 +4,6 @@ And device_outputs: pyopencl arrays that later calls leave alone."""
 from __future__ import annotations
 
 import numpy as np
-import pyopencl as cl
 import pyopencl.array as cl_array
 import pytest
 
