@@ -21,9 +21,9 @@ from .ops import registry
 
 
 def is_symbolic(roots: Sequence[Tensor]) -> bool:
-    """Does the graph under ``roots`` depend on a placeholder with ``None`` dimensions?"""
-    return any(n.op is Op.PLACEHOLDER and not shapes.is_static(n.shape)
-               for n in toposort(roots))
+    """Does the graph under ``roots`` hold a symbolic size (a placeholder with ``None``
+    dimensions, or what was built over one: ``x - x`` is a broadcast zero of x's shape)?"""
+    return any(n.op is Op.SIZE or not shapes.is_static(n.shape) for n in toposort(roots))
 
 
 def bind(nodes: Sequence[Tensor], given: Sequence[tuple]) -> dict:

@@ -152,3 +152,30 @@ def test_grad_over_none_dimensions_has_their_shapes(x):
     assert ggw.shape == (6, 3)
 
 # }}}
+
+
+def _forms(t: gc.Tensor) -> list:
+    """The computing nodes of the graph under ``t`` and its gradient, with their formulas
+    (views and leaves left out: a constant of a None shape is a broadcast of a number)."""
+    from graphc.graph import toposort
+    leaves = [n for n in toposort([t]) if n.op is Op.PLACEHOLDER]
+    nodes = toposort([t] + gc.grad(t, leaves))
+    return [(n.op, str(n.arg)) for n in nodes if n.op in (Op.EW, Op.REDUCE, Op.MATMUL)]
+
+
+@pytest.mark.parametrize("build", [
+    lambda x: (x * 1.0 + 0.0).sum(),
+    lambda x: gc.log(1 + gc.exp(x)).sum(),                 # stabilised to softplus
+    lambda x: gc.log(gc.sigmoid(x)).sum(),
+    lambda x: ((x - 3.0) ** 2).sum() * 0.5,
+    lambda x: gc.where(x > 0, x, 0.0).sum(),
+    lambda x: x.softmax(1).max(),
+    lambda x: gc.mse_loss(x, x * 2.0, reduction="sum"),
+    lambda x: (x @ gc.constant(np.ones((3, 2), np.float32))).relu().sum(),
+])
+def test_numbers_fold_over_none_sizes_as_over_known_ones(build):
+    """Constants broadcast to a None size are written into the formulas as numbers, as
+    for a known size: the same simplifications (and stabilisations) apply when building."""
+    sym = _forms(build(gc.placeholder((None, 3), name="x")))
+    static = _forms(build(gc.placeholder((4, 3), name="x")))
+    assert sym == static

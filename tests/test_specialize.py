@@ -138,3 +138,27 @@ def test_with_shapes_needs_every_none_size():
         gc.lower(x * 2)
     with pytest.raises(ValueError, match="placeholder 'y' needs a value"):
         gc.evaluate(x + y, {x: np.ones((3, 2))})
+
+
+def test_constants_of_a_none_shape_wait_for_its_size():
+    """``x * 0`` folds to a constant of x's shape, a graph without x: a broadcast of one
+    number, made a constant of the call's shape."""
+    x = gc.placeholder((None, 3), name="x")
+    zero, one = x * 0, x * 0 + 1
+    assert zero.op is Op.BROADCAST and zero.shape == x.shape
+    assert all(n.op is not Op.PLACEHOLDER for n in toposort([zero, one]))
+    got = gc.evaluate([zero, one, (zero + one).sum()], {x: np.ones((4, 3), np.float32)})
+    np.testing.assert_array_equal(got[0], np.zeros((4, 3)))
+    np.testing.assert_array_equal(got[1], np.ones((4, 3)))
+    assert got[2] == 12.0
+    with pytest.raises(gc.ShapeError, match=r"no shape was given for x.shape\[0\]"):
+        gc.evaluate(zero)
+
+
+def test_numpy_integer_indices_of_a_none_axis():
+    x = gc.placeholder((None, 2), "float64", name="x")
+    X = np.arange(10.0).reshape(5, 2)
+    got = gc.evaluate([x[np.int64(-1)], x[np.int64(1):np.int64(-1)], x[::np.int64(-2)]],
+                      {x: X})
+    for a, b in zip(got, [X[-1], X[1:-1], X[::-2]]):
+        np.testing.assert_array_equal(a, b)

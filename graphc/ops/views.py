@@ -265,8 +265,9 @@ def getitem(x: Tensor, key: Any) -> Tensor:
             if shapes.truth(-n <= item) is False or shapes.truth(item < n) is False:
                 raise IndexError(f"index {item} is out of bounds for axis {axis} with size "
                                  f"{n} (shape {x.shape})")
-            slices.append((int(item) % n if shapes.is_static(n) else
-                           item + n if item < 0 else int(item), 1, 1))
+            item = int(item)
+            slices.append((item % n if shapes.is_static(n) else
+                           item + n if item < 0 else item, 1, 1))
         axis += 1
     return reshape(shrink(x, slices), tuple(shape))
 
@@ -285,7 +286,8 @@ def _slice(item: slice, n: Any, axis: int, shape: tuple) -> tuple:
     def bound(value: Any, default: Any) -> Any:
         if value is None:
             return default
-        return value + n if int(value) < 0 else int(value)
+        value = int(value)
+        return value + n if value < 0 else value
     if step > 0:
         start, stop = bound(item.start, 0), bound(item.stop, n)
         count = sp.ceiling(sp.sympify(stop - start) / step)

@@ -3,6 +3,8 @@ at its first call and reused; parameters shared by all; results as gc.evaluate a
 And device_outputs: pyopencl arrays that later calls leave alone."""
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 import pyopencl.array as cl_array
 import pytest
@@ -115,6 +117,23 @@ def test_parameters_are_shared_by_every_shape():
     assert w.arg.where is step.ctx         # the device copy is the current one
 
 
+def test_threads_calling_with_several_shapes_lose_no_update(lowered):
+    x = gc.placeholder((None,), name="x")
+    w = gc.parameter(np.zeros((), np.float32), name="w")
+    step = gc.compile([x], w * 1.0, updates={w: w + x.sum()})
+    sizes = [1, 2, 3] * 8
+
+    def work(n: int) -> None:
+        step(np.ones(n, np.float32))
+    threads = [threading.Thread(target=work, args=(n,)) for n in sizes]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert w.value == sum(sizes)
+    assert sorted(lowered) == [((1,),), ((2,),), ((3,),)]
+
+
 def test_two_none_sizes_that_differ_at_a_call_name_the_inputs():
     x, y = gc.placeholder((None, 2), name="x"), gc.placeholder((None, 2), name="y")
     fn = gc.compile([x, y], (x - y).sum())
@@ -134,6 +153,17 @@ def test_pyopencl_inputs_of_varying_shape(lowered):
         got = fn(cl_array.to_device(fn.queue, host))
         np.testing.assert_allclose(got, gc.evaluate(x.softmax(-1), {x: host}), rtol=1e-6)
     assert len(lowered) == 2
+
+
+def test_stable_forms_and_folded_constants_over_a_none_size():
+    x = gc.placeholder((None, 2), name="x")
+    softplus = gc.log(1 + gc.exp(x))
+    fn = gc.compile([x], [softplus, gc.grad(softplus.sum(), x), x * 0 + 3])
+    X = np.array([[800.0, -800.0]] * 3, np.float32)
+    got = fn(X)
+    np.testing.assert_array_equal(got[0], [[800.0, 0.0]] * 3)      # not inf
+    np.testing.assert_array_equal(got[1], [[1.0, 0.0]] * 3)        # not nan
+    np.testing.assert_array_equal(fn(X[:1])[2], [[3.0, 3.0]])
 
 
 # {{{ device_outputs
