@@ -19,6 +19,7 @@ from .ops.elementwise import elementwise
 from .ops.joins import (cat, chunk, concatenate, expand, movedim, moveaxis, repeat,
                         repeat_interleave, roll, split, stack, tile, unflatten)
 from .ops.reduce import log
+from .ops.scans import argmax, argmin, cumprod, cumsum
 
 # every elementwise op of the table, as gc.<name> (gc.sin, gc.gelu, gc.isnan, ...), and the
 # losses (gc.cross_entropy, gc.mse_loss, ...)
@@ -47,4 +48,5 @@ __all__ = list(_ops.ELEMENTWISE) + list(_ops.losses.__all__) + [
     "cat", "chunk", "concatenate", "expand", "movedim", "moveaxis", "repeat",
     "repeat_interleave", "roll", "split", "stack", "tile", "unflatten",
     "all", "amax", "amin", "any", "norm", "prod", "std", "var",
+    "argmax", "argmin", "cumprod", "cumsum",
 ]

@@ -10,6 +10,11 @@ class ShapeError(GraphcError, ValueError):
     """Operand shapes that the op cannot combine (raised when the node is built)."""
 
 
+class AxisError(ShapeError, IndexError):
+    """An axis (dim) out of range for a tensor's rank: a ValueError and an IndexError, as
+    numpy's ``AxisError`` (torch raises IndexError)."""
+
+
 class DTypeError(GraphcError, TypeError):
     """Unsupported or mismatched dtypes."""
 

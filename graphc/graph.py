@@ -35,6 +35,8 @@ class Op(enum.Enum):
     ALLREDUCE = "allreduce"       # arg: "sum" or "mean"; combines across MPI ranks
     SIZE = "size"                 # arg: sympy expression of None sizes (shapes.Dim); 0-d,
     #                               a constant once the call's shapes are known
+    ARGMAX = "argmax"             # arg: (kind "max" or "min", axes); int64 first index
+    SCAN = "scan"                 # arg: (kind "sum" or "prod", axis, reverse)
 
 
 LEAVES = frozenset({Op.PLACEHOLDER, Op.PARAMETER, Op.CONST})
@@ -246,11 +248,12 @@ def parameter(value: Any, name: Optional[str] = None, dtype: Any = None) -> Tens
 
 
 def constant(value: Any, dtype: Any = None) -> Tensor:
-    """A constant tensor; Python scalars become float32 unless ``dtype`` says otherwise."""
+    """A constant tensor of ``value``'s dtype; Python scalars become float32 unless
+    ``dtype`` says otherwise."""
     array = np.asarray(value)
     if dtype is None:   # Python numbers are float32, as everywhere in graphc
         python_number = isinstance(value, (int, float, bool))
-        dtype = array.dtype if array.dtype.kind == "f" and not python_number else np.float32
+        dtype = np.float32 if python_number else array.dtype
     array = array.astype(as_dtype(dtype, "constant"))
     check_shape(array.shape, "constant")
     return Tensor(Op.CONST, (), array.shape, array.dtype, ConstValue(array))

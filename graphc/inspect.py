@@ -95,7 +95,7 @@ def skeleton(spec: Any) -> str:
     return f"acc = {named}{label(anchor, depth=2, own=False)}"
 
 
-_ANCHORED = (Category.CONTRACT, Category.REDUCE, Category.INDEX)
+_ANCHORED = (Category.CONTRACT, Category.REDUCE, Category.INDEX, Category.SCAN)
 
 
 def describe(fn: Any) -> str:

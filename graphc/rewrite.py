@@ -15,6 +15,7 @@ import numpy as np
 import sympy as sp
 
 from . import graph, inspect, ops
+from .dtypes import BOOL
 from .graph import LEAVES, Op, Tensor, toposort
 from .ops import registry
 from .symbolic import Where, operand
@@ -52,18 +53,25 @@ def substitute(roots: list, rule: Callable[[Tensor, tuple, dict], Tensor | None]
 # chain of nodes (still one kernel, and shared values are shared by the kernel IR), so that
 # sympy never works on, nor recurses through, a formula of the whole chain
 MERGE_MAX_OPS = 40
+# a mask of inputs alone with at most this many operations (a label's one-hot match, a
+# causal mask), or a broadcast of one, is recomputed by each consumer rather than stored
+# for them all
+RECOMPUTE_MAX_OPS = 6
 
 
 def merge_elementwise(roots: list) -> list:
     """Substitute an elementwise node into its only consumer, so sympy simplifies across
     what were two ops (``--x``, ``log(exp(x))``, ``x * 1 * 2``), while the merged formula
-    has at most ``MERGE_MAX_OPS`` operations."""
+    has at most ``MERGE_MAX_OPS`` operations. A small mask of inputs alone is
+    substituted into every consumer, through a broadcast too: comparing its inputs again
+    costs less than a kernel that stores it and a buffer that holds it."""
     def rule(node: Tensor, src: tuple, uses: dict):
         if node.op is not Op.EW:
             return None
+        src = tuple(_recomputed(s) for s in src)
         expr, merged = node.arg, list(src)
         for i, (old, s) in enumerate(zip(node.src, src)):
-            if s.op is Op.EW and uses[id(old)] == 1:
+            if s.op is Op.EW and (uses[id(old)] == 1 or _cheap_of_inputs(s)):
                 shift = len(merged)
                 inner = s.arg.xreplace({operand(k): operand(shift + k)
                                         for k in range(len(s.src))})
@@ -74,6 +82,28 @@ def merge_elementwise(roots: list) -> list:
                 merged.extend(s.src)
         return ops.ew_node(expr, merged, node.shape, node.dtype)
     return substitute(roots, rule)
+
+
+def _reads_input(t: Tensor) -> bool:
+    while registry.is_view(t):
+        t = t.src[0]
+    return t.op in LEAVES
+
+
+def _cheap_of_inputs(node: Tensor) -> bool:
+    return (node.op is Op.EW and node.dtype == BOOL
+            and all(_reads_input(s) for s in node.src)
+            and sp.count_ops(node.arg) <= RECOMPUTE_MAX_OPS)
+
+
+def _recomputed(t: Tensor) -> Tensor:
+    """A broadcast of a small mask of inputs as that mask over broadcast inputs
+    (``broadcast(labels != -100)`` -> ``broadcast(labels) != -100``); else ``t``."""
+    if t.op is not Op.BROADCAST or not _cheap_of_inputs(t.src[0]):
+        return t
+    inner = t.src[0]
+    return ops.ew_node(inner.arg, [ops.broadcast_to(s, t.shape) for s in inner.src],
+                       t.shape, inner.dtype)
 
 
 # A reduction runs one work-group per output: with few outputs and many inputs, a few

@@ -6,7 +6,9 @@ A ``Group`` becomes one kernel. Its kinds:
 - ``reduce``: a reduction, its elementwise producers fused in as a prologue (evaluated at
   each reduced element) and its elementwise consumers as an epilogue;
 - ``matmul``: a matrix product with its elementwise consumers as an epilogue;
-- ``maxmask``: the first-maximum mask that the gradient of ``max`` needs.
+- ``maxmask``: the first-maximum mask that the gradient of ``max`` needs;
+- ``scan``: a running sum or product along an axis, its elementwise producers fused in as
+  a prologue and its elementwise consumers as an epilogue, both at each element.
 
 Views (reshape, permute, broadcast, slices, pads) are never computed: a kernel reads
 their base buffer through strides and masks (``View``). A value crosses kernels only
@@ -215,7 +217,7 @@ class _Builder:
         members = set(map(id, group.members()))
         for s in node.src:
             if id(s) in members:
-                if group.kind == "reduce" and any(s is p for p in group.prologue):
+                if group.kind in ("reduce", "scan") and any(s is p for p in group.prologue):
                     return False
                 continue
             w = self.writer(self.load_base(s))
@@ -300,6 +302,21 @@ class _Builder:
         self.new_group("reduce", node.shape, node)
         self.load_base(x)
 
+    def place_scan(self, node: Tensor) -> None:
+        """A scan takes its elementwise producer's group as its prologue, whatever the
+        sizes: the rows are the parallel work with the prologue fused or not."""
+        (x,) = node.src
+        producer = self.group_of.get(id(x))
+        if (self.fuse and _is_elementwise(x) and producer is not None
+                and producer.kind == "elementwise" and not producer.joined
+                and producer.space == x.shape):
+            producer.kind, producer.anchor = "scan", node
+            producer.prologue, producer.nodes = producer.nodes, []
+            self.group_of[id(node)] = producer
+            return
+        self.new_group("scan", node.shape, node)
+        self.load_base(x)
+
     def read_plain(self, src: Tensor) -> None:
         """Load ``src`` for a skeleton that reads by strides alone: a view with a mask
         or a negative stride is copied into a buffer first."""
@@ -314,6 +331,8 @@ class _Builder:
                 self.place_elementwise(node)
             elif kind is Category.REDUCE:
                 self.place_reduce(node)
+            elif kind is Category.SCAN:
+                self.place_scan(node)
             elif kind is Category.CONTRACT:
                 self.new_group("matmul", node.shape, node)
                 if self.pack_transposed and self.worth_packing(node):

@@ -18,7 +18,7 @@ import sympy as sp
 from .. import kir, templates
 from ..dtypes import cl_type, is_float, literal
 from ..errors import CodegenError
-from ..graph import Tensor
+from ..graph import Op, Tensor
 from ..printer import CPrinter
 from ..schedule import Group, Schedule
 from ..symbolic import operand
@@ -155,10 +155,13 @@ class KernelWriter:
         self.group, self.buffer_of, self.target = group, buffer_of, target
         self.plans = plans or {}
         self.plan: Optional[dict] = None
-        # the skeleton's type (a reduction's accumulator, a matmul's): the anchor's, else
-        # the first float among the members (a bool mask may come first)
+        # the skeleton's type (a reduction's accumulator, a matmul's): the anchor's (an
+        # argmax's: the values it compares), else the first float among the members (a
+        # bool mask may come first)
         floats = [n.dtype for n in group.members() if is_float(n.dtype)]
-        self.dtype = (group.anchor.dtype if group.anchor is not None else
+        anchor = group.anchor
+        self.dtype = (anchor.src[0].dtype if anchor is not None and anchor.op is Op.ARGMAX
+                      else anchor.dtype if anchor is not None else
                       floats[0] if floats else group.members()[0].dtype)
         self.T = cl_type(self.dtype)
         self.args: list[BufferRef] = []
@@ -201,7 +204,7 @@ class KernelWriter:
             if id(node) in values:
                 stack.pop()
                 continue
-            if node is self.group.anchor and self.group.kind in ("reduce", "matmul"):
+            if node is self.group.anchor and self.group.kind in ("reduce", "matmul", "scan"):
                 values[id(node)] = kb.var("acc", node.dtype)
                 self.formula[id(node)] = ACC
             elif id(node) in members:

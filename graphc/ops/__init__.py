@@ -3,20 +3,22 @@
 ``registry`` holds one ``OpDef`` per op (category, VJP, numpy reference, label,
 rebuild, view rule); ``elementwise``, ``views``, ``reduce`` and ``contract`` declare
 their ops next to the functions that build them; ``methods`` gives ``Tensor`` its
-operators; ``joins`` builds cat, split, tile and the like from views.
+operators; ``joins`` builds cat, split, tile and the like from views; ``scans`` holds
+argmax, argmin, cumsum and cumprod.
 Passes ask ``registry.opdef(node)`` and dispatch on its category.
 """
 from __future__ import annotations
 
 from ..graph import Op, Tensor
 from . import (contract, elementwise, joins, losses, methods, reduce, registry,  # noqa: F401
-               views)
+               scans, views)
 from .contract import matmul, mm, swap_last
 from .elementwise import *  # noqa: F401,F403  (every elementwise op, by name)
 from .elementwise import (BINARY, COMPARISONS, FAMILY, PREDICATES, UNARY, apply, as_tensor,
                           broadcast_shapes, ew_node, log_raw)
 from .reduce import (all, allreduce, amax, amin, any, log, log_softmax, logsumexp, max,
                      maxmask, mean, min, norm, prod, reduce_axes, softmax, std, sum, var)
+from .scans import argmax, argmin, cumprod, cumsum, scan
 from .losses import *  # noqa: F401,F403  (torch.nn.functional's losses, by name)
 from .joins import (cat, chunk, concatenate, expand, movedim, moveaxis, repeat,
                     repeat_interleave, roll, split, stack, tile, unflatten)
@@ -36,4 +38,5 @@ __all__ = ELEMENTWISE + (
     "reshape permute transpose t broadcast_to sum mean max min softmax log_softmax "
     "logsumexp matmul mm flip pad shrink stop_gradient unsqueeze squeeze flatten "
     "cat concatenate stack split chunk tile repeat repeat_interleave roll expand movedim "
-    "moveaxis unflatten amax amin prod var std norm all any").split() + list(losses.__all__)
+    "moveaxis unflatten amax amin prod var std norm all any argmax argmin cumsum "
+    "cumprod").split() + list(losses.__all__)

@@ -6,14 +6,17 @@ from __future__ import annotations
 
 from typing import Optional
 
+import numpy as np
+
 from .. import shapes
-from ..dtypes import BOOL, is_float
+from ..dtypes import BOOL, is_float, is_integer
 from ..errors import DTypeError, ShapeError
-from ..graph import Tensor
-from .elementwise import (Operand, abs, add, as_tensor, clamp, eq, exp, log_raw, lt, mul,
-                          neg, softplus, square, sub, where)
+from ..graph import Tensor, constant
+from .elementwise import (Operand, abs, add, as_tensor, astype, clamp, div, eq, exp,
+                          log_raw, logical_and, lt, mul, ne, neg, softplus, square, sub,
+                          where)
 from .reduce import log_softmax, mean, sum
-from .views import reshape
+from .views import broadcast_to, reshape, unsqueeze
 
 _REDUCTIONS = ("mean", "sum", "none")
 
@@ -126,57 +129,154 @@ def binary_cross_entropy_with_logits(input: Operand, target: Operand,  # noqa: A
 
 
 def cross_entropy(input: Operand, target: Operand,  # noqa: A002
-                  weight: Optional[Operand] = None, *, reduction: str = "mean",
-                  label_smoothing: float = 0.0) -> Tensor:
-    """The cross-entropy of class probabilities ``target`` and logits ``input``, as torch's.
+                  weight: Optional[Operand] = None, *, ignore_index: int = -100,
+                  reduction: str = "mean", label_smoothing: float = 0.0) -> Tensor:
+    """The cross-entropy of logits ``input`` and ``target``, as torch's.
 
     Parameters
     ----------
     input : Tensor
         Logits, (C,), (N, C) or (N, C, d1, ...): the classes along axis 1 (0 for 1-d).
     target : Tensor
-        Class probabilities of the same shape (integer labels need integer tensors).
+        Integer class labels of the logits' shape without the class axis ((), (N,),
+        (N, d1, ...)), or class probabilities of the logits' shape (a float tensor).
     weight : Tensor, optional
         One weight per class, shape (C,).
+    ignore_index : int
+        Labels equal to it contribute nothing, not even to the mean's divisor (integer
+        labels only).
     reduction : {'mean', 'sum', 'none'}
-        'mean' divides the sum by the number of samples (N d1 ...), as torch does for
-        probability targets; 'none' returns one loss per sample.
+        'mean' divides the sum by the labels' total weight (the number of labels not
+        ignored, without ``weight``) for integer labels, and by the number of samples
+        (N d1 ...) for probabilities, as torch does; 'none' returns one loss per sample.
     label_smoothing : float
         In [0, 1]: the target is mixed with the uniform distribution over the C classes.
+
+    A label is compared with each class index in the kernels around the logits (no
+    gather, no one-hot buffer), so the loss and its gradient fuse with the log-softmax.
+    A label outside [0, C) that is not ``ignore_index`` matches no class: its loss is
+    the smoothing term alone (torch raises an error instead).
     """
     x = as_tensor(input, what="cross_entropy")
-    t = as_tensor(target, x, "cross_entropy")
-    if t.dtype == BOOL or not is_float(t.dtype):
-        raise DTypeError(f"cross_entropy: argument 1 (target) is {t.dtype}; give class "
-                         "probabilities as a float tensor of the logits' shape (integer "
-                         "class labels need integer tensors, which graphc does not have yet)")
     if not is_float(x.dtype):
         raise DTypeError(f"cross_entropy: argument 0 (input) must be float logits, got "
                          f"{x.dtype}")
-    if x.ndim == 0 or not shapes.same(t.shape, x.shape):
-        raise ShapeError(f"cross_entropy: target {t.shape} must have the shape of the "
-                         f"logits {x.shape} (class probabilities, classes on axis 1)")
+    if x.ndim == 0:
+        raise ShapeError("cross_entropy: the logits must have a class axis, got a 0-d "
+                         "tensor")
     if not 0.0 <= label_smoothing <= 1.0:
         raise ValueError(f"cross_entropy: label_smoothing must be in [0, 1], got "
                          f"{label_smoothing}")
     axis = 1 if x.ndim > 1 else 0
     classes = x.shape[axis]
+    w = _class_weight(weight, x, axis, "cross_entropy")
     log_p = log_softmax(x, axis)
-    if weight is not None:
-        w = as_tensor(weight, x, "cross_entropy")
-        if w.shape != (classes,):
-            raise ShapeError(f"cross_entropy: weight {w.shape} must have one entry per "
-                             f"class ({classes},)")
-        log_p = mul(log_p, reshape(w, (classes,) + (1,) * (x.ndim - axis - 1)))
-    per_sample = neg(sum(mul(t, log_p), axis))
+    weighted = log_p if w is None else mul(log_p, w)
+    if _is_labels(target):
+        hit, kept, valid = _label_match(x, target, axis, ignore_index, "cross_entropy")
+        per_sample = neg(sum(mul(hit, weighted), axis))
+        if label_smoothing:
+            uniform = neg(sum(mul(kept, weighted), axis))
+            per_sample = add(mul(per_sample, 1.0 - label_smoothing),
+                             mul(uniform, label_smoothing / classes))
+        return _reduce_labelled(per_sample, hit, valid, w, reduction, "cross_entropy")
+    t = as_tensor(target, x, "cross_entropy")
+    if t.dtype == BOOL or not is_float(t.dtype):
+        raise DTypeError(f"cross_entropy: argument 1 (target) is {t.dtype}; give integer "
+                         "class labels (int32 or int64) or class probabilities as a float "
+                         "tensor of the logits' shape")
+    if not shapes.same(t.shape, x.shape):
+        raise ShapeError(f"cross_entropy: probabilities {t.shape} must have the shape of "
+                         f"the logits {x.shape} (classes on axis 1); integer labels have "
+                         f"the shape {_label_shape(x.shape, axis)}")
+    per_sample = neg(sum(mul(t, weighted), axis))
     if label_smoothing:
         # the target mixed with the uniform distribution, as two sums: the mixed target
         # would be held in a buffer for the backward pass (one kernel more)
-        uniform = neg(sum(log_p, axis))
+        uniform = neg(sum(weighted, axis))
         per_sample = add(mul(per_sample, 1.0 - label_smoothing),
                          mul(uniform, label_smoothing / classes))
     return _reduce(per_sample, reduction, "cross_entropy")
 
 
+def nll_loss(input: Operand, target: Operand,  # noqa: A002
+             weight: Optional[Operand] = None, *, ignore_index: int = -100,
+             reduction: str = "mean") -> Tensor:
+    """The negative log-likelihood -weight[y] input[n, y] of integer labels ``target``
+    given log-probabilities ``input`` (classes on axis 1, or 0 for 1-d), as torch's:
+    ``ignore_index`` and the 'mean' divisor as in ``cross_entropy``."""
+    x = as_tensor(input, what="nll_loss")
+    if not is_float(x.dtype):
+        raise DTypeError(f"nll_loss: argument 0 (input) must be float log-probabilities, "
+                         f"got {x.dtype}")
+    if x.ndim == 0:
+        raise ShapeError("nll_loss: the input must have a class axis, got a 0-d tensor")
+    if not _is_labels(target):
+        raise DTypeError(f"nll_loss: argument 1 (target) must be integer class labels, got "
+                         f"{getattr(target, 'dtype', type(target).__name__)}")
+    axis = 1 if x.ndim > 1 else 0
+    w = _class_weight(weight, x, axis, "nll_loss")
+    hit, _, valid = _label_match(x, target, axis, ignore_index, "nll_loss")
+    weighted = x if w is None else mul(x, w)
+    per_sample = neg(sum(mul(hit, weighted), axis))
+    return _reduce_labelled(per_sample, hit, valid, w, reduction, "nll_loss")
+
+
+def _is_labels(target: Operand) -> bool:
+    dtype = target.dtype if isinstance(target, Tensor) else np.asarray(target).dtype
+    return is_integer(dtype)
+
+
+def _label_shape(shape: tuple, axis: int) -> tuple:
+    return shape[:axis] + shape[axis + 1:]
+
+
+def _class_weight(weight: Optional[Operand], x: Tensor, axis: int,
+                  op: str) -> Optional[Tensor]:
+    """``weight`` (C,) reshaped to broadcast along the class axis of ``x``."""
+    if weight is None:
+        return None
+    w = as_tensor(weight, x, op)
+    classes = x.shape[axis]
+    if w.shape != (classes,):
+        raise ShapeError(f"{op}: weight {w.shape} must have one entry per class "
+                         f"({classes},)")
+    return reshape(w, (classes,) + (1,) * (x.ndim - axis - 1))
+
+
+def _label_match(x: Tensor, target: Operand, axis: int, ignore_index: int,
+                 op: str) -> tuple[Tensor, Tensor, Tensor]:
+    """Bool tensors: ``hit`` (the logits' shape), true at each sample's own class;
+    ``kept`` (the logits' shape), true along the classes of every sample whose label is
+    not ignored; ``valid`` (the labels' shape), true where the label is not ignored."""
+    labels = target if isinstance(target, Tensor) else constant(
+        np.asarray(target), np.asarray(target).dtype)
+    want = _label_shape(x.shape, axis)
+    if not shapes.same(labels.shape, want):
+        raise ShapeError(f"{op}: integer labels {labels.shape} must have the logits' shape "
+                         f"{x.shape} without the class axis {axis}: {want}")
+    valid = ne(labels, ignore_index)
+    labels = unsqueeze(labels, axis)
+    classes = x.shape[axis]
+    index = constant(np.arange(classes, dtype=labels.dtype).reshape(
+        (classes,) + (1,) * (x.ndim - axis - 1)), labels.dtype)
+    # of the labels' own view, not of ``valid``: each kernel compares the labels again
+    kept = broadcast_to(ne(labels, ignore_index), x.shape)
+    return logical_and(eq(labels, index), kept), kept, valid
+
+
+def _reduce_labelled(per_sample: Tensor, hit: Tensor, valid: Tensor, w: Optional[Tensor],
+                     reduction: str, op: str) -> Tensor:
+    """torch's reductions of a loss over labels: 'mean' divides by the labels' total
+    weight (their number, without class weights), ignored labels left out."""
+    if reduction != "mean":
+        return _reduce(per_sample, reduction, op)
+    if w is None:
+        total = sum(astype(valid, per_sample.dtype))
+    else:
+        total = sum(where(hit, broadcast_to(w, hit.shape), 0))
+    return div(sum(per_sample), total)
+
+
 __all__ = ["binary_cross_entropy", "binary_cross_entropy_with_logits", "cross_entropy",
-           "huber_loss", "kl_div", "l1_loss", "mse_loss", "smooth_l1_loss"]
+           "huber_loss", "kl_div", "l1_loss", "mse_loss", "nll_loss", "smooth_l1_loss"]

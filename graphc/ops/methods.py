@@ -4,7 +4,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..graph import Tensor
-from . import contract, elementwise as ew, joins, reduce, views
+from . import contract, elementwise as ew, joins, reduce, scans, views
 
 
 def _reflected(fn):
@@ -51,6 +51,8 @@ METHODS = {
     "amax": reduce.amax, "amin": reduce.amin,
     "prod": reduce.prod, "var": reduce.var, "std": reduce.std, "norm": reduce.norm,
     "all": reduce.all, "any": reduce.any,
+    "argmax": scans.argmax, "argmin": scans.argmin, "cumsum": scans.cumsum,
+    "cumprod": scans.cumprod,
 }
 
 

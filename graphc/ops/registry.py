@@ -22,9 +22,10 @@ class Category(enum.Enum):
     LEAF = "leaf"                # placeholder, parameter, constant: a buffer of its own
     ELEMENTWISE = "elementwise"  # a scalar function of its broadcast operands
     VIEW = "view"                # a new way to read its source's buffer: never computed
-    REDUCE = "reduce"            # sum or max over axes
+    REDUCE = "reduce"            # sum or max over axes (argmax: the first maximum's index)
     CONTRACT = "contract"        # matmul
     INDEX = "index"              # per-group index search (the first maximum's mask)
+    SCAN = "scan"                # running sum or product along one axis
     HOST = "host"                # runs on the host between kernels (allreduce)
 
 

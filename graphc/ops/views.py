@@ -57,7 +57,7 @@ def reshape(x: Tensor, *shape: Any) -> Tensor:
     if x.op is Op.RESHAPE:
         return reshape(x.src[0], shape)
     if x.op is Op.CONST:
-        return graph.constant(x.arg.array.reshape(shape))
+        return graph.constant(x.arg.array.reshape(shape), x.dtype)
     return Tensor(Op.RESHAPE, (x,), shape, x.dtype)
 
 
@@ -95,7 +95,7 @@ def permute(x: Tensor, *axes: Any) -> Tensor:
     if x.op is Op.PERMUTE:
         return permute(x.src[0], tuple(x.arg[p] for p in perm))
     if x.op is Op.CONST:
-        return graph.constant(np.transpose(x.arg.array, perm))
+        return graph.constant(np.transpose(x.arg.array, perm), x.dtype)
     shape = tuple(x.shape[p] for p in perm)
     return Tensor(Op.PERMUTE, (x,), shape, x.dtype, perm)
 
@@ -133,10 +133,9 @@ def broadcast_to(x: Operand, shape: Iterable[int]) -> Tensor:
     pair = (x.shape, shape) if shapes.is_static(x.shape) else (shape, x.shape)
     if broadcast_shapes(*pair, op="broadcast_to") != shape:
         raise ShapeError(f"broadcast_to: cannot broadcast shape {x.shape} to {shape}")
-    if x.op is Op.CONST and shapes.is_static(shape):
-        if x.arg.uniform is not None:
-            return graph.constant(np.full(shape, x.arg.uniform, x.dtype))
-        return graph.constant(np.broadcast_to(x.arg.array, shape))
+    if x.op is Op.CONST and x.arg.uniform is not None and shapes.is_static(shape):
+        return graph.constant(np.full(shape, x.arg.uniform, x.dtype), x.dtype)
+    # an array constant stays its own size, read through the broadcast
     padded = reshape(x, (1,) * (len(shape) - x.ndim) + x.shape)
     if padded.shape == shape:
         return padded
@@ -216,7 +215,7 @@ def shrink(x: Tensor, slices: Sequence[tuple]) -> Tensor:
         return shrink(x.src[0], [(a0 + a1 * s0, s0 * s1, c1) for (a0, s0, _), (a1, s1, c1)
                                  in zip(inner, slices)])
     if x.op is Op.CONST:
-        return graph.constant(x.arg.array[_numpy_slices(slices)])
+        return graph.constant(x.arg.array[_numpy_slices(slices)], x.dtype)
     shape = tuple(c for _, _, c in slices)
     return Tensor(Op.SHRINK, (x,), shape, x.dtype, slices)
 

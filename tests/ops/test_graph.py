@@ -199,7 +199,8 @@ def test_constant_dtype():
     assert gc.constant(np.float32(2)).dtype == np.float32
     assert gc.constant(np.zeros(3)).dtype == np.float64           # numpy array dtype kept
     assert gc.constant(2.0, dtype="float64").dtype == np.float64
-    assert gc.constant(np.arange(3)).dtype == np.float32          # ints become float32
+    assert gc.constant(np.arange(3)).dtype == np.int64            # integer arrays stay integer
+    assert gc.constant(np.array([True])).dtype == np.bool_
 
 
 def test_constant_of_python_float_is_float32():

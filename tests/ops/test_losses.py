@@ -263,8 +263,15 @@ def test_misuse_errors_name_the_op():
     x = gc.placeholder((4, 3), "float32", name="x")
     with pytest.raises(DTypeError, match="cross_entropy: argument 1 .*integer class labels"):
         gc.cross_entropy(x, x > 0)
-    with pytest.raises(ShapeError, match="cross_entropy: target"):
+    with pytest.raises(ShapeError, match="cross_entropy: probabilities .*integer labels "
+                                         r"have the shape \(4,\)"):
         gc.cross_entropy(x, gc.placeholder((4,), "float32", name="labels"))
+    with pytest.raises(ShapeError, match=r"cross_entropy: integer labels \(4, 3\)"):
+        gc.cross_entropy(x, gc.placeholder((4, 3), "int64", name="labels"))
+    with pytest.raises(DTypeError, match="nll_loss: argument 1 .*integer class labels"):
+        gc.nll_loss(x, x)
+    with pytest.raises(ShapeError, match=r"nll_loss: weight \(2,\)"):
+        gc.nll_loss(x, gc.placeholder((4,), "int32"), weight=np.ones(2, np.float32))
     with pytest.raises(DTypeError, match="mse_loss: argument 1"):
         gc.mse_loss(x, x > 0)
     with pytest.raises(ValueError, match="l1_loss: reduction must be"):
@@ -289,3 +296,116 @@ def test_hypothesis_cross_entropy_shapes(shape, reduction):
     want = {"mean": per.mean(), "sum": per.sum(), "none": per}[reduction]
     np.testing.assert_allclose(gc.evaluate(y, {x: a, t: b}), want, rtol=1e-12)
     assert gc.grad(gc.sum(y), x).shape == shape
+
+
+# {{{ integer class labels
+
+LABEL_SHAPES = [(6, 5), (4, 5, 3), (5,)]
+LABEL_OPTIONS = [{}, {"ignore_index": 2}, {"label_smoothing": 0.2},
+                 {"weight": True}, {"weight": True, "label_smoothing": 0.1, "ignore_index": 1}]
+
+
+def _label_case(shape, dt, seed):
+    rng = np.random.default_rng(seed)
+    labels_shape = shape[:1] + shape[2:] if len(shape) > 1 else ()
+    # every label appears, and the ignored ones (1, 2) too
+    return (rng.normal(size=shape).astype(dt) * 3,
+            rng.integers(0, shape[1 if len(shape) > 1 else 0], labels_shape))
+
+
+def _label_cases():
+    """Every shape, option set and dtype; the default suite runs one case per shape (all
+    options at once on the 3-d one), the rest are slow."""
+    quick = {((6, 5), 0, 0), ((4, 5, 3), 4, 1), ((5,), 3, 0)}
+    for shape in LABEL_SHAPES:
+        for k, options in enumerate(LABEL_OPTIONS):
+            for d, (dt, label_dtype) in enumerate([(np.float32, "int64"),
+                                                   (np.float64, "int32")]):
+                marks = () if (shape, k, d) in quick else (pytest.mark.slow,)
+                name = f"{shape}-{','.join(options) or 'plain'}-{np.dtype(dt)}-{label_dtype}"
+                yield pytest.param(shape, options, dt, label_dtype, marks=marks, id=name)
+
+
+@pytest.mark.skipif(torch is None, reason="torch is not installed")
+@pytest.mark.parametrize("shape, options, dt, label_dtype", list(_label_cases()))
+def test_integer_labels_match_torch(shape, options, dt, label_dtype):
+    """cross_entropy and nll_loss of integer labels against torch's, forward and backward,
+    every reduction in one compiled function and in gc.evaluate, with ignore_index,
+    label_smoothing and class weights."""
+    z, y = _label_case(shape, dt, seed=8)
+    x = gc.placeholder(shape, dt, name="x")
+    t = gc.placeholder(y.shape, label_dtype, name="labels")
+    classes = shape[1 if len(shape) > 1 else 0]
+    w = np.linspace(0.5, 1.5, classes).astype(dt)
+    ours = {k: (w if k == "weight" else v) for k, v in options.items()}
+    theirs = {k: (torch.tensor(w) if k == "weight" else v) for k, v in options.items()}
+    nll_ours = {k: v for k, v in ours.items() if k != "label_smoothing"}
+    nll_theirs = {k: v for k, v in theirs.items() if k != "label_smoothing"}
+    axis = 1 if len(shape) > 1 else 0
+    outputs, refs = [], []
+    for reduction in REDUCTIONS:
+        for loss in (gc.cross_entropy(x, t, reduction=reduction, **ours),
+                     gc.nll_loss(gc.log_softmax(x, axis), t, reduction=reduction, **nll_ours)):
+            outputs += [loss, gc.grad(gc.sum(loss * loss), x)]
+        refs += [lambda v, r=reduction: F.cross_entropy(v, torch.tensor(y), reduction=r,
+                                                        **theirs),
+                 lambda v, r=reduction: F.nll_loss(F.log_softmax(v, axis), torch.tensor(y),
+                                                   reduction=r, **nll_theirs)]
+    fn = gc.compile([x, t], outputs)
+    labels = y.astype(label_dtype)
+    for got in (fn(z, labels), gc.evaluate(outputs, {x: z, t: labels})):
+        for k, ref in enumerate(refs):
+            v = torch.tensor(z, requires_grad=True)
+            want = ref(v)
+            (want * want).sum().backward()
+            np.testing.assert_allclose(got[2 * k], want.detach().numpy(), **_tolerance(dt),
+                                       err_msg=f"loss {k}")
+            np.testing.assert_allclose(got[2 * k + 1], v.grad.numpy(), **_tolerance(dt),
+                                       err_msg=f"gradient {k}")
+
+
+def test_integer_labels_gradient_matches_central_differences():
+    z, y = _label_case((4, 5, 3), np.float64, seed=9)
+    x = gc.placeholder(z.shape, "float64", name="x")
+    t = gc.constant(y, "int64")
+    loss = gc.cross_entropy(x, t, ignore_index=0, label_smoothing=0.3,
+                            weight=np.linspace(1, 2, 5))
+    gc.check_grad(loss, [x], {x: z})
+
+
+@pytest.mark.skipif(torch is None, reason="torch is not installed")
+def test_integer_labels_finite_for_huge_logits_in_float32():
+    z = np.array([[1e4, -1e4, 0, 3], [-1e4, 1e4, 1e4, -2], [0, 0, -1e4, 1e4]], np.float32)
+    y = np.array([1, 0, 3])
+    x = gc.placeholder(z.shape, "float32", name="x")
+    t = gc.placeholder(y.shape, "int64", name="t")
+    loss = gc.cross_entropy(x, t, label_smoothing=0.1)
+    got = gc.compile([x, t], [loss, gc.grad(loss, x)])(z, y)
+    v = torch.tensor(z, requires_grad=True)
+    want = F.cross_entropy(v, torch.tensor(y), label_smoothing=0.1)
+    want.backward()
+    assert np.isfinite(got[0]) and np.isfinite(got[1]).all()
+    np.testing.assert_allclose(got[0], want.detach().numpy(), rtol=1e-5)
+    np.testing.assert_allclose(got[1], v.grad.numpy(), rtol=1e-5, atol=1e-7)
+
+
+def test_integer_labels_fuse_into_the_kernels_around_the_logits():
+    """The labels are compared with the class index in the kernels of the log-softmax:
+    no one-hot buffer, no gather; the mean's divisor (the labels not ignored) is the only
+    work the probabilities' form does not have."""
+    x = gc.placeholder((32, 10), "float32", name="x")
+    t = gc.placeholder((32,), "int64", name="t")
+    p = gc.placeholder((32, 10), "float32", name="p")
+
+    def count(loss, target):
+        return gc.compile([x, target], [loss, gc.grad(loss, x)])
+
+    by_probabilities = count(gc.cross_entropy(x, p), p)
+    by_labels = count(gc.cross_entropy(x, t), t)
+    summed = count(gc.cross_entropy(x, t, reduction="sum"), t)
+    assert len(summed.kernels) <= len(by_probabilities.kernels) <= 5
+    assert len(by_labels.kernels) <= len(by_probabilities.kernels) + 3, by_labels.describe()
+    # no one-hot buffer: the labels need no more memory than the probabilities did
+    assert by_labels.device_bytes <= by_probabilities.device_bytes, by_labels.describe()
+
+# }}}

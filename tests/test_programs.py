@@ -1,0 +1,129 @@
+"""The programs of examples/ written the natural way, each against a reference: the digits
+classifier's accuracy, the Elman RNN's and the causal attention block's gradients against
+torch's, with their kernel counts."""
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import graphc as gc
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+
+
+def _load(name: str):
+    spec = importlib.util.spec_from_file_location(f"_example_{name}", EXAMPLES / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _close(got: np.ndarray, want: np.ndarray, name: str) -> None:
+    scale = float(np.max(np.abs(want)))
+    assert float(np.max(np.abs(got - want))) <= 2e-6 * scale, name
+
+
+def test_digits_classifier_above_95_percent():
+    pytest.importorskip("sklearn")
+    digits = _load("digits_classifier")
+    losses, accuracy, step, _ = digits.train(epochs=30, verbose=False)
+    assert losses[-1] < 0.5 * losses[0]
+    assert accuracy > 0.95, accuracy
+    # one step: the gathered minibatch read in place by the matmul's kernels
+    assert len(step.kernels) <= 12, step.describe()
+
+
+def test_digits_minibatch_step_matches_numpy():
+    """One step on a full batch and one on the short last batch against numpy: the
+    gathered rows, the int64 labels' cross-entropy and the updates."""
+    pytest.importorskip("sklearn")
+    digits = _load("digits_classifier")
+    images, labels, _, _ = digits.load()
+    step, _, (w, b) = digits.build(images, labels, lr=0.5)
+    rng = np.random.default_rng(3)
+    w0 = rng.standard_normal(w.shape).astype(np.float32) * 0.1
+    w.set_value(w0)
+    b.set_value(np.zeros(b.shape, np.float32))
+    for size in (128, 92):
+        idx = rng.permutation(len(labels))[:size]
+        wv, bv = w.value.astype(np.float64), b.value.astype(np.float64)
+        z = images[idx] @ wv + bv
+        z -= z.max(1, keepdims=True)
+        p = np.exp(z) / np.exp(z).sum(1, keepdims=True)
+        want = -np.log(p[np.arange(size), labels[idx]]).mean()
+        p[np.arange(size), labels[idx]] -= 1
+        gw = images[idx].T @ p / size
+        got = float(step(idx))
+        np.testing.assert_allclose(got, want, rtol=1e-5)
+        np.testing.assert_allclose(w.value, wv - 0.5 * gw, rtol=1e-4, atol=1e-6)
+
+
+def _torch_rnn(params: dict, x: np.ndarray, y: np.ndarray, torch):
+    rnn = torch.nn.RNN(x.shape[2], params["w_hh"].shape[0], batch_first=True)
+    head = torch.nn.Linear(params["w_hh"].shape[0], y.shape[1])
+    with torch.no_grad():
+        for name, value in (("weight_ih_l0", "w_ih"), ("weight_hh_l0", "w_hh"),
+                            ("bias_ih_l0", "b_ih"), ("bias_hh_l0", "b_hh")):
+            getattr(rnn, name).copy_(torch.tensor(params[value]))
+        head.weight.copy_(torch.tensor(params["w_out"]))
+        head.bias.copy_(torch.tensor(params["b_out"]))
+    _, last = rnn(torch.tensor(x))
+    loss = torch.nn.functional.mse_loss(head(last[0]), torch.tensor(y))
+    loss.backward()
+    grads = {"w_ih": rnn.weight_ih_l0.grad, "w_hh": rnn.weight_hh_l0.grad,
+             "b_ih": rnn.bias_ih_l0.grad, "b_hh": rnn.bias_hh_l0.grad,
+             "w_out": head.weight.grad, "b_out": head.bias.grad}
+    return loss.item(), {k: v.numpy() for k, v in grads.items()}
+
+
+def test_elman_rnn_gradients_equal_torch():
+    torch = pytest.importorskip("torch")
+    rnn = _load("elman_rnn")
+    rng = np.random.default_rng(1)
+    params = rnn.init_parameters(rng)
+    x, y, loss, p = rnn.build(params)
+    names = list(p)
+    fn = gc.compile([x, y], [loss] + gc.grad(loss, [p[n] for n in names]))
+    xs, ys = rnn.batch(rng)
+    got = fn(xs, ys)
+    want_loss, want = _torch_rnn(params, xs, ys, torch)
+    np.testing.assert_allclose(got[0], want_loss, rtol=1e-6)
+    for name, g in zip(names, got[1:]):
+        _close(g, want[name], name)
+    # forward and backward: about two kernels per time step (T = 12)
+    assert len(fn.kernels) <= 2 * rnn.T + 4, fn.describe()
+
+
+def test_causal_attention_gradients_equal_torch():
+    torch = pytest.importorskip("torch")
+    F = torch.nn.functional
+    att = _load("causal_attention")
+    rng = np.random.default_rng(2)
+    params = att.init_parameters(rng)
+    x, target, loss, p = att.build(params)
+    names = list(p)
+    fn = gc.compile([x, target], [loss] + gc.grad(loss, [p[n] for n in names] + [x]))
+    shape = (att.B, att.T, att.C)
+    xs = rng.standard_normal(shape).astype(np.float32)
+    ys = rng.standard_normal(shape).astype(np.float32)
+    got = fn(xs, ys)
+
+    tp = {n: torch.tensor(v, requires_grad=True) for n, v in params.items()}
+    xt = torch.tensor(xs, requires_grad=True)
+    q, k, v = (xt @ tp["w_attn"].T + tp["b_attn"]).split(att.C, dim=2)
+    b, t, c, h = att.B, att.T, att.C, att.HEADS
+    q, k, v = (z.view(b, t, h, c // h).transpose(1, 2) for z in (q, k, v))
+    y = F.scaled_dot_product_attention(q, k, v, is_causal=True)
+    out = y.transpose(1, 2).reshape(b, t, c) @ tp["w_proj"].T + tp["b_proj"]
+    want = F.mse_loss(out, torch.tensor(ys))
+    want.backward()
+    np.testing.assert_allclose(got[0], want.item(), rtol=1e-6)
+    for name, g in zip(names + ["x"], got[1:]):
+        _close(g, (xt.grad if name == "x" else tp[name].grad).numpy(), name)
+    # the causal mask is compared in the kernels that use it: no kernel stores a mask
+    stored = [n for kernel in fn.kernels for n in kernel.outputs]
+    assert stored and not any(n.dtype == np.bool_ for n in stored)
+    assert len(fn.kernels) <= 28, fn.describe()
