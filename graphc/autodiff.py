@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Optional, Sequence, Union
 
-from . import inspect, ops
+from . import inspect, ops, shapes
 from .dtypes import is_float
 from .errors import DTypeError, ShapeError
 from .graph import Tensor, toposort
@@ -75,13 +75,13 @@ def grad(cost: Tensor, wrt: Union[Tensor, Sequence[Tensor]],
 
 def _seed(cost: Tensor, grad_output: Optional[object]) -> Tensor:
     if grad_output is None:
-        if cost.size != 1:
+        if cost.numel() != 1:
             raise ShapeError(f"grad: cost has shape {cost.shape}, not a scalar; pass "
                              "grad_output= (the cotangent, of the same shape) or reduce it "
                              "first, e.g. with .sum()")
         return ops.broadcast_to(ops.as_tensor(1.0, cost), cost.shape)
     seed = ops.as_tensor(grad_output, cost, "grad_output")
-    if seed.shape != cost.shape:
+    if not shapes.same(seed.shape, cost.shape):
         raise ShapeError(f"grad: grad_output has shape {seed.shape} but cost has shape "
                          f"{cost.shape}; they must be equal")
     if seed.dtype != cost.dtype:

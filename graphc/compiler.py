@@ -3,14 +3,15 @@ from __future__ import annotations
 
 import os
 import sys
+import threading
 from typing import TYPE_CHECKING, Any, Mapping, Optional, Sequence, Union
 
 import numpy as np
 
-from . import distributed, inspect, rewrite
+from . import distributed, inspect, rewrite, shapes, specialize
 from .codegen import BufferRef
 from .lower import HostAllreduce, Launch, lower
-from .errors import CodegenError, DeviceError, DTypeError, ShapeError
+from .errors import CodegenError, DeviceError, DTypeError, GraphcError, ShapeError
 from .graph import Op, Tensor, toposort
 from .ops import as_tensor
 
@@ -27,14 +28,19 @@ except ImportError:  # pragma: no cover
 def compile(inputs: Sequence[Tensor], outputs: Union[Tensor, Sequence[Tensor]],  # noqa: A001
             updates: Optional[Mapping[Tensor, Any]] = None,
             device: Any = None, *, fuse: bool = True,
-            transactional: bool = True, tune: Optional[bool] = None) -> "Function":
+            transactional: bool = True, tune: Optional[bool] = None,
+            device_outputs: bool = False) -> "Function":
     """Compile a step function: ``inputs`` fed per call, ``outputs`` returned, ``updates``
     ({parameter: new value}) applied on the device after all outputs are computed.
 
     Parameters
     ----------
     inputs : sequence of Tensor
-        Placeholders, in the order the function takes its arguments.
+        Placeholders, in the order the function takes its arguments. A placeholder with
+        ``None`` dimensions makes the function compile once per distinct shape of its
+        arguments, at the first call with that shape, and keep each program: the graph is
+        rebuilt with the call's sizes (``graphc.specialize``), then rewritten, lowered
+        and built as any other. Parameters are shared by all of them.
     outputs : Tensor or sequence of Tensor
         What a call returns: one array for one Tensor, a list for a list.
     updates : mapping, optional
@@ -59,6 +65,11 @@ def compile(inputs: Sequence[Tensor], outputs: Union[Tensor, Sequence[Tensor]], 
         Time a few tile plans of each matmul on the device and keep the fastest on disk
         (``graphc.tune``); plans kept earlier are used whatever this says. Default
         ``$GRAPHC_TUNE`` (``1`` to tune), else off: tuning takes seconds per new matmul.
+    device_outputs : bool
+        True: a call returns ``pyopencl.array.Array`` objects on ``Function.queue``
+        instead of numpy arrays. Each call copies its outputs into new device arrays (one
+        device-to-device copy each), so an array stays valid, and unchanged, after later
+        calls.
     """
     inputs = list(inputs)
     for i, p in enumerate(inputs):
@@ -88,14 +99,11 @@ def compile(inputs: Sequence[Tensor], outputs: Union[Tensor, Sequence[Tensor]], 
         inspect.label_nodes([o], f"output{i}")
     for p, v in pairs:
         inspect.label_nodes([v], f"new {p.name}")
-    roots = rewrite.run_passes(outs + [v for _, v in pairs], fuse)
-    outs, pairs = roots[:len(outs)], [(p, v) for (p, _), v in zip(pairs, roots[len(outs):])]
-    nodes = toposort(roots)
-    fed = {id(p) for p in inputs}
-    for n in nodes:
-        if n.op is Op.PLACEHOLDER and id(n) not in fed:
-            raise ValueError(f"compile: the outputs need placeholder {n.name!r}, which is "
-                             "not in inputs")
+    symbolic = any(not shapes.is_static(p.shape) for p in inputs)
+    if not symbolic:
+        outs, pairs = _rewritten(outs, pairs, fuse)
+    nodes = toposort(outs + [v for _, v in pairs])
+    _check_fed(inputs, nodes)
     from . import runtime      # the driver is needed from here on, not to build graphs
     ctx = runtime.device_context(device)
     if not ctx.has_fp64 and any(n.dtype == np.float64 for n in nodes):
@@ -103,67 +111,119 @@ def compile(inputs: Sequence[Tensor], outputs: Union[Tensor, Sequence[Tensor]], 
                           "graph in float32 or choose another device")
     if tune is None:
         tune = os.environ.get("GRAPHC_TUNE", "") not in ("", "0")
-    return Function(ctx, inputs, outs, single, pairs, nodes, fuse, transactional, tune)
+    return Function(ctx, inputs, outs, single, pairs, fuse=fuse, transactional=transactional,
+                    tune=tune, device_outputs=device_outputs)
+
+
+def _rewritten(outs: list, pairs: list, fuse: bool) -> tuple[list, list]:
+    roots = rewrite.run_passes(outs + [v for _, v in pairs], fuse)
+    return roots[:len(outs)], [(p, v) for (p, _), v in zip(pairs, roots[len(outs):])]
+
+
+def _check_fed(inputs: list, nodes: list) -> None:
+    fed = {id(p) for p in inputs}
+    for n in nodes:
+        if n.op is Op.PLACEHOLDER and id(n) not in fed:
+            raise ValueError(f"compile: the outputs need placeholder {n.name!r}, which is "
+                             "not in inputs")
 
 
 class Function:
     """A compiled step function. Call it with arrays for its inputs.
 
     ``kernels`` lists the kernels one call launches, in order; ``source`` is the whole
-    OpenCL program; ``queue`` is the pyopencl queue it runs on.
+    OpenCL program; ``queue`` is the pyopencl queue it runs on. A function over
+    placeholders with ``None`` dimensions holds one compiled program per distinct shape
+    of its arguments (``variants``, by the tuple of input shapes); ``kernels``,
+    ``source``, ``program`` and ``schedule`` describe the program of the most recent
+    call, and raise ``GraphcError`` before the first one. ``outputs`` and ``updates``
+    are the graphs it computes: rewritten, or as built where sizes vary.
     """
 
     def __init__(self, ctx: "runtime.DeviceContext", inputs: list, outputs: list, single: bool,
-                 updates: list, nodes: list, fuse: bool = True, transactional: bool = True,
-                 tune: bool = False):
+                 updates: list, nodes: Optional[list] = None, fuse: bool = True,
+                 transactional: bool = True, tune: bool = False,
+                 device_outputs: bool = False):
         self.ctx, self.inputs, self.outputs, self.single = ctx, inputs, outputs, single
         self.updates = updates
-        self.transactional = transactional
+        self.fuse, self.transactional, self.tune = fuse, transactional, tune
+        self.device_outputs = device_outputs
         self.queue = ctx.queue
         self.device = ctx.device
-        from . import tune as tuning
-        self.program = program = lower(
-            outputs, updates, ctx.target, fuse=fuse, transactional=transactional,
-            plans=lambda problems: tuning.plans_for(ctx, problems, tune),
-            rewrite=False, node_count=len(nodes))
-        self.schedule = program.schedule
-        self.kernels = program.kernels
-        self.source = program.source
-        built = ctx.build(self.source)
-        _check_group_sizes(built, self.kernels, ctx.device)
-        self._temps = [ctx.alloc(n) for n in program.temps]
-        self.device_bytes = int(np.sum(program.temps, dtype=np.int64))
-        self._inputs = {id(p): ctx.alloc(p.size * p.dtype.itemsize) for p in inputs}
-        self.device_bytes += int(sum(p.size * p.dtype.itemsize for p in inputs))
-        self._consts = {id(c): ctx.upload(c.arg.array) for c in program.consts}
-        self.device_bytes += int(sum(c.size * c.dtype.itemsize for c in program.consts))
-        self.params = [n for n in nodes if n.op is Op.PARAMETER] + [
-            p for p, _ in updates if all(p is not n for n in nodes)]
-        # host staging of allreduced values
-        self._host = {id(v): np.empty(v.node.shape, v.node.dtype) for step in program.steps
-                      if isinstance(step, HostAllreduce) for v in step.values}
-        # kernels bound to one set of buffers (inputs, parameters' current and spare ones),
-        # per set seen: updates alternate two sets, so arguments are set twice in all
-        self._program = built
-        self._bound: dict[tuple, list] = {}
-        self._param_states = [p.arg for p in dict.fromkeys(
-            ref.node for spec in self.kernels for ref in spec.args
-            if ref.kind in ("param", "spare"))]
-        self._final_copies = [(c.param, self._temps[c.source.slot]) for c in program.copies]
-        self._output_buffers = [self._temps[ref.slot] for ref in program.outputs]
         self._lock = ctx.lock
+        self._building = threading.Lock()
         self._debug = int(os.environ.get("GRAPHC_DEBUG", "0") or 0)
+        self.variants: dict[tuple, _Variant] = {}
+        self._current: Optional[_Variant] = None
+        self.symbolic = any(not shapes.is_static(p.shape) for p in inputs)
+        if not self.symbolic:       # one program, built now
+            key = tuple(p.shape for p in inputs)
+            self._current = self.variants[key] = self._build(
+                inputs, outputs, updates, nodes or toposort(outputs + [v for _, v in updates]))
+
+    def _build(self, inputs: list, outputs: list, updates: list, nodes: list) -> "_Variant":
+        variant = _Variant(self.ctx, inputs, outputs, updates, nodes, self.fuse,
+                           self.transactional, self.tune)
         if self._debug >= 1:
+            self._current = variant
             print(self.describe(), file=sys.stderr)
         if self._debug >= 3:
-            print(self.source, file=sys.stderr)
+            print(variant.source, file=sys.stderr)
+        return variant
+
+    def _variant(self, given: tuple) -> "_Variant":
+        """The program for inputs of shapes ``given``, compiled at its first call."""
+        found = self.variants.get(given)
+        if found is not None:
+            return found
+        with self._building:
+            found = self.variants.get(given)
+            if found is None:
+                found = self.variants[given] = self._build(*self._specialized(given))
+            return found
+
+    def _specialized(self, given: tuple) -> tuple:
+        """The graph rebuilt for inputs of shapes ``given``, rewritten."""
+        sizes = specialize.bind(self.inputs, given)
+        roots = self.outputs + [v for _, v in self.updates]
+        try:
+            new = specialize.specialize(self.inputs + roots, sizes)
+        except ShapeError as e:
+            raise ValueError(specialize.describe_call(self.inputs, given, e)) from None
+        outs = [new[id(o)] for o in self.outputs]
+        pairs = [(p, new[id(v)]) for p, v in self.updates]
+        outs, pairs = _rewritten(outs, pairs, self.fuse)
+        nodes = toposort(outs + [v for _, v in pairs])
+        return [new[id(p)] for p in self.inputs], outs, pairs, nodes
 
     # {{{ inspection
 
     @property
+    def current(self) -> "_Variant":
+        """The program of the most recent call (the only one where no size varies)."""
+        if self._current is None:
+            shapes_text = ", ".join(f"{p.name!r} {shapes.public(p.shape)}" for p in self.inputs)
+            raise GraphcError(f"this function has None dimensions ({shapes_text}): it "
+                              "compiles a program per input shape, at the first call with "
+                              "that shape; call it before reading its kernels or source")
+        return self._current
+
+    program = property(lambda self: self.current.program,
+                       doc="The lowered ``Program`` (most recent call's).")
+    schedule = property(lambda self: self.current.program.schedule)
+    kernels = property(lambda self: self.current.program.kernels,
+                       doc="The kernels one call launches, in launch order.")
+    source = property(lambda self: self.current.program.source,
+                      doc="The whole OpenCL program text.")
+    params = property(lambda self: self.current.params)
+    device_bytes = property(lambda self: self.current.device_bytes,
+                            doc="Bytes on the device: temporaries, inputs, constants.")
+    _final_copies = property(lambda self: self.current.final_copies)
+
+    @property
     def parameter_bytes(self) -> int:
         """Bytes of the parameters this function reads or updates (held on the device)."""
-        return int(sum(p.size * p.dtype.itemsize for p in self.params))
+        return int(sum(p.numel() * p.dtype.itemsize for p in self.params))
 
     @property
     def spare_bytes(self) -> int:
@@ -171,7 +231,7 @@ class Function:
         writes new values there and makes them current only once it has succeeded."""
         if not self.transactional:
             return 0
-        return int(sum(p.size * p.dtype.itemsize for p, _ in self.updates))
+        return int(sum(p.numel() * p.dtype.itemsize for p, _ in self.updates))
 
     def describe(self) -> str:
         """The kernels one call launches: geometry, cost, what each computes, as math."""
@@ -181,6 +241,8 @@ class Function:
         return self.describe()
 
     def __repr__(self) -> str:
+        if self._current is None:
+            return f"<graphc.Function: not called yet on {self.device.name.strip()}>"
         return f"<graphc.Function: {len(self.kernels)} kernels on {self.device.name.strip()}>"
 
     def profile(self, *args: Any, repeat: int = 10, roofline: bool = True) -> inspect.Profile:
@@ -192,42 +254,6 @@ class Function:
     # }}}
 
     # {{{ calling
-
-    def _buffer(self, ref: BufferRef, fed: dict) -> Any:
-        if ref.kind == "temp":
-            return self._temps[ref.slot]
-        if ref.kind == "input":
-            return fed[id(ref.node)]
-        if ref.kind == "const":
-            return self._consts[id(ref.node)]
-        if ref.kind == "spare":
-            return ref.node.arg.spares[self.ctx]
-        return ref.node.arg.buffers[self.ctx]
-
-    def _kernels(self, fed: dict) -> list:
-        """One kernel per step, bound to this call's buffers (bound once per buffer set).
-        The set is keyed by the buffer objects' ids; the entry keeps the objects alive, so
-        an id cannot be reused while it stands for one of them."""
-        ctx = self.ctx
-        buffers = list(fed.values())
-        for state in self._param_states:
-            buffers.append(state.buffers[ctx])
-            buffers.append(state.spares.get(ctx))
-        key = tuple(map(id, buffers))
-        entry = self._bound.get(key)
-        if entry is None:
-            if len(self._bound) >= 4:        # new input arrays every call: keep a few sets
-                self._bound.clear()
-            kernels = []
-            for step in self.program.steps:
-                if isinstance(step, Launch):
-                    kernel = cl.Kernel(self._program, step.kernel.name)
-                    kernel.set_args(*(self._buffer(ref, fed) for ref in step.kernel.args))
-                    kernels.append(kernel)
-                else:
-                    kernels.append(None)
-            entry = self._bound[key] = (kernels, buffers)
-        return entry[0]
 
     def _check_args(self, args: tuple) -> list:
         if len(args) != len(self.inputs):
@@ -243,10 +269,10 @@ class Function:
                 if a.dtype != p.dtype:
                     raise TypeError(f"input {p.name!r}: expected dtype {p.dtype}, got "
                                     f"{a.dtype}; convert with .astype(np.{p.dtype})")
-                if a.shape != p.shape or not a.flags.c_contiguous or a.offset:
+                if not _fits(p, a.shape) or not a.flags.c_contiguous or a.offset:
                     raise ValueError(f"input {p.name!r}: expected a contiguous pyopencl "
-                                     f"array of shape {p.shape} and dtype {p.dtype}, got "
-                                     f"shape {a.shape}, dtype {a.dtype}")
+                                     f"array of shape {shapes.public(p.shape)} and dtype "
+                                     f"{p.dtype}, got shape {a.shape}, dtype {a.dtype}")
                 checked.append(a)
                 continue
             array = np.asarray(a)
@@ -255,46 +281,11 @@ class Function:
                     raise TypeError(f"input {p.name!r}: expected dtype {p.dtype}, got "
                                     f"{array.dtype}; convert with .astype(np.{p.dtype})")
                 array = array.astype(p.dtype)
-            if array.shape != p.shape:
-                raise ValueError(f"input {p.name!r}: expected shape {p.shape}, got "
-                                 f"{array.shape}")
+            if not _fits(p, array.shape):
+                raise ValueError(f"input {p.name!r}: expected shape {shapes.public(p.shape)}, "
+                                 f"got {array.shape}")
             checked.append(np.ascontiguousarray(array))
         return checked
-
-    def _allreduce(self, step: HostAllreduce, fed: dict) -> None:
-        """Read the values to the host, combine them across ranks, write them back.
-        In one process the values stay on the device (an allreduce of one rank is a copy)."""
-        if distributed.comm() is None:
-            for v in step.values:       # temporaries may be larger than the value (reused)
-                cl.enqueue_copy(self.queue, self._buffer(v.target, fed),
-                                self._buffer(v.source, fed), byte_count=v.nbytes)
-            return
-        hosts = [self._host[id(v)] for v in step.values]
-        for v, host in zip(step.values, hosts):
-            cl.enqueue_copy(self.queue, host, self._buffer(v.source, fed), is_blocking=False)
-        self.queue.finish()
-        for op in ("sum", "mean"):
-            distributed.allreduce_arrays([h for v, h in zip(step.values, hosts)
-                                          if v.op == op], op)
-        for v, host in zip(step.values, hosts):
-            cl.enqueue_copy(self.queue, self._buffer(v.target, fed), host, is_blocking=False)
-
-    def _sync_params(self) -> None:
-        ctx = self.ctx
-        for p, _ in self.updates if self.transactional else ():
-            if ctx not in p.arg.spares:
-                p.arg.spares[ctx] = ctx.alloc(p.size * p.dtype.itemsize)
-        for p in self.params:
-            state = p.arg
-            if state.where is ctx:
-                continue
-            host = state.read()
-            buf = state.buffers.get(ctx)
-            if buf is None:
-                buf = state.buffers[ctx] = ctx.alloc(host.nbytes)
-            cl.enqueue_copy(ctx.queue, buf, np.ascontiguousarray(host))
-            state.where = ctx
-            state.pull = _puller(ctx, state)
 
     def __call__(self, *args: Any) -> Union[np.ndarray, list]:
         results, events = self._call(args, timed=self._debug >= 2)
@@ -308,53 +299,189 @@ class Function:
         """Validate, upload, launch every kernel, apply updates, download the outputs.
         One call at a time per device: the lock keeps concurrent callers (of this function
         or of others sharing its parameters) from interleaving their kernels."""
-        with self._lock:
-            return self._call_locked(args, timed)
-
-    def _call_locked(self, args: tuple, timed: bool) -> tuple[list, list]:
         checked = self._check_args(args)
-        self._sync_params()
-        queue = self.queue
+        variant = self._variant(tuple(p.shape if shapes.is_static(p.shape) else tuple(a.shape)
+                                      for p, a in zip(self.inputs, checked)))
+        with self._lock:
+            self._current = variant
+            return variant.call(checked, self.updates, timed, self.device_outputs,
+                                self._allreduce)
+
+    def _allreduce(self, step: HostAllreduce, fed: dict) -> None:
+        """Read the values to the host, combine them across ranks, write them back.
+        In one process the values stay on the device (an allreduce of one rank is a copy)."""
+        variant = self.current
+        if distributed.comm() is None:
+            for v in step.values:       # temporaries may be larger than the value (reused)
+                cl.enqueue_copy(self.queue, variant.buffer(v.target, fed),
+                                variant.buffer(v.source, fed), byte_count=v.nbytes)
+            return
+        hosts = [variant.host[id(v)] for v in step.values]
+        for v, host in zip(step.values, hosts):
+            cl.enqueue_copy(self.queue, host, variant.buffer(v.source, fed),
+                            is_blocking=False)
+        self.queue.finish()
+        for op in ("sum", "mean"):
+            distributed.allreduce_arrays([h for v, h in zip(step.values, hosts)
+                                          if v.op == op], op)
+        for v, host in zip(step.values, hosts):
+            cl.enqueue_copy(self.queue, variant.buffer(v.target, fed), host,
+                            is_blocking=False)
+
+    # }}}
+
+
+def _fits(p: Tensor, shape: tuple) -> bool:
+    """Does an array of ``shape`` fit placeholder ``p`` (its None dimensions any size)?"""
+    return len(shape) == p.ndim and all(
+        s > 0 if isinstance(d, shapes.Dim) else d == s for d, s in zip(p.shape, shape))
+
+
+class _Variant:
+    """One compiled program of a function and its buffers: for one shape of each input.
+
+    Holds the built kernels, the temporaries, the input staging buffers and constants;
+    the parameters' buffers belong to the parameters and are shared by every variant."""
+
+    def __init__(self, ctx: "runtime.DeviceContext", inputs: list, outputs: list,
+                 updates: list, nodes: list, fuse: bool, transactional: bool, tune: bool):
+        self.ctx, self.inputs, self.outputs = ctx, inputs, outputs
+        self.transactional = transactional
+        from . import tune as tuning
+        self.program = program = lower(
+            outputs, updates, ctx.target, fuse=fuse, transactional=transactional,
+            plans=lambda problems: tuning.plans_for(ctx, problems, tune),
+            rewrite=False, node_count=len(nodes))
+        self.source = program.source
+        self.built = built = ctx.build(self.source)
+        _check_group_sizes(built, program.kernels, ctx.device)
+        self.temps = [ctx.alloc(n) for n in program.temps]
+        self.device_bytes = int(np.sum(program.temps, dtype=np.int64))
+        self.staging = {id(p): ctx.alloc(p.numel() * p.dtype.itemsize) for p in inputs}
+        self.device_bytes += int(sum(p.numel() * p.dtype.itemsize for p in inputs))
+        self.consts = {id(c): ctx.upload(c.arg.array) for c in program.consts}
+        self.device_bytes += int(sum(c.numel() * c.dtype.itemsize for c in program.consts))
+        self.params = [n for n in nodes if n.op is Op.PARAMETER] + [
+            p for p, _ in updates if all(p is not n for n in nodes)]
+        # host staging of allreduced values
+        self.host = {id(v): np.empty(v.node.shape, v.node.dtype) for step in program.steps
+                     if isinstance(step, HostAllreduce) for v in step.values}
+        # kernels bound to one set of buffers (inputs, parameters' current and spare ones),
+        # per set seen: updates alternate two sets, so arguments are set twice in all
+        self.bound: dict[tuple, tuple] = {}
+        self.param_states = [p.arg for p in dict.fromkeys(
+            ref.node for spec in program.kernels for ref in spec.args
+            if ref.kind in ("param", "spare"))]
+        self.final_copies = [(c.param, self.temps[c.source.slot]) for c in program.copies]
+        self.output_buffers = [self.temps[ref.slot] for ref in program.outputs]
+
+    def buffer(self, ref: BufferRef, fed: dict) -> Any:
+        if ref.kind == "temp":
+            return self.temps[ref.slot]
+        if ref.kind == "input":
+            return fed[id(ref.node)]
+        if ref.kind == "const":
+            return self.consts[id(ref.node)]
+        if ref.kind == "spare":
+            return ref.node.arg.spares[self.ctx]
+        return ref.node.arg.buffers[self.ctx]
+
+    def kernels(self, fed: dict) -> list:
+        """One kernel per step, bound to this call's buffers (bound once per buffer set).
+        The set is keyed by the buffer objects' ids; the entry keeps the objects alive, so
+        an id cannot be reused while it stands for one of them."""
+        ctx = self.ctx
+        buffers = list(fed.values())
+        for state in self.param_states:
+            buffers.append(state.buffers[ctx])
+            buffers.append(state.spares.get(ctx))
+        key = tuple(map(id, buffers))
+        entry = self.bound.get(key)
+        if entry is None:
+            if len(self.bound) >= 4:        # new input arrays every call: keep a few sets
+                self.bound.clear()
+            kernels = []
+            for step in self.program.steps:
+                if isinstance(step, Launch):
+                    kernel = cl.Kernel(self.built, step.kernel.name)
+                    kernel.set_args(*(self.buffer(ref, fed) for ref in step.kernel.args))
+                    kernels.append(kernel)
+                else:
+                    kernels.append(None)
+            entry = self.bound[key] = (kernels, buffers)
+        return entry[0]
+
+    def sync_params(self, updates: list) -> None:
+        ctx = self.ctx
+        for p, _ in updates if self.transactional else ():
+            if ctx not in p.arg.spares:
+                p.arg.spares[ctx] = ctx.alloc(p.numel() * p.dtype.itemsize)
+        for p in self.params:
+            state = p.arg
+            if state.where is ctx:
+                continue
+            host = state.read()
+            buf = state.buffers.get(ctx)
+            if buf is None:
+                buf = state.buffers[ctx] = ctx.alloc(host.nbytes)
+            cl.enqueue_copy(ctx.queue, buf, np.ascontiguousarray(host))
+            state.where = ctx
+            state.pull = _puller(ctx, state)
+
+    def call(self, checked: list, updates: list, timed: bool, device_outputs: bool,
+             allreduce: Any) -> tuple[list, list]:
+        """Upload, launch, apply ``updates``, and return the outputs (numpy arrays, or new
+        pyopencl arrays with ``device_outputs``) with the kernels' events if ``timed``."""
+        self.sync_params(updates)
+        queue = self.ctx.queue
         events = []
         fed = {}
         for p, a in zip(self.inputs, checked):
             if isinstance(a, np.ndarray):
-                buf = self._inputs[id(p)]
+                buf = self.staging[id(p)]
                 cl.enqueue_copy(queue, buf, a, is_blocking=False)
                 fed[id(p)] = buf
             else:
                 fed[id(p)] = a.data
-        kernels = self._kernels(fed)
+        kernels = self.kernels(fed)
         if not self.transactional:      # from here on the device buffers may change
-            for param, _ in self.updates:
+            for param, _ in updates:
                 param.arg.host_stale = True
         try:
             for step, kernel in zip(self.program.steps, kernels):
                 if isinstance(step, HostAllreduce):
-                    self._allreduce(step, fed)
+                    allreduce(step, fed)
                     continue
                 spec = step.kernel
                 event = cl.enqueue_nd_range_kernel(queue, kernel, spec.global_size,
                                                    spec.local_size)
                 if timed:
                     events.append(event)
-            for param, temp in self._final_copies:   # the temporary may be larger (reused)
+            for param, temp in self.final_copies:   # the temporary may be larger (reused)
                 target = param.arg.spares if self.transactional else param.arg.buffers
                 cl.enqueue_copy(queue, target[self.ctx], temp,
-                                byte_count=param.size * param.dtype.itemsize)
-            results = [np.empty(o.shape, o.dtype) for o in self.outputs]
-            for host, buf in zip(results, self._output_buffers):
-                cl.enqueue_copy(queue, host, buf, is_blocking=False)
+                                byte_count=param.numel() * param.dtype.itemsize)
+            results = self._outputs(queue, device_outputs)
         finally:
             queue.finish()      # nothing of this call still runs when it returns or raises
         # every command succeeded: the new values become current, all at once
-        for param, _ in self.updates:
+        for param, _ in updates:
             if self.transactional:
                 param.arg.swap(self.ctx)
             param.arg.host_stale = True
         return results, events
 
-    # }}}
+    def _outputs(self, queue: Any, on_device: bool) -> list:
+        """Enqueue the outputs' copies out of the temporaries (which later calls reuse)."""
+        if not on_device:
+            results = [np.empty(o.shape, o.dtype) for o in self.outputs]
+            for host, buf in zip(results, self.output_buffers):
+                cl.enqueue_copy(queue, host, buf, is_blocking=False)
+            return results
+        results = [cl_array.empty(queue, o.shape, o.dtype) for o in self.outputs]
+        for array, buf in zip(results, self.output_buffers):
+            cl.enqueue_copy(queue, array.data, buf, byte_count=array.nbytes)
+        return results
 
 
 def _check_group_sizes(program: Any, specs: list, device: Any) -> None:

@@ -5,6 +5,7 @@ from typing import Any, Mapping, Optional, Sequence, Union
 
 import numpy as np
 
+from . import shapes, specialize
 from .dtypes import is_float
 from .errors import ShapeError
 from .graph import Op, Tensor, toposort
@@ -24,6 +25,8 @@ def evaluate(outputs: Union[Tensor, Sequence[Tensor]], feed: Optional[Feed] = No
     single = isinstance(outputs, Tensor)
     targets = [outputs] if single else list(outputs)
     feed = dict(feed or {})
+    if specialize.is_symbolic(targets):      # None dimensions: sized by the fed arrays
+        targets, feed = _specialized(targets, feed)
     values: dict[int, np.ndarray] = {}
     with np.errstate(all="ignore"):
         for node in toposort(targets):
@@ -40,3 +43,20 @@ def evaluate(outputs: Union[Tensor, Sequence[Tensor]], feed: Optional[Feed] = No
             values[id(node)] = np.broadcast_to(np.asarray(value, dtype=want), node.shape)
     results = [np.array(values[id(t)]) for t in targets]
     return results[0] if single else results
+
+
+def _specialized(targets: list, feed: dict) -> tuple[list, dict]:
+    """The graph under ``targets`` and ``feed`` with the sizes the fed arrays give to
+    its None dimensions."""
+    for n in toposort(targets):
+        if n.op is Op.PLACEHOLDER and n not in feed:
+            raise ValueError(f"evaluate: placeholder {n.name!r} needs a value in feed")
+    fed = [n for n in feed if not shapes.is_static(n.shape)]
+    arrays = [np.asarray(feed[n]) for n in fed]
+    try:
+        sizes = specialize.bind(fed, [a.shape for a in arrays])
+    except ValueError as e:
+        raise ShapeError(f"evaluate: {e}") from None
+    new = specialize.specialize(targets + list(feed), sizes)
+    return ([new[id(t)] for t in targets],
+            {new[id(n)]: np.asarray(v) for n, v in feed.items()})

@@ -42,7 +42,7 @@ def check_grad(cost: Tensor, wrt: Union[Tensor, Sequence[Tensor]],
     failures = []
     for position, (t, g) in enumerate(zip(targets, symbolic)):
         for _ in range(directions):
-            u = rng.standard_normal(t.shape)
+            u = rng.standard_normal(feed[t].shape)   # t.shape may have None sizes
             u /= np.linalg.norm(u) or 1.0
             analytic = float(np.sum(g * u))
             plus, minus = f({**feed, t: feed[t] + eps * u}), f({**feed, t: feed[t] - eps * u})

@@ -13,6 +13,7 @@ from typing import Any, Callable, Iterable, Optional
 
 import numpy as np
 
+from . import shapes
 from .dtypes import as_dtype, inferred
 from .errors import ShapeError
 
@@ -33,6 +34,8 @@ class Op(enum.Enum):
     MAXMASK = "maxmask"           # arg: axes; one-hot of the first maximum over axes
     IOTA = "iota"                 # arg: None; 0, 1, 2, ... (1-D): computed where it is read
     ALLREDUCE = "allreduce"       # arg: "sum" or "mean"; combines across MPI ranks
+    SIZE = "size"                 # arg: sympy expression of None sizes (shapes.Dim); 0-d,
+    #                               a constant once the call's shapes are known
     ARGMAX = "argmax"             # arg: (kind "max" or "min", axes); int64 first index
     SCAN = "scan"                 # arg: (kind "sum" or "prod", axis, reverse)
 
@@ -146,9 +149,23 @@ class Tensor:
     def ndim(self) -> int:
         return len(self.shape)
 
-    @property
-    def size(self) -> int:
-        return int(np.prod(self.shape, dtype=np.int64))
+    def size(self, dim: Optional[int] = None) -> Any:
+        """The shape (a tuple), or the length of axis ``dim`` (negative counts from the
+        end), as torch's ``Tensor.size``. A ``None`` dimension is a ``shapes.Dim``."""
+        if dim is None:
+            return self.shape
+        if isinstance(dim, bool) or not isinstance(dim, (int, np.integer)):
+            raise TypeError(f"size: dim must be an int, got {dim!r}")
+        if not -self.ndim <= dim < self.ndim:
+            raise IndexError(f"size: dim {dim} is out of range for a {self.ndim}-d tensor "
+                             f"of shape {self.shape} (expected {-self.ndim} <= dim < "
+                             f"{self.ndim})")
+        return self.shape[dim]
+
+    def numel(self) -> Any:
+        """The number of elements, an int; with ``None`` dimensions, a sympy expression of
+        them (``64*x.shape[0]``), usable in graph arithmetic but not as a Python int."""
+        return shapes.numel(self.shape)
 
     def __repr__(self) -> str:
         label = self.name or self.op.value
@@ -198,13 +215,27 @@ class Tensor:
         state.host, state.host_stale, state.where = array, False, None
 
 
-def placeholder(shape: Iterable[int], dtype: Any = "float32",
+def placeholder(shape: Iterable[Optional[int]], dtype: Any = "float32",
                 name: Optional[str] = None) -> Tensor:
-    """A tensor fed with an array at each call of a compiled function."""
-    shape = check_shape(shape, "placeholder")
+    """A tensor fed with an array at each call of a compiled function.
+
+    A ``None`` dimension takes its size from each call (``placeholder((None, 64))``): the
+    graph is built over a symbolic size (``shapes.Dim``, printed ``x.shape[0]``), and a
+    compiled function compiles once per distinct shape it is called with."""
     uid = next(_ids)
-    return Tensor(Op.PLACEHOLDER, (), shape, as_dtype(dtype, "placeholder"), uid,
-                  name or f"input{uid}")
+    name = name or f"input{uid}"
+    given = tuple(shape) if isinstance(shape, (tuple, list)) else shape
+    if isinstance(given, tuple) and any(d is None for d in given):
+        try:
+            known = check_shape([1 if d is None else d for d in given], "placeholder")
+        except ShapeError:
+            raise ShapeError("placeholder: every dimension must be a positive int or None, "
+                             f"got shape {given!r}") from None
+        shape = tuple(shapes.Dim(name, i) if d is None else k
+                      for i, (d, k) in enumerate(zip(given, known)))
+    else:
+        shape = check_shape(given, "placeholder")
+    return Tensor(Op.PLACEHOLDER, (), shape, as_dtype(dtype, "placeholder"), uid, name)
 
 
 def parameter(value: Any, name: Optional[str] = None, dtype: Any = None) -> Tensor:
@@ -241,7 +272,7 @@ def constant(value: Any, dtype: Any = None) -> Tensor:
 def check_shape(shape: Iterable[int], what: str) -> tuple:
     try:
         shape = tuple(int(d) for d in shape)
-    except TypeError:
+    except (TypeError, ValueError):
         raise ShapeError(f"{what}: shape must be a tuple of ints, got {shape!r}") from None
     if any(d <= 0 for d in shape):
         raise ShapeError(f"{what}: every dimension must be positive, got shape {shape}")

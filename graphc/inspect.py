@@ -193,12 +193,13 @@ def profile(fn: Any, args: Sequence[Any], repeat: int, roofline: bool = True) ->
     """Run ``fn(*args)`` ``repeat`` times with OpenCL profiling events; with ``roofline``,
     rate each kernel against the device's peaks (probed once, cached on disk)."""
     import time
-    samples: list[list[float]] = [[] for _ in fn.kernels]
+    samples: list[list[float]] = []      # per kernel (known once a call has chosen them)
     walls = []
     for _ in range(repeat):
         start = time.perf_counter()
         events = fn._call(args, timed=True)[1]
         walls.append(time.perf_counter() - start)
+        samples += [[] for _ in events[len(samples):]]
         for i, ev in enumerate(events):
             samples[i].append((ev.profile.end - ev.profile.start) * 1e-9)
     medians = [float(np.median(s)) for s in samples]

@@ -14,6 +14,7 @@ from typing import Any, Callable, Optional, Union
 
 from . import codegen
 from .codegen import BufferRef, KernelSpec
+from .errors import ShapeError
 from .graph import Op, Tensor
 from .schedule import Schedule, plan_buffers, schedule
 
@@ -41,7 +42,7 @@ class AllreduceValue:
 
     @property
     def nbytes(self) -> int:
-        return self.node.size * self.node.dtype.itemsize
+        return self.node.numel() * self.node.dtype.itemsize
 
 
 @dataclasses.dataclass
@@ -139,7 +140,11 @@ def lower(outputs: Any, updates: Any = None, target: Any = None, *, fuse: bool =
     outputs = [outputs] if isinstance(outputs, Tensor) else list(outputs)
     updates = list(updates.items()) if isinstance(updates, dict) else list(updates or [])
     if rewrite:
-        from . import inspect, rewrite as passes
+        from . import inspect, rewrite as passes, specialize
+        if specialize.is_symbolic(outputs + [v for _, v in updates]):
+            raise ShapeError("lower: the graph has None dimensions, whose sizes a program "
+                             "needs; rebuild it for given input shapes first: "
+                             "graphc.specialize.with_shapes(roots, {x: (128, 64)})")
         for i, o in enumerate(outputs):
             inspect.label_nodes([o], f"output{i}")
         for p, v in updates:
@@ -163,7 +168,7 @@ def lower(outputs: Any, updates: Any = None, target: Any = None, *, fuse: bool =
         node_count = len(toposort(list(outputs) + [v for _, v in updates]))
     source = codegen.program_source(kernels, node_count)
     copies = [Copy(param, BufferRef("temp", slot=slot_of[id(value)]),
-                   param.size * param.dtype.itemsize)
+                   param.numel() * param.dtype.itemsize)
               for param, value in sched.updates if id(value) not in sched.in_place]
     outs = [BufferRef("temp", slot=slot_of[id(o)]) for o in sched.outputs]
     return Program(target, kernels, _steps(specs), copies, sizes, outs, list(updates),

@@ -160,7 +160,7 @@ def split_reductions(roots: list) -> list:
         kind, axes, differentiable = node.arg
         (x,) = src
         reduced = int(np.prod([x.shape[a] for a in axes]))
-        if reduced < SPLIT_MIN_INPUTS or node.size > SPLIT_MAX_OUTPUTS:
+        if reduced < SPLIT_MIN_INPUTS or node.numel() > SPLIT_MAX_OUTPUTS:
             return None
         # the trailing axes whose size is nearest the square root of the reduced size
         best = None

@@ -59,7 +59,7 @@ def resolve(node: Tensor, bases: dict) -> tuple[Tensor, Optional[View]]:
         base = base.src[0]
     base = bases.get(id(base), base)
     view = View.contiguous(base.shape)
-    if base.op is Op.CONST and base.arg.uniform is not None and base.size > 1:
+    if base.op is Op.CONST and base.arg.uniform is not None and base.numel() > 1:
         # one number, read by every element: a buffer of one element, a view of stride 0
         view = View(base.shape, (0,) * base.ndim)
         base = uniform_scalar(base)
@@ -296,7 +296,7 @@ class _Builder:
         if (self.fuse and _is_elementwise(x) and producer is not None
                 and producer.kind == "elementwise" and not producer.joined
                 and producer.space == x.shape
-                and x.size // max(node.size, 1) <= PROLOGUE_MAX_ELEMENTS_PER_OUTPUT):
+                and x.numel() // max(node.numel(), 1) <= PROLOGUE_MAX_ELEMENTS_PER_OUTPUT):
             producer.kind, producer.space, producer.anchor = "reduce", node.shape, node
             producer.prologue, producer.nodes = producer.nodes, []
             self.group_of[id(node)] = producer
@@ -487,7 +487,7 @@ def plan_buffers(sched: Schedule) -> tuple[dict, list]:
         for node in g.outputs:
             if id(node) in sched.in_place:
                 continue
-            nbytes = node.size * node.dtype.itemsize
+            nbytes = node.numel() * node.dtype.itemsize
             fits = sorted((sizes[s], s) for s in free if sizes[s] >= nbytes)
             if fits:
                 slot = fits[0][1]

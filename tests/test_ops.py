@@ -146,7 +146,7 @@ def check_gradients(inputs, values, costs):
     feed = dict(zip(inputs, values))
     outputs, meta = [], []
     for name, cost, wrt, analytic in costs:
-        assert cost.size == 1
+        assert cost.numel() == 1
         try:
             gc.check_grad(cost, wrt, feed)
         except gc.GradientError as e:

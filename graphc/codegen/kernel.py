@@ -181,7 +181,7 @@ class KernelWriter:
         if write:
             self.written.add(ref)
         if node is not None:
-            nbytes = node.size * node.dtype.itemsize
+            nbytes = node.numel() * node.dtype.itemsize
             self.traffic[(ref, write)] = max(self.traffic.get((ref, write), 0), nbytes)
         return f"b{self.args.index(ref)}"
 
@@ -387,7 +387,7 @@ class KernelWriter:
         if any(n is anchor for n in self.group.outputs):
             self.arg(self.buffer_of(anchor), write=True, node=anchor)
         if self.group.kind == "matmul":
-            self.flops += 2 * anchor.size * anchor.src[0].shape[-1]
+            self.flops += 2 * anchor.numel() * anchor.src[0].shape[-1]
         else:
-            self.flops += anchor.src[0].size
+            self.flops += anchor.src[0].numel()
 

@@ -45,7 +45,7 @@ def row_chains(sched: Schedule, target: Target, plans: dict) -> list:
             continue
         start = groups.index(g)
         chain = finder.grow(g, taken)
-        if len(chain) < 2 or sum(c.anchor.src[0].size * c.space[1] for c in chain) \
+        if len(chain) < 2 or sum(c.anchor.src[0].numel() * c.space[1] for c in chain) \
                 > CHAIN_MAX_MACS:
             continue
         chosen = _chain_plans(chain, sched, target, plans)
@@ -331,5 +331,5 @@ def allreduce_step(group: Group, sched: Schedule, buffer_of: Callable) -> Kernel
         raise CodegenError("allreduce of a strided view: materialise it first")
     return KernelSpec(f"allreduce_{node.arg}", "allreduce", "", [buffer_of(base),
                       buffer_of(node)], (), (), [node], list(group.outputs), node.dtype,
-                      0, 2 * node.size * node.dtype.itemsize)
+                      0, 2 * node.numel() * node.dtype.itemsize)
 

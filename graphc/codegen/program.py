@@ -36,7 +36,7 @@ def generate(sched: Schedule, buffer_of: Callable[[Tensor], BufferRef],
     specs = []
     for group in sched.groups:
         for node in group.members():
-            if node.size > INT_LIMIT:
+            if node.numel() > INT_LIMIT:
                 raise ValueError(f"{node!r} has more than 2**31 elements; graphc indexes "
                                  "with 32-bit ints")
         if group.kind == "allreduce":

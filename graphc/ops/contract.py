@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .. import shapes
 from ..errors import DTypeError, ShapeError
 from ..graph import Op, Tensor
 from .elementwise import Operand, as_tensor, broadcast_shapes
@@ -24,7 +25,7 @@ def matmul(a: Operand, b: Operand) -> Tensor:
         raise DTypeError("matmul: operands are bool; convert them with .float() first")
     a2 = reshape(a, (1,) + a.shape) if a.ndim == 1 else a
     b2 = reshape(b, b.shape + (1,)) if b.ndim == 1 else b
-    if a2.shape[-1] != b2.shape[-2]:
+    if not shapes.same(a2.shape[-1:], b2.shape[-2:-1]):
         raise ShapeError(f"matmul: shapes {a.shape} and {b.shape} do not align "
                          f"({a2.shape[-1]} != {b2.shape[-2]}, the contracted dimension)")
     try:
@@ -62,6 +63,16 @@ def _vjp_matmul(node: Tensor, g: Tensor) -> list:
     return [matmul(g, swap_last(b)), matmul(swap_last(a), g)]
 
 
+def _rebuild_matmul(node: Tensor, src: tuple) -> Tensor:
+    """The node over new sources, whose contracted sizes must still agree (two symbolic
+    sizes were taken to be equal)."""
+    a, b = src
+    if a.shape[-1] != b.shape[-2] or a.shape[:-2] != b.shape[:-2]:
+        raise ShapeError(f"matmul: shapes {a.shape} and {b.shape} do not align")
+    return Tensor(Op.MATMUL, src, a.shape[:-1] + b.shape[-1:], node.dtype, node.arg,
+                  node.name)
+
+
 define(Op.MATMUL, Category.CONTRACT, vjp=_vjp_matmul,
-       impl=lambda node, a, b: np.matmul(a, b),
+       impl=lambda node, a, b: np.matmul(a, b), rebuild=_rebuild_matmul,
        label=lambda node, inner: f"({inner[0]} @ {inner[1]})")

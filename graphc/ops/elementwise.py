@@ -23,7 +23,9 @@ from ..symbolic import (Equal, Exp2, Expm1, FAbs, FloorDiv, Greater, GreaterEqua
                         IsFinite, IsInf, IsNan, Log10, Log1p, Log2, Maximum, Minimum,
                         NotEqual, Remainder, Round, Sigmoid, Softplus, Trunc, Where, cast,
                         numpy_function, operand, partial, renumber)
+from ..shapes import broadcast_size, is_static
 from .registry import Category, define
+from .sizes import size_scalar
 
 Operand = Union[Tensor, float, int, np.ndarray]
 
@@ -64,16 +66,9 @@ COMPARISONS = {
 def broadcast_shapes(*shapes: tuple, op: str = "broadcast") -> tuple:
     """numpy's broadcast of ``shapes``; a ``ShapeError`` naming ``op`` and the shapes."""
     ndim = builtins.max(len(s) for s in shapes)
-    out = []
-    for axis in range(ndim):
-        sizes = {s[axis - ndim + len(s)] for s in shapes if axis - ndim + len(s) >= 0}
-        sizes.discard(1)
-        if len(sizes) > 1:
-            listed = " and ".join(str(s) for s in shapes)
-            raise ShapeError(f"{op}: shapes {listed} cannot be broadcast together "
-                             f"(axis {axis - ndim} has sizes {sorted(sizes)})")
-        out.append(sizes.pop() if sizes else 1)
-    return tuple(out)
+    return tuple(broadcast_size([s[axis - ndim + len(s)] for s in shapes
+                                 if axis - ndim + len(s) >= 0], op, shapes, axis - ndim)
+                 for axis in range(ndim))
 
 
 def as_tensor(value: Operand, like: Optional[Tensor] = None, what: str = "operand") -> Tensor:
@@ -95,6 +90,8 @@ def as_tensor(value: Operand, like: Optional[Tensor] = None, what: str = "operan
                 is_float(like.dtype) or array.dtype.kind in "biu"):
             dtype = like.dtype
         return graph.constant(array, dtype)
+    if isinstance(value, sp.Basic):     # a size known only at call time (shapes.Dim)
+        return size_scalar(value, like.dtype if like is not None else np.float32)
     raise TypeError(f"{what}: expected a graphc Tensor, a number or an array, "
                     f"got {type(value).__name__}")
 
@@ -179,6 +176,16 @@ def _log_of_sum_exp_leaves(expr: sp.Expr, tensors: list) -> tuple[sp.Expr, list]
     return expr, tensors
 
 
+def _inlined(t: Tensor) -> Optional[float]:
+    """The number ``ew_node`` writes into the formula for operand ``t``, if any: a finite
+    uniform constant's, also broadcast to a size known only at call time."""
+    if t.op is Op.BROADCAST and not is_static(t.shape):
+        t = t.src[0]
+    if t.op is Op.CONST and t.arg.uniform is not None and np.isfinite(t.arg.uniform):
+        return t.arg.uniform
+    return None
+
+
 def ew_node(expr: sp.Expr, src: Sequence[Tensor], shape: tuple, dtype: np.dtype) -> Tensor:
     """The canonical elementwise node: uniform constants inlined, operands deduplicated.
 
@@ -188,8 +195,8 @@ def ew_node(expr: sp.Expr, src: Sequence[Tensor], shape: tuple, dtype: np.dtype)
     replace: dict = {}
     kept: list[Tensor] = []
     for i, t in enumerate(src):
-        if t.op is Op.CONST and t.arg.uniform is not None and np.isfinite(t.arg.uniform):
-            replace[operand(i)] = _number(t.arg.uniform, t.dtype)
+        if _inlined(t) is not None:
+            replace[operand(i)] = _number(_inlined(t), t.dtype)
         elif any(t is k for k in kept):
             replace[operand(i)] = operand(_index(kept, t) + len(src))
         else:
@@ -201,6 +208,9 @@ def ew_node(expr: sp.Expr, src: Sequence[Tensor], shape: tuple, dtype: np.dtype)
     kept = [kept[i] for i in used]
     if not kept or all(t.op is Op.CONST for t in kept):
         values = numpy_function(expr, len(kept))(*(t.arg.array for t in kept))
+        if not is_static(shape):    # a size known at call time: broadcast then
+            from .views import broadcast_to
+            return broadcast_to(graph.constant(np.asarray(values, dtype=dtype), dtype), shape)
         return graph.constant(np.broadcast_to(np.asarray(values, dtype=dtype), shape), dtype)
     if expr == operand(0) and kept[0].dtype == dtype:
         return kept[0]

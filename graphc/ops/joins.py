@@ -22,6 +22,7 @@ from typing import Any, Optional, Sequence, Union
 
 import numpy as np
 
+from .. import shapes
 from ..dtypes import promote
 from ..errors import ShapeError
 from ..graph import Tensor
@@ -107,7 +108,8 @@ def cat(tensors: Sequence[Operand], dim: Optional[int] = None, *,
                              f"shapes {first.shape} (tensor 0) and {t.shape} (tensor {i})")
     d = normalize_axis(which, first.ndim, op)
     for i, t in enumerate(items):
-        if t.shape[:d] + t.shape[d + 1:] != first.shape[:d] + first.shape[d + 1:]:
+        if not shapes.same(t.shape[:d] + t.shape[d + 1:],
+                           first.shape[:d] + first.shape[d + 1:]):
             raise ShapeError(f"{op}: sizes must match except along dim {which}, got shapes "
                              f"{first.shape} (tensor 0) and {t.shape} (tensor {i})")
     if len(items) == 1:
@@ -136,7 +138,7 @@ def stack(tensors: Sequence[Operand], dim: int = 0) -> Tensor:
     op = "stack"
     items = _tensors(tensors, op)
     for i, t in enumerate(items):
-        if t.shape != items[0].shape:
+        if not shapes.same(t.shape, items[0].shape):
             raise ShapeError(f"{op}: expects tensors of one shape, got {items[0].shape} "
                              f"(tensor 0) and {t.shape} (tensor {i})")
     d = normalize_axis(dim, items[0].ndim + 1, op)
@@ -170,6 +172,10 @@ def split(x: Operand, split_size_or_sections: IntOrInts, dim: int = 0) -> tuple:
         raise ShapeError(f"{op}: cannot split a zero-dimensional tensor")
     d = normalize_axis(dim, x.ndim, op)
     n = x.shape[d]
+    if not shapes.is_static(n):
+        raise ShapeError(f"{op}: dim {dim} of shape {x.shape} has a size known only at call "
+                         "time (a None dimension), and the pieces depend on it; slice it "
+                         "instead (x[:k], x[k:])")
     if _is_int(split_size_or_sections):
         size = int(split_size_or_sections)
         if size <= 0:
@@ -214,7 +220,7 @@ def chunk(x: Operand, chunks: int, dim: int = 0) -> tuple:
     if x.ndim == 0:
         raise ShapeError("chunk: cannot chunk a zero-dimensional tensor")
     n = x.shape[normalize_axis(dim, x.ndim, "chunk")]
-    return split(x, -(-n // int(chunks)), dim)
+    return split(x, -(-n // int(chunks)) if shapes.is_static(n) else n, dim)
 
 # }}}
 

@@ -8,6 +8,7 @@ from typing import Optional
 
 import numpy as np
 
+from .. import shapes
 from ..dtypes import BOOL, is_float, is_integer
 from ..errors import DTypeError, ShapeError
 from ..graph import Tensor, constant
@@ -184,7 +185,7 @@ def cross_entropy(input: Operand, target: Operand,  # noqa: A002
         raise DTypeError(f"cross_entropy: argument 1 (target) is {t.dtype}; give integer "
                          "class labels (int32 or int64) or class probabilities as a float "
                          "tensor of the logits' shape")
-    if t.shape != x.shape:
+    if not shapes.same(t.shape, x.shape):
         raise ShapeError(f"cross_entropy: probabilities {t.shape} must have the shape of "
                          f"the logits {x.shape} (classes on axis 1); integer labels have "
                          f"the shape {_label_shape(x.shape, axis)}")
@@ -251,7 +252,7 @@ def _label_match(x: Tensor, target: Operand, axis: int, ignore_index: int,
     labels = target if isinstance(target, Tensor) else constant(
         np.asarray(target), np.asarray(target).dtype)
     want = _label_shape(x.shape, axis)
-    if labels.shape != want:
+    if not shapes.same(labels.shape, want):
         raise ShapeError(f"{op}: integer labels {labels.shape} must have the logits' shape "
                          f"{x.shape} without the class axis {axis}: {want}")
     valid = ne(labels, ignore_index)

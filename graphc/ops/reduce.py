@@ -11,12 +11,12 @@ gradient."""
 from __future__ import annotations
 
 import builtins
-from typing import Optional, Sequence, Union
+from typing import Any, Optional, Sequence, Union
 
 import numpy as np
 import sympy as sp
 
-from .. import distributed, graph
+from .. import distributed, graph, shapes
 from ..dtypes import BOOL, is_float
 from ..errors import ShapeError
 from ..graph import Op, Tensor
@@ -63,7 +63,7 @@ def _reduction(kind: str, x: Operand, axis: Axes, keepdims: bool, dim: Axes,
     elif kind == "sum" and x.op is Op.BROADCAST and builtins.all(
             x.src[0].shape[a] == 1 for a in axes):
         # sum over stretched axes of a broadcast is a multiplication
-        n = int(np.prod([x.shape[a] for a in axes]))
+        n = shapes.numel(x.shape[a] for a in axes)
         inner = x.src[0]
         kept_inner = tuple(d for i, d in enumerate(inner.shape) if i not in axes)
         result = broadcast_to(reshape(mul(inner, n), kept_inner), out)
@@ -102,7 +102,7 @@ def mean(x: Operand, axis: Axes = None, keepdims: bool = False, *,
     total = sum(x, axis, keepdims, dim=dim, keepdim=keepdim)
     if not is_float(total.dtype):
         total = astype(total, np.float32)
-    return mul(total, total.size / x.size)
+    return mul(total, total.numel() / x.numel())
 
 
 def _stable_max(x: Tensor, axis: Axes) -> Tensor:
@@ -188,8 +188,8 @@ def prod(x: Operand, axis: Axes = None, keepdims: bool = False, *,
     return _reduction("prod", x, axis, keepdims, None, None)
 
 
-def _count(x: Tensor, axis: Axes) -> int:
-    return int(np.prod([x.shape[a] for a in reduce_axes(x, axis, "var")], dtype=np.int64))
+def _count(x: Tensor, axis: Axes) -> Any:
+    return shapes.numel(x.shape[a] for a in reduce_axes(x, axis, "var"))
 
 
 def var(x: Operand, axis: Axes = None, unbiased: Optional[bool] = None,
@@ -220,7 +220,10 @@ def var(x: Operand, axis: Axes = None, unbiased: Optional[bool] = None,
     c = float(given[0]) if given else 1.0
     d = sub(x, mean(x, axis, keepdims=True))
     total = sum(mul(d, d), axis, keepdims)
-    denominator = builtins.max(0.0, _count(x, axis) - c)
+    count = _count(x, axis)
+    if not shapes.is_static(count):     # 1 / 0 is inf once the count is known
+        return mul(total, 1 / sp.Max(0, count - sp.nsimplify(c)))
+    denominator = builtins.max(0.0, count - c)
     # no degrees of freedom left: total / 0, which is nan for 0 and inf above it, as torch
     return mul(total, 1.0 / denominator if denominator else float("inf"))
 

@@ -24,7 +24,7 @@ from ..errors import AxisError
 from ..graph import Op, Tensor
 from .elementwise import Operand, as_tensor, astype, div, eq, logical_and, mul, where
 from .registry import Category, define
-from .views import reshape
+from .views import broadcast_to, reshape
 
 INT64 = np.dtype(np.int64)
 
@@ -57,7 +57,7 @@ def _search(kind: str, x: Operand, axis: Any, keepdims: bool, dim: Any,
     kept = tuple(1 if i in axes else d for i, d in enumerate(x.shape))
     shape = kept if keepdims else tuple(d for i, d in enumerate(x.shape) if i not in axes)
     if all(x.shape[a] == 1 for a in axes):      # one candidate: index 0
-        return graph.constant(np.zeros(shape, INT64), INT64)
+        return broadcast_to(graph.constant(np.zeros((), INT64), INT64), shape)
     return Tensor(Op.ARGMAX, (x,), shape, INT64, (kind, axes))
 
 
@@ -103,7 +103,7 @@ def _cumulative(kind: str, x: Operand, axis: Any, dtype: Any, dim: Any) -> Tenso
     elif not is_float(x.dtype):    # integers and bools accumulate in int64, as torch's
         x = astype(x, INT64)
     if axis is None:               # numpy's: along the flattened tensor
-        x, axis = reshape(x, (x.size,)), 0
+        x, axis = reshape(x, (x.numel(),)), 0
     axis = _axis(x, axis, op)
     return x if x.ndim == 0 else scan(kind, x, axis)
 

@@ -11,8 +11,9 @@ import builtins
 from typing import Any, Iterable, Optional, Sequence
 
 import numpy as np
+import sympy as sp
 
-from .. import graph
+from .. import graph, shapes
 from ..errors import ShapeError
 from ..graph import Op, Tensor
 from .elementwise import Operand, add, as_tensor, broadcast_shapes
@@ -26,10 +27,10 @@ def normalize_axis(axis: int, ndim: int, op: str) -> int:
     return int(axis) % builtins.max(ndim, 1)
 
 
-def _shape_args(shape: tuple) -> tuple:
+def _shape_args(shape: tuple, op: str = "reshape") -> tuple:
     if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
         shape = tuple(shape[0])
-    return tuple(int(d) for d in shape)
+    return tuple(shapes.as_size(d, op) for d in shape)
 
 
 # {{{ reshape, permute, broadcast
@@ -40,14 +41,17 @@ def reshape(x: Tensor, *shape: Any) -> Tensor:
     shape = _shape_args(shape)
     if shape.count(-1) > 1:
         raise ShapeError(f"reshape: at most one -1 in the new shape, got {shape}")
-    known = int(np.prod([d for d in shape if d != -1], dtype=np.int64))
-    if -1 in shape:
-        if known == 0 or x.size % known:
-            raise ShapeError(f"reshape: cannot reshape {x.shape} into {shape}")
-        shape = tuple(x.size // known if d == -1 else d for d in shape)
-    if int(np.prod(shape, dtype=np.int64)) != x.size or any(d <= 0 for d in shape):
-        raise ShapeError(f"reshape: cannot reshape {x.shape} ({x.size} elements) "
-                         f"into {shape}")
+    if not (shapes.is_static(shape) and shapes.is_static(x.shape)):
+        shape = _symbolic_reshape(x, shape)
+    else:
+        known = int(np.prod([d for d in shape if d != -1], dtype=np.int64))
+        if -1 in shape:
+            if known == 0 or x.numel() % known:
+                raise ShapeError(f"reshape: cannot reshape {x.shape} into {shape}")
+            shape = tuple(x.numel() // known if d == -1 else d for d in shape)
+        if int(np.prod(shape, dtype=np.int64)) != x.numel() or any(d <= 0 for d in shape):
+            raise ShapeError(f"reshape: cannot reshape {x.shape} ({x.numel()} elements) "
+                             f"into {shape}")
     if shape == x.shape:
         return x
     if x.op is Op.RESHAPE:
@@ -55,6 +59,26 @@ def reshape(x: Tensor, *shape: Any) -> Tensor:
     if x.op is Op.CONST:
         return graph.constant(x.arg.array.reshape(shape), x.dtype)
     return Tensor(Op.RESHAPE, (x,), shape, x.dtype)
+
+
+def _symbolic_reshape(x: Tensor, shape: tuple) -> tuple:
+    """The new shape where sizes are symbolic: -1 is the element count over the other
+    sizes, and both counts must be equal as expressions (the call checks that -1 comes out
+    a whole number)."""
+    count = sp.sympify(x.numel())
+    if -1 in shape:
+        rest = sp.Mul(*(d for d in shape if d != -1))
+        inferred = sp.simplify(count / rest)
+        if inferred.is_number and not inferred.is_Integer:
+            raise ShapeError(f"reshape: cannot reshape {x.shape} into {shape}")
+        shape = tuple(shapes.as_size(inferred, "reshape") if d == -1 else d for d in shape)
+    if sp.simplify(sp.Mul(*shape) - count) != 0:
+        raise ShapeError(f"reshape: cannot reshape {x.shape} ({count} elements) into "
+                         f"{shape}: a None dimension's size is known only at call time, so "
+                         "give it as -1 or as the tensor's own size (x.size(0))")
+    if any(shapes.truth(d <= 0) for d in shape):
+        raise ShapeError(f"reshape: cannot reshape {x.shape} into {shape}")
+    return shape
 
 
 def permute(x: Tensor, *axes: Any) -> Tensor:
@@ -102,12 +126,14 @@ def t(x: Tensor) -> Tensor:
 def broadcast_to(x: Operand, shape: Iterable[int]) -> Tensor:
     """``x`` stretched to ``shape`` by numpy's broadcasting rules (no copy is made)."""
     x = as_tensor(x)
-    shape = tuple(int(d) for d in shape)
+    shape = tuple(shapes.as_size(d, "broadcast_to") for d in shape)
     if x.shape == shape:
         return x
-    if broadcast_shapes(x.shape, shape, op="broadcast_to") != shape:
+    # where sizes are symbolic the target's stand for the source's (taken to be equal)
+    pair = (x.shape, shape) if shapes.is_static(x.shape) else (shape, x.shape)
+    if broadcast_shapes(*pair, op="broadcast_to") != shape:
         raise ShapeError(f"broadcast_to: cannot broadcast shape {x.shape} to {shape}")
-    if x.op is Op.CONST and x.arg.uniform is not None:
+    if x.op is Op.CONST and x.arg.uniform is not None and shapes.is_static(shape):
         return graph.constant(np.broadcast_to(np.asarray(x.arg.uniform, x.dtype), shape),
                               x.dtype)
     # an array constant stays its own size, read through the broadcast
@@ -127,7 +153,11 @@ def unbroadcast(g: Tensor, shape: tuple) -> Tensor:
     lead = g.ndim - len(shape)
     axes = tuple(range(lead)) + tuple(
         lead + i for i, d in enumerate(shape) if d == 1 and g.shape[lead + i] != 1)
-    return reshape(sum(g, axes), shape)
+    if shapes.is_static(shape):
+        return reshape(sum(g, axes), shape)
+    # a symbolic size of ``shape`` that ``g`` has as another one: taken to be equal
+    inner = tuple(g.shape[lead + i] if d != 1 else 1 for i, d in enumerate(shape))
+    return broadcast_to(reshape(sum(g, axes), inner), shape)
 
 
 def unsqueeze(x: Tensor, dim: int) -> Tensor:
@@ -169,12 +199,14 @@ def shrink(x: Tensor, slices: Sequence[tuple]) -> Tensor:
     """The elements ``start + j * step`` (j < count) along each axis: ``slices`` holds
     one ``(start, step, count)`` per axis. A view; steps may be negative."""
     x = as_tensor(x)
-    slices = tuple((int(a), int(s), int(c)) for a, s, c in slices)
+    slices = tuple((shapes.as_size(a, "shrink"), int(s), shapes.as_size(c, "shrink"))
+                   for a, s, c in slices)
     if len(slices) != x.ndim:
         raise ShapeError(f"shrink: {len(slices)} slices for a {x.ndim}-d tensor")
     for axis, ((start, step, count), n) in enumerate(zip(slices, x.shape)):
         last = start + step * (count - 1)
-        if count <= 0 or step == 0 or not (0 <= start < n and 0 <= last < n):
+        fits = (count > 0, step != 0, 0 <= start, start < n, 0 <= last, last < n)
+        if any(shapes.truth(f) is False for f in fits):   # undecided: the call checks
             raise ShapeError(f"shrink: slice (start {start}, step {step}, count {count}) "
                              f"does not fit axis {axis} of size {n} of shape {x.shape}")
     if all(s == (0, 1, n) for s, n in zip(slices, x.shape)):
@@ -223,20 +255,49 @@ def getitem(x: Tensor, key: Any) -> Tensor:
             continue
         n = x.shape[axis]
         if isinstance(item, slice):
-            start, stop, step = item.indices(n)
-            count = len(range(start, stop, step))
-            if count == 0:
+            start, step, count = _slice(item, n, axis, x.shape)
+            if shapes.truth(count <= 0):
                 raise ShapeError(f"slice {item} of axis {axis} (size {n}) of shape {x.shape} "
                                  "is empty; graphc tensors have no empty dimensions")
             slices.append((start, step, count))
             shape.append(count)
         else:
-            if not -n <= item < n:
+            if shapes.truth(-n <= item) is False or shapes.truth(item < n) is False:
                 raise IndexError(f"index {item} is out of bounds for axis {axis} with size "
                                  f"{n} (shape {x.shape})")
-            slices.append((int(item) % n, 1, 1))
+            item = int(item)
+            slices.append((item % n if shapes.is_static(n) else
+                           item + n if item < 0 else item, 1, 1))
         axis += 1
     return reshape(shrink(x, slices), tuple(shape))
+
+
+def _slice(item: slice, n: Any, axis: int, shape: tuple) -> tuple:
+    """``(start, step, count)`` of ``item`` over an axis of size ``n``. Where ``n`` is
+    symbolic, the bounds are taken to lie inside the axis (negative ones count from its
+    end; the call checks that they fit), where numpy would clip them."""
+    if shapes.is_static(n):
+        start, stop, step = item.indices(n)
+        return start, step, len(range(start, stop, step))
+    step = 1 if item.step is None else int(item.step)
+    if step == 0:
+        raise ValueError("slice step cannot be zero")
+
+    def bound(value: Any, default: Any) -> Any:
+        if value is None:
+            return default
+        value = int(value)
+        return value + n if value < 0 else value
+    if step > 0:
+        start, stop = bound(item.start, 0), bound(item.stop, n)
+        count = sp.ceiling(sp.sympify(stop - start) / step)
+    else:
+        start, stop = bound(item.start, n - 1), bound(item.stop, -1)
+        count = sp.ceiling(sp.sympify(start - stop) / -step)
+    if shapes.truth(count <= 0):
+        raise ShapeError(f"slice {item} of axis {axis} (size {n}) of shape {shape} is "
+                         "empty; graphc tensors have no empty dimensions")
+    return start, step, shapes.as_size(count, "slice")
 
 
 def flip(x: Tensor, dims: Any = None, *, axis: Any = None) -> Tensor:
@@ -289,19 +350,22 @@ def pad_constant(x: Tensor, widths: Sequence[tuple], value: float = 0.0) -> Tens
     """``x`` with ``widths[axis] = (before, after)`` elements of ``value`` around each
     axis (negative widths crop). A view: consumers read ``value`` outside ``x``."""
     x = as_tensor(x)
-    widths = [(int(b), int(a)) for b, a in widths]
+    widths = [(shapes.as_size(b, "pad"), shapes.as_size(a, "pad")) for b, a in widths]
     if len(widths) != x.ndim:
         raise ShapeError(f"pad: {len(widths)} pairs of widths for a {x.ndim}-d tensor")
-    if any(b < 0 or a < 0 for b, a in widths):       # crop first, then pad the rest
+
+    def cut(w: Any) -> Any:    # the part of a width that crops (symbolic widths do not)
+        return w if shapes.truth(w < 0) else 0
+    if any(cut(b) or cut(a) for b, a in widths):       # crop first, then pad the rest
         crop = []
         for axis, ((b, a), n) in enumerate(zip(widths, x.shape)):
-            keep = n + builtins.min(b, 0) + builtins.min(a, 0)
-            if keep <= 0:
+            keep = n + cut(b) + cut(a)
+            if shapes.truth(keep <= 0):
                 raise ShapeError(f"pad: widths {widths[axis]} leave nothing of axis {axis} "
                                  f"(size {n}) of shape {x.shape}")
-            crop.append((-builtins.min(b, 0), 1, keep))
+            crop.append((-cut(b), 1, keep))
         x = shrink(x, crop)
-        widths = [(builtins.max(b, 0), builtins.max(a, 0)) for b, a in widths]
+        widths = [(b - cut(b), a - cut(a)) for b, a in widths]
     value = float(value)
     if all(w == (0, 0) for w in widths):
         return x
@@ -347,7 +411,7 @@ def _pad_from_edges(x: Tensor, axis: int, before: int, after: int, mode: str) ->
     if before < 0 or after < 0:
         raise ShapeError(f"pad: mode {mode!r} takes no negative widths")
     limit = n - 1 if mode == "reflect" else n
-    if max(before, after) > limit:
+    if shapes.truth(max(before, after) > limit):
         raise ShapeError(f"pad: mode {mode!r} pads axis {axis} of size {n} by at most "
                          f"{limit}, got ({before}, {after})")
 
@@ -406,7 +470,8 @@ def _label_shrink(node: Tensor, inner: list) -> str:
         if (start, step, count) == (0, 1, n):
             parts.append(":")
             continue
-        stop_text = "" if stop < 0 or stop >= n else str(stop)
+        end = shapes.truth(stop < 0) or shapes.truth(stop >= n)
+        stop_text = "" if end else str(stop)
         parts.append(f"{start}:{stop_text}" + (f":{step}" if step != 1 else ""))
     return f"{inner[0]}[{', '.join(parts)}]"
 

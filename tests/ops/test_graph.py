@@ -157,7 +157,7 @@ def test_broadcast_to_shapes():
 
 def test_tensor_attributes():
     x = gc.placeholder((2, 3), name="x")
-    assert x.shape == (2, 3) and x.ndim == 2 and x.name == "x" and x.size == 6
+    assert x.shape == (2, 3) and x.ndim == 2 and x.name == "x" and x.numel() == 6
     assert x.dtype == np.dtype("float32") and isinstance(x.dtype, np.dtype)
     assert gc.placeholder((2,)).dtype == np.float32          # float32 by default
     assert gc.placeholder((2,), dtype=np.float64).dtype == np.float64
