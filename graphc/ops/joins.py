@@ -106,7 +106,7 @@ def cat(tensors: Sequence[Operand], dim: Optional[int] = None, *,
         if t.ndim != first.ndim:
             raise ShapeError(f"{op}: tensors must have the same number of dimensions, got "
                              f"shapes {first.shape} (tensor 0) and {t.shape} (tensor {i})")
-    d = normalize_axis(which, first.ndim, op)
+    d = normalize_axis(which, first, op)
     for i, t in enumerate(items):
         if not shapes.same(t.shape[:d] + t.shape[d + 1:],
                            first.shape[:d] + first.shape[d + 1:]):
@@ -170,7 +170,7 @@ def split(x: Operand, split_size_or_sections: IntOrInts, dim: int = 0) -> tuple:
     x = as_tensor(x)
     if x.ndim == 0:
         raise ShapeError(f"{op}: cannot split a zero-dimensional tensor")
-    d = normalize_axis(dim, x.ndim, op)
+    d = normalize_axis(dim, x, op)
     n = x.shape[d]
     if not shapes.is_static(n):
         raise ShapeError(f"{op}: dim {dim} of shape {x.shape} has a size known only at call "
@@ -219,7 +219,7 @@ def chunk(x: Operand, chunks: int, dim: int = 0) -> tuple:
                          f"{x.shape})")
     if x.ndim == 0:
         raise ShapeError("chunk: cannot chunk a zero-dimensional tensor")
-    n = x.shape[normalize_axis(dim, x.ndim, "chunk")]
+    n = x.shape[normalize_axis(dim, x, "chunk")]
     return split(x, -(-n // int(chunks)) if shapes.is_static(n) else n, dim)
 
 # }}}
@@ -326,7 +326,7 @@ def repeat_interleave(x: Operand, repeats: int, dim: Optional[int] = None) -> Te
     elif x.ndim == 0:
         x, d = reshape(x, (1,)), normalize_axis(dim, 1, op)
     else:
-        d = normalize_axis(dim, x.ndim, op)
+        d = normalize_axis(dim, x, op)
     if repeats == 1:
         return x
     wide = x.shape[:d + 1] + (int(repeats),) + x.shape[d + 1:]
@@ -368,7 +368,7 @@ def roll(x: Operand, shifts: IntOrInts, dims: Optional[IntOrInts] = None) -> Ten
     if x.ndim == 0:
         raise ShapeError(f"{op}: a zero-dimensional tensor has no dims to roll along")
     for shift, dim in zip(shifts, dims):
-        d = normalize_axis(dim, x.ndim, op)
+        d = normalize_axis(dim, x, op)
         n = x.shape[d]
         s = shift % n
         if s:
@@ -431,8 +431,8 @@ def movedim(x: Operand, source: IntOrInts, destination: IntOrInts) -> Tensor:
     """
     op = "movedim"
     x = as_tensor(x)
-    src = [normalize_axis(a, x.ndim, op) for a in _ints(source, op, "source")]
-    dst = [normalize_axis(a, x.ndim, op) for a in _ints(destination, op, "destination")]
+    src = [normalize_axis(a, x, op) for a in _ints(source, op, "source")]
+    dst = [normalize_axis(a, x, op) for a in _ints(destination, op, "destination")]
     if len(src) != len(dst):
         raise ShapeError(f"{op}: source {source} and destination {destination} must have "
                          "the same number of dims")
@@ -469,7 +469,7 @@ def unflatten(x: Operand, dim: int, sizes: Sequence[int]) -> Tensor:
     if not isinstance(sizes, (tuple, list)) or not sizes:
         raise TypeError(f"{op}: sizes must be a non-empty tuple or list, got {sizes!r}")
     sizes = _ints(sizes, op, "sizes")
-    d = normalize_axis(dim, x.ndim, op)
+    d = normalize_axis(dim, x, op)
     n = x.shape[d]
     if sizes.count(-1) > 1:
         raise ShapeError(f"{op}: at most one -1 in sizes, got {sizes}")

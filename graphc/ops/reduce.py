@@ -33,9 +33,9 @@ Axes = Union[None, int, Sequence[int]]
 def reduce_axes(x: Tensor, axis: Axes, op: str) -> tuple:
     if axis is None or x.ndim == 0:   # torch accepts dim=0 and dim=-1 on a 0-d tensor
         return tuple(range(x.ndim))
-    if isinstance(axis, (int, np.integer)):
-        axis = (axis,)
-    axes = tuple(sorted(normalize_axis(a, x.ndim, op) for a in axis))
+    if not isinstance(axis, (tuple, list)):
+        axis = (axis,)            # an int, or something normalize_axis names as wrong
+    axes = tuple(sorted(normalize_axis(a, x, op) for a in axis))
     if len(set(axes)) != len(axes):
         raise ShapeError(f"{op}: repeated axis in {axis}")
     return axes

@@ -8,22 +8,35 @@ rules). flip is a shrink with step -1; ``x[i]`` is a shrink and a reshape.
 from __future__ import annotations
 
 import builtins
-from typing import Any, Iterable, Optional, Sequence
+from typing import Any, Iterable, Optional, Sequence, Union
 
 import numpy as np
 import sympy as sp
 
 from .. import graph, shapes
-from ..errors import ShapeError
+from ..errors import AxisError, ShapeError
 from ..graph import Op, Tensor
 from .elementwise import Operand, add, as_tensor, broadcast_shapes
 from .registry import Category, define
 
 
-def normalize_axis(axis: int, ndim: int, op: str) -> int:
-    if isinstance(axis, bool) or not isinstance(axis, (int, np.integer)) \
-            or not -ndim <= axis < builtins.max(ndim, 1):
-        raise ShapeError(f"{op}: axis {axis!r} is out of range for a {ndim}-d tensor")
+def normalize_axis(axis: int, of: Union[int, Tensor], op: str) -> int:
+    """``axis`` of a tensor (``of``: the tensor, or a rank) as a non-negative int; an
+    ``AxisError`` naming the op, the tensor and its shape where it is out of range, a
+    ``TypeError`` where it is not an int."""
+    ndim = of.ndim if isinstance(of, Tensor) else int(of)
+    if isinstance(axis, bool) or not isinstance(axis, (int, np.integer)):
+        raise TypeError(f"{op}: an axis (dim) must be an int, got {axis!r} "
+                        f"({type(axis).__name__})")
+    if not -builtins.max(ndim, 1) <= axis < builtins.max(ndim, 1):
+        if isinstance(of, Tensor):
+            named = f" {of.name!r}" if of.name else ""
+            what = f"tensor{named} of shape {tuple(of.shape)}"
+        else:
+            what = f"{ndim}-d tensor"
+        low, high = -builtins.max(ndim, 1), builtins.max(ndim, 1) - 1
+        raise AxisError(f"{op}: axis {axis} is out of range for a {what} (expected an "
+                        f"axis in [{low}, {high}])")
     return int(axis) % builtins.max(ndim, 1)
 
 
@@ -86,7 +99,7 @@ def permute(x: Tensor, *axes: Any) -> Tensor:
     x = as_tensor(x)
     if len(axes) == 1 and isinstance(axes[0], (tuple, list)):
         axes = tuple(axes[0])
-    perm = tuple(normalize_axis(a, x.ndim, "permute") for a in axes)
+    perm = tuple(normalize_axis(a, x, "permute") for a in axes)
     if sorted(perm) != list(range(x.ndim)):
         raise ShapeError(f"permute: {axes} is not a permutation of the {x.ndim} axes "
                          f"of shape {x.shape}")
@@ -108,7 +121,7 @@ def transpose(x: Tensor, *axes: Any) -> Tensor:
     if len(axes) == 1 and isinstance(axes[0], (tuple, list)):
         return permute(x, tuple(axes[0]))
     if len(axes) == 2:
-        d0, d1 = (normalize_axis(a, x.ndim, "transpose") for a in axes)
+        d0, d1 = (normalize_axis(a, x, "transpose") for a in axes)
         perm = list(range(x.ndim))
         perm[d0], perm[d1] = perm[d1], perm[d0]
         return permute(x, tuple(perm))
@@ -174,7 +187,7 @@ def squeeze(x: Tensor, dim: Any = None) -> Tensor:
         axes = {i for i, d in enumerate(x.shape) if d == 1}
     else:
         dims = dim if isinstance(dim, (tuple, list)) else (dim,)
-        axes = {normalize_axis(d, x.ndim, "squeeze") for d in dims}
+        axes = {normalize_axis(d, x, "squeeze") for d in dims}
         axes = {a for a in axes if x.shape[a] == 1}     # torch leaves the others alone
     return reshape(x, tuple(d for i, d in enumerate(x.shape) if i not in axes))
 
@@ -184,8 +197,8 @@ def flatten(x: Tensor, start_dim: int = 0, end_dim: int = -1) -> Tensor:
     x = as_tensor(x)
     if x.ndim == 0:
         return reshape(x, (1,))
-    a = normalize_axis(start_dim, x.ndim, "flatten")
-    b = normalize_axis(end_dim, x.ndim, "flatten")
+    a = normalize_axis(start_dim, x, "flatten")
+    b = normalize_axis(end_dim, x, "flatten")
     if a > b:
         raise ShapeError(f"flatten: start_dim {start_dim} comes after end_dim {end_dim}")
     return reshape(x, x.shape[:a] + (-1,) + x.shape[b + 1:])
@@ -308,7 +321,7 @@ def flip(x: Tensor, dims: Any = None, *, axis: Any = None) -> Tensor:
         axes = set(range(x.ndim))
     else:
         which = which if isinstance(which, (tuple, list)) else (which,)
-        axes = {normalize_axis(a, x.ndim, "flip") for a in which}
+        axes = {normalize_axis(a, x, "flip") for a in which}
     return shrink(x, [(n - 1, -1, n) if i in axes else (0, 1, n)
                       for i, n in enumerate(x.shape)])
 

@@ -230,3 +230,19 @@ def test_heat_equation_step_as_numpy_users_write_it(dtype):
     assert len(fn.kernels) == 1, fn.describe()
     # the input and the output; the pad's mask, a uniform constant, is one element
     assert fn.device_bytes <= 2 * n * n * value.itemsize + 8, fn.device_bytes
+
+
+def test_axis_errors_name_the_op_the_tensor_and_its_shape():
+    x = gc.placeholder((10, 4), name="x")
+    for build, op in ((lambda: gc.sum(x, axis=2), "sum"), (lambda: x.softmax(5), "max"),
+                      (lambda: gc.cat([x, x], 3), "cat"), (lambda: x.squeeze(-3), "squeeze"),
+                      (lambda: x.transpose(0, 2), "transpose"),
+                      (lambda: gc.flip(x, 4), "flip")):
+        with pytest.raises(gc.errors.AxisError,
+                           match=rf"{op}: axis -?\d+ is out of range for a tensor 'x' of "
+                                 r"shape \(10, 4\) \(expected an axis in \[-2, 1\]\)"):
+            build()
+    with pytest.raises(IndexError):          # as torch's
+        gc.sum(x, axis=2)
+    with pytest.raises(TypeError, match=r"sum: an axis \(dim\) must be an int, got 1.0"):
+        gc.sum(x, axis=1.0)

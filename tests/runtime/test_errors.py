@@ -86,7 +86,7 @@ def test_reshape_mismatch_names_op_and_shapes():
 
 def test_bad_axes():
     x = ph(3, 4)
-    with pytest.raises(gc.ShapeError, match=r"sum.*axis 2.*2-d"):
+    with pytest.raises(gc.ShapeError, match=r"sum.*axis 2.*shape \(3, 4\)"):
         x.sum(axis=2)
     with pytest.raises(gc.ShapeError, match=r"max.*repeated axis"):
         x.max(axis=(1, -1))
