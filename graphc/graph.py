@@ -32,6 +32,9 @@ class Op(enum.Enum):
     MATMUL = "matmul"             # src (a, b): (..., M, K) @ (..., K, N), equal batch shapes
     MAXMASK = "maxmask"           # arg: axes; one-hot of the first maximum over axes
     ALLREDUCE = "allreduce"       # arg: "sum" or "mean"; combines across MPI ranks
+    GATHER = "gather"             # src (x, index...): x read where the indices say; GatherMap
+    BUCKETS = "buckets"           # src (index...): a scatter's positions sorted by target
+    SCATTER = "scatter"           # src (g, buckets): g summed into its targets; ScatterPlan
 
 
 LEAVES = frozenset({Op.PLACEHOLDER, Op.PARAMETER, Op.CONST})

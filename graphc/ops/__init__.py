@@ -9,8 +9,8 @@ Passes ask ``registry.opdef(node)`` and dispatch on its category.
 from __future__ import annotations
 
 from ..graph import Op, Tensor
-from . import (contract, elementwise, joins, losses, methods, reduce, registry,  # noqa: F401
-               views)
+from . import (contract, elementwise, gathers, indexing, joins, losses, methods,  # noqa: F401
+               reduce, registry, views)
 from .contract import matmul, mm, swap_last
 from .elementwise import *  # noqa: F401,F403  (every elementwise op, by name)
 from .elementwise import (BINARY, COMPARISONS, FAMILY, PREDICATES, UNARY, apply, as_tensor,
@@ -20,6 +20,8 @@ from .reduce import (all, allreduce, amax, amin, any, log, log_softmax, logsumex
 from .losses import *  # noqa: F401,F403  (torch.nn.functional's losses, by name)
 from .joins import (cat, chunk, concatenate, expand, movedim, moveaxis, repeat,
                     repeat_interleave, roll, split, stack, tile, unflatten)
+from .gathers import (embedding, gather, index_add, index_select, one_hot, scatter_add,
+                      take, take_along_axis, take_along_dim)
 from .registry import Category, OpDef, category, define, opdef
 from .views import (broadcast_to, concatenate_by_padding, flatten, flip, getitem,
                     normalize_axis, pad, pad_constant, permute, reshape, shrink, squeeze,
@@ -30,10 +32,12 @@ registry.define(Op.PARAMETER, Category.LEAF, impl=lambda node: node.arg.read())
 registry.define(Op.CONST, Category.LEAF, impl=lambda node: node.arg.array)
 
 methods.install(Tensor)
+methods.extend(__getitem__=indexing.getitem)
 
 ELEMENTWISE = list(elementwise.__all__)
 __all__ = ELEMENTWISE + (
     "reshape permute transpose t broadcast_to sum mean max min softmax log_softmax "
     "logsumexp matmul mm flip pad shrink stop_gradient unsqueeze squeeze flatten "
     "cat concatenate stack split chunk tile repeat repeat_interleave roll expand movedim "
-    "moveaxis unflatten amax amin prod var std norm all any").split() + list(losses.__all__)
+    "moveaxis unflatten amax amin prod var std norm all any").split() + list(losses.__all__) + list(
+    gathers.__all__)
