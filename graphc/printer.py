@@ -34,16 +34,19 @@ class CPrinter:
     used more than once (or named, like loads), inline text for the rest.
 
     ``load(value)`` and ``index(value)`` give the C text of a ``load`` and an ``index``
-    value (the caller knows the index space and buffers); ``names`` fixes the names of
+    value (the caller knows the index space and buffers), ``gather(value, coords)`` that
+    of a ``gather`` (a load at coordinates that are other values, printed as ``coords``);
+    ``names`` fixes the names of
     some values (they are always declared); other shared values are named
     ``prefix`` + a number.
     """
 
     def __init__(self, lanes: int = 1, load: Optional[Callable[[Value], str]] = None,
                  index: Optional[Callable[[Value], str]] = None,
-                 names: Optional[dict] = None, prefix: str = "t", inline: bool = False):
+                 names: Optional[dict] = None, prefix: str = "t", inline: bool = False,
+                 gather: Optional[Callable[[Value, list], str]] = None):
         self.lanes, self.prefix, self.inline = lanes, prefix, inline
-        self._load, self._index = load, index
+        self._load, self._index, self._gather = load, index, gather
         self.names = dict(names or {})
         self.text: dict[int, tuple[str, int]] = {}
         self.mask: dict[int, int] = {}          # bool value id -> mask element bytes
@@ -136,6 +139,8 @@ class CPrinter:
             return text, ATOM
         if op == "index":
             return self._index(v), ATOM
+        if op == "gather":
+            return self._gather(v, [self.expr(a) for a in args]), ATOM
         if op in _BINARY:
             sep, prec = _BINARY[op]
             a, b = args
