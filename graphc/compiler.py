@@ -13,6 +13,7 @@ from .lower import HostAllreduce, Launch, lower
 from .errors import CodegenError, DeviceError, DTypeError, ShapeError
 from .graph import Op, Tensor, toposort
 from .ops import as_tensor
+from .ops.gathers import check_indices, index_checks
 
 if TYPE_CHECKING:
     from . import runtime
@@ -137,6 +138,7 @@ class Function:
         self.device_bytes += int(sum(p.size * p.dtype.itemsize for p in inputs))
         self._consts = {id(c): ctx.upload(c.arg.array) for c in program.consts}
         self.device_bytes += int(sum(c.size * c.dtype.itemsize for c in program.consts))
+        self._index_checks = index_checks(nodes)
         self.params = [n for n in nodes if n.op is Op.PARAMETER] + [
             p for p, _ in updates if all(p is not n for n in nodes)]
         # host staging of allreduced values
@@ -259,6 +261,10 @@ class Function:
                 raise ValueError(f"input {p.name!r}: expected shape {p.shape}, got "
                                  f"{array.shape}")
             checked.append(np.ascontiguousarray(array))
+        # fed indices out of range: an error before anything runs (pyopencl arrays stay on
+        # the device unread: the kernels clamp them)
+        check_indices(self._index_checks, {id(p): a for p, a in zip(self.inputs, checked)
+                                           if isinstance(a, np.ndarray)})
         return checked
 
     def _allreduce(self, step: HostAllreduce, fed: dict) -> None:

@@ -29,29 +29,32 @@ static void ${name}_sort(__global int* a, const int n)
     }
 }
 
-$qualifier void $name($args)
+__kernel void $name($args)
 {
     const int lid = get_local_id(0);
     __global int* starts = $OUT;
     __global int* sizes = $OUT + $K + 1;
     __global int* order = $OUT + 2 * $K + 1;
     __local int part[$L];
-    for (int k = lid; k <= $K; k += $L)
-        starts[k] = 0;
-    for (int k = lid; k < $K; k += $L)
+    // each work-item owns a run of buckets [lo, hi) (and starts[hi], the start of the next)
+    const int run = ($K + $L - 1) / $L;
+    const int lo = min(lid * run, $K);
+    const int hi = min(lo + run, $K);
+    for (int k = lo; k < hi; k++) {
+        starts[k + 1] = 0;
         sizes[k] = 0;
+    }
+    if (lid == 0)
+        starts[0] = 0;
     barrier(CLK_GLOBAL_MEM_FENCE);
     for (int q = lid; q < $Q; q += $L) {
 $key
         atomic_inc(&starts[key + 1]);
     }
     barrier(CLK_GLOBAL_MEM_FENCE);
-    // the counts in starts[1..K] become their running sums: each work-item scans a run
-    const int run = ($K + $L - 1) / $L;
-    const int lo = 1 + lid * run;
-    const int hi = min(lo + run, $K + 1);
+    // the counts in starts[1..K] become their running sums: each work-item scans its run
     int total = 0;
-    for (int k = lo; k < hi; k++)
+    for (int k = lo + 1; k <= hi; k++)
         total += starts[k];
     part[lid] = total;
     barrier(CLK_LOCAL_MEM_FENCE);
@@ -65,7 +68,7 @@ $key
     }
     barrier(CLK_LOCAL_MEM_FENCE);
     int sum = part[lid];
-    for (int k = lo; k < hi; k++) {
+    for (int k = lo + 1; k <= hi; k++) {
         sum += starts[k];
         starts[k] = sum;
     }
@@ -75,7 +78,7 @@ $key
         order[starts[key] + atomic_inc(&sizes[key])] = q;
     }
     barrier(CLK_GLOBAL_MEM_FENCE);
-    for (int k = lid; k < $K; k += $L)
+    for (int k = lo; k < hi; k++)
         if (sizes[k] > 1)
             ${name}_sort(order + starts[k], sizes[k]);
 }

@@ -9,6 +9,7 @@ from ..dtypes import literal
 from ..ops.gathers import bucket_layout
 from ..view import contiguous_strides
 from .kernel import KernelWriter, Skeleton, writes
+from .reduce import _flat
 from .space import _Space, strided_read, unravel
 
 BUCKET_GROUP = 256        # work-items of the one work-group that sorts a scatter's positions
@@ -52,30 +53,48 @@ def write_buckets(w: KernelWriter) -> Skeleton:
 
 @writes("scatter")
 def write_scatter(w: KernelWriter) -> Skeleton:
-    """One work-item per target element, summing its bucket; the epilogue fused."""
+    """A scatter-add, its epilogue fused: one work-item per target element, or (a CPU,
+    with free axes) per bucket, running through its row."""
     node = w.group.anchor
     plan = node.arg
     g, buckets = node.src
     g_base, g_view = w.load_of[id(g)]
     b_base, _ = w.load_of[id(buckets)]
     source = w.arg(w.buffer_of(g_base), node=g_base)
-    B = w.arg(w.buffer_of(b_base), node=b_base)
     target = {d: a for a, d in plan.free}
     coords = [f"x{target[d]}" if d in target else f"p{d}" for d in range(len(plan.g_shape))]
     shape = plan.shape
-    outs = int(np.prod(shape, dtype=np.int64))
     space = _Space(shape, "o", lambda d: f"x{d}")
-    epilogue = w.body(w.group.nodes, space, "    ")
-    if any(n is node for n in w.group.outputs):
-        epilogue.append(f"    {w.arg(w.buffer_of(node), True)}[o] = acc;")
-    local = w.target.elementwise_group(outs, 1)
-    fields = {"outs": outs, "T": w.T, "zero": literal(0, w.dtype), "B": B,
-              "order": bucket_layout(plan)[2],
-              "key": _key(plan, lambda a: f"x{a}"),
-              "out_index": "\n".join("    " + s for s in unravel(
-                  shape, "o", lambda d: f"x{d}", list(range(len(shape))))),
-              "position": "\n".join("        " + s for s in unravel(
+    store = [f"        {w.arg(w.buffer_of(node), True)}[o] = acc;"
+             for n in w.group.outputs if n is node]
+    epilogue = w.body(w.group.nodes, space, "        ") + store
+    fields = {"T": w.T, "zero": literal(0, w.dtype),
+              "B": w.arg(w.buffer_of(b_base), node=b_base), "order": bucket_layout(plan)[2],
+              "position": "\n".join("            " + s for s in unravel(
                   plan.g_shape, "q", lambda d: f"p{d}", list(plan.positions))),
               "load": strided_read(source, g_view, coords, g_base.dtype),
               "epilogue": "\n".join(epilogue)}
+    if w.target.scatter_rows and plan.free:
+        empty = w.body(w.group.nodes, space, "            ", count=False) + store
+        return _by_rows(w, plan, fields, empty)
+    outs = int(np.prod(shape, dtype=np.int64))
+    local = w.target.elementwise_group(outs, 1)
+    fields.update(outs=outs, key=_key(plan, lambda a: f"x{a}"),
+                  out_index="\n".join("    " + s for s in unravel(
+                      shape, "o", lambda d: f"x{d}", list(range(len(shape))))))
     return Skeleton("scatter", fields, (-(-outs // local) * local,), (local,))
+
+
+def _by_rows(w: KernelWriter, plan, fields: dict, empty: list) -> Skeleton:
+    """The scatter by rows: a work-item per bucket, its free elements in a loop (``empty``:
+    the epilogue of an empty bucket's, with ``acc`` 0)."""
+    free = [a for a, _ in plan.free]
+    columns = int(np.prod([plan.shape[a] for a in free], dtype=np.int64))
+    free_index = unravel(plan.shape, "j", lambda d: f"x{d}", free)
+    free_index.append(f"const int o = {_flat(plan.shape)};")
+    local = w.target.elementwise_group(plan.buckets, 1)
+    fields.update(K=plan.buckets, F=columns, empty="\n".join(empty),
+                  key_index="\n".join("    " + s for s in unravel(
+                      plan.shape, "k", lambda d: f"x{d}", list(plan.keyed))),
+                  free_index="\n".join("        " + s for s in free_index))
+    return Skeleton("scatter_rows", fields, (-(-plan.buckets // local) * local,), (local,))

@@ -44,6 +44,8 @@ from .registry import Category, define
 from .views import broadcast_to, normalize_axis, reshape, shrink
 
 INDEX_DTYPE = np.dtype(np.int32)      # the dtype of a scatter's sorted positions
+# views that keep every element of an index tensor (its range checks look through them)
+_PASS_THROUGH = (Op.RESHAPE, Op.PERMUTE, Op.BROADCAST, Op.STOP_GRADIENT)
 
 
 # {{{ the maps
@@ -271,8 +273,17 @@ def _impl_scatter(node: Tensor, g: np.ndarray, buckets: np.ndarray) -> np.ndarra
 # }}}
 
 
+def _index_name(index: Tensor, text: str) -> str:
+    """An index tensor's label: the name under its reshapes and broadcasts, if any."""
+    while index.op in _PASS_THROUGH and index.name is None:
+        index = index.src[0]
+    return index.name or text
+
+
 def _label_gather(node: Tensor, inner: list) -> str:
-    parts = [":" if kind == "axis" else inner[1 + k] for kind, k in node.arg.coords]
+    """``w[tokens, :]``: ``:`` for the axes read where the output is."""
+    parts = [":" if kind == "axis" else _index_name(node.src[1 + k], inner[1 + k])
+             for kind, k in node.arg.coords]
     return f"{inner[0]}[{', '.join(parts)}]"
 
 
@@ -280,7 +291,8 @@ define(Op.GATHER, Category.GATHER, vjp=_vjp_gather, impl=_impl_gather, label=_la
        rebuild=lambda node, src: Tensor(Op.GATHER, tuple(src), node.shape, src[0].dtype,
                                         node.arg))
 define(Op.BUCKETS, Category.SORT, impl=_impl_buckets,
-       label=lambda node, inner: f"buckets({', '.join(inner)})")
+       label=lambda node, inner: "buckets({})".format(", ".join(
+           _index_name(i, text) for i, text in zip(node.src, inner))))
 define(Op.SCATTER, Category.SCATTER, vjp=_vjp_scatter, impl=_impl_scatter,
        label=lambda node, inner: f"scatter_add({inner[0]})",
        rebuild=lambda node, src: Tensor(Op.SCATTER, tuple(src), node.shape, src[0].dtype,
@@ -288,9 +300,6 @@ define(Op.SCATTER, Category.SCATTER, vjp=_vjp_scatter, impl=_impl_scatter,
 
 
 # {{{ index checks at call time
-
-_PASS_THROUGH = (Op.RESHAPE, Op.PERMUTE, Op.BROADCAST, Op.STOP_GRADIENT)
-
 
 def index_checks(nodes: Sequence[Tensor]) -> list:
     """``(placeholder, op, size)`` for every placeholder that a gather or scatter among
