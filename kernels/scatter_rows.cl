@@ -1,8 +1,8 @@
 // A scatter-add by rows: one work-item per bucket, which runs through the $F elements of
 // its row (the axes the indices do not vary along: an embedding's columns) and adds, for
 // each, the bucket's elements in increasing order of position (the buckets kernel sorted
-// them): the same bits on every run, no atomics. An empty bucket only runs the epilogue,
-// a loop a CPU vectorises. Then the fused epilogue, per element.
+// them): the same bits on every run, no atomics. Then the fused epilogue, per element; an
+// empty bucket runs only that.
 $qualifier void $name($args)
 {
     const int k = $gid(0);
@@ -13,7 +13,7 @@ $qualifier void $name($args)
 $key_index
     if (begin == end) {
         for (int j = 0; j < $F; j++) {
-$free_index
+$empty_index
             const $T acc = $zero;
 $empty
         }

@@ -96,5 +96,6 @@ def _by_rows(w: KernelWriter, plan, fields: dict, empty: list) -> Skeleton:
     fields.update(K=plan.buckets, F=columns, empty="\n".join(empty),
                   key_index="\n".join("    " + s for s in unravel(
                       plan.shape, "k", lambda d: f"x{d}", list(plan.keyed))),
-                  free_index="\n".join("        " + s for s in free_index))
+                  free_index="\n".join("        " + s for s in free_index),
+                  empty_index="\n".join("            " + s for s in free_index))
     return Skeleton("scatter_rows", fields, (-(-plan.buckets // local) * local,), (local,))

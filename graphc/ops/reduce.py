@@ -48,7 +48,7 @@ def _reduction(kind: str, x: Operand, axis: Axes, keepdims: bool, dim: Axes,
         n = int(np.prod([x.shape[a] for a in axes]))
         value = {"sum": x.arg.uniform * n, "prod": x.arg.uniform ** n}.get(kind,
                                                                           x.arg.uniform)
-        result = graph.constant(np.full(out, value, x.dtype))
+        result = graph.constant(np.full(out, value, x.dtype), x.dtype)
     elif kind == "sum" and x.op is Op.BROADCAST and builtins.all(
             x.src[0].shape[a] == 1 for a in axes):
         # sum over stretched axes of a broadcast is a multiplication

@@ -53,7 +53,7 @@ def reshape(x: Tensor, *shape: Any) -> Tensor:
     if x.op is Op.RESHAPE:
         return reshape(x.src[0], shape)
     if x.op is Op.CONST:
-        return graph.constant(x.arg.array.reshape(shape))
+        return graph.constant(x.arg.array.reshape(shape), x.dtype)
     return Tensor(Op.RESHAPE, (x,), shape, x.dtype)
 
 
@@ -71,7 +71,7 @@ def permute(x: Tensor, *axes: Any) -> Tensor:
     if x.op is Op.PERMUTE:
         return permute(x.src[0], tuple(x.arg[p] for p in perm))
     if x.op is Op.CONST:
-        return graph.constant(np.transpose(x.arg.array, perm))
+        return graph.constant(np.transpose(x.arg.array, perm), x.dtype)
     shape = tuple(x.shape[p] for p in perm)
     return Tensor(Op.PERMUTE, (x,), shape, x.dtype, perm)
 
@@ -109,8 +109,8 @@ def broadcast_to(x: Operand, shape: Iterable[int]) -> Tensor:
         raise ShapeError(f"broadcast_to: cannot broadcast shape {x.shape} to {shape}")
     if x.op is Op.CONST:
         if x.arg.uniform is not None:
-            return graph.constant(np.full(shape, x.arg.uniform, x.dtype))
-        return graph.constant(np.broadcast_to(x.arg.array, shape))
+            return graph.constant(np.full(shape, x.arg.uniform, x.dtype), x.dtype)
+        return graph.constant(np.broadcast_to(x.arg.array, shape), x.dtype)
     padded = reshape(x, (1,) * (len(shape) - x.ndim) + x.shape)
     if padded.shape == shape:
         return padded
@@ -184,7 +184,7 @@ def shrink(x: Tensor, slices: Sequence[tuple]) -> Tensor:
         return shrink(x.src[0], [(a0 + a1 * s0, s0 * s1, c1) for (a0, s0, _), (a1, s1, c1)
                                  in zip(inner, slices)])
     if x.op is Op.CONST:
-        return graph.constant(x.arg.array[_numpy_slices(slices)])
+        return graph.constant(x.arg.array[_numpy_slices(slices)], x.dtype)
     shape = tuple(c for _, _, c in slices)
     return Tensor(Op.SHRINK, (x,), shape, x.dtype, slices)
 

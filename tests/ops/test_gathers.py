@@ -359,6 +359,59 @@ def test_gradient_of_a_gradient():
     cost = gc.sum(g * gc.constant(np.arange(12.0).reshape(4, 3)))
     gc.check_grad(cost, x, {x: np.random.default_rng(0).standard_normal((4, 3))})
 
+def test_gathers_of_views_and_of_a_0d_index():
+    """The source read through its view (a pad's mask, a transpose, a flip): in place."""
+    p = gc.placeholder((3, 4), "float64", name="p")
+    value = np.arange(12.0).reshape(3, 4)
+    i = np.array([4, 0, -1, 2])
+    outs = [gc.pad(p, (1, 1, 1, 1))[i], p.T[i[:3] % 4], gc.flip(p, 1)[:, i % 4],
+            gc.take(p, 5), gc.constant(np.full((5, 2), 7.0))[[1, 3]]]
+    fn = gc.compile([p], outs)
+    expected = [np.pad(value, 1)[i], value.T[i[:3] % 4], value[:, ::-1][:, i % 4],
+                np.take(value, 5), np.full((2, 2), 7.0)]
+    for a, e in zip(fn(value), expected):
+        np.testing.assert_array_equal(a, e)
+    assert len(fn.kernels) == len(outs)              # one per output: no copies
+    assert "const long v0_i" in fn.kernels[0].source   # an int constant stays int
+
+
+def test_constant_indices_keep_their_integer_dtype_through_views():
+    i = gc.constant(np.array([[2 ** 40, 3]]), "int64")
+    for view in [gc.reshape(i, (2,)), i.T, i[:, :1], gc.broadcast_to(i, (3, 2))]:
+        assert view.dtype == np.int64
+
+
+def test_scatter_by_element_as_a_gpu_runs_it(monkeypatch):
+    """A GPU target sums each target element in its own work-item; run that form here."""
+    from graphc import target
+    monkeypatch.setattr(target.CPUTarget, "scatter_rows", False)
+    w = gc.placeholder((6, 3), name="w")
+    i = gc.placeholder((8,), "int64", name="i")
+    g = gc.placeholder((8, 3), name="g")
+    grad = gc.grad(gc.sum(gc.embedding(i, w) * g), w)
+    fn = gc.compile([w, i, g], [w - 0.5 * grad])
+    assert "scatter" in [k.kind for k in fn.kernels]
+    rng = np.random.default_rng(0)
+    index, values = rng.integers(-6, 6, 8), rng.standard_normal((8, 3)).astype(np.float32)
+    (got,) = fn(np.ones((6, 3), np.float32), index, values)
+    dense = np.zeros((6, 3), np.float32)
+    np.add.at(dense, index, values)
+    np.testing.assert_array_equal(got, np.ones((6, 3), np.float32) - 0.5 * dense)
+
+
+def test_scatter_kernels_on_cpu_and_gpu_descriptions():
+    """Lowered without a device: a CPU sums a bucket's row per work-item, a GPU an element."""
+    from graphc.target import GPU
+    w = gc.placeholder((50, 8), name="w")
+    i = gc.placeholder((20,), "int64", name="i")
+    grad = gc.grad(gc.sum(gc.embedding(i, w) ** 2), w)
+    cpu = [k.template for k in gc.lower(grad).kernels]
+    gpu = [k.template for k in gc.lower(grad, target=GPU).kernels]
+    assert "buckets" in cpu and "scatter_rows" in cpu and "scatter" not in cpu
+    assert "buckets" in gpu and "scatter" in gpu
+    source = gc.lower(grad).source
+    assert "atomic_inc" in source and "atomic_add" not in source and "double" not in source
+
 # }}}
 
 
