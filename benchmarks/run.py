@@ -450,6 +450,9 @@ def embedding_section(args, use_torch: bool, rows: list, info: dict) -> None:
         prof = fn.profile(index, g_out, repeat=8)
         note = "kernels " + ", ".join(f"{k.name.split('_')[0]} {k.seconds * 1e3:.2f}"
                                       for k in prof) + " ms"
+        if "PyTorch" in contenders:
+            note = (f"vs PyTorch {res.ratio('graphc', 'PyTorch'):.2f} (best "
+                    f"{res.best_ratio('graphc', 'PyTorch'):.2f}); {note}")
         for name in contenders:
             add_row(rows, f"embedding {label}, V 50k D 64 N 4k", name, res, name, 0.0,
                     note if name == "graphc" else "")

@@ -351,7 +351,8 @@ def _source(x: Any, op: str) -> Tensor:
 def take(x: Any, indices: Any, axis: Optional[int] = None) -> Tensor:
     """numpy's ``take``: elements of flattened ``x`` (or along ``axis``) at ``indices``;
     the result has the shape of ``indices`` (in place of ``axis``). Negative indices count
-    from the end; out of range see the module's note (a documented clamp on the device)."""
+    from the end. Out of range: an ``IndexError`` for a constant or fed index, else
+    clamped (the module's note says how)."""
     x = _source(x, "take")
     if axis is None:
         x, axis = reshape(x, (x.size,)), 0
@@ -361,7 +362,8 @@ def take(x: Any, indices: Any, axis: Optional[int] = None) -> Tensor:
 
 def index_select(x: Any, dim: int, index: Any, *, op: str = "index_select") -> Tensor:
     """torch's ``index_select``: the slices of ``x`` along ``dim`` at ``index`` (one
-    dimension, or none); numpy's ``take`` with an axis allows any shape of ``index``."""
+    dimension, or none); numpy's ``take`` with an axis allows any shape of ``index``.
+    Out of range: an ``IndexError`` for a constant or fed index, else clamped."""
     x = _source(x, op)
     dim = normalize_axis(dim, x.ndim, op)
     index = as_index(index, op)
@@ -379,7 +381,8 @@ def index_select(x: Any, dim: int, index: Any, *, op: str = "index_select") -> T
 def take_along_axis(x: Any, indices: Any, axis: Optional[int]) -> Tensor:
     """numpy's ``take_along_axis``: ``out[..., i, ...] = x[..., indices[..., i, ...], ...]``
     along ``axis``; ``indices`` has ``x``'s number of dimensions, and the other axes
-    broadcast (``axis=None``: of flattened ``x``)."""
+    broadcast (``axis=None``: of flattened ``x``). Out of range: an ``IndexError`` for a
+    constant or fed index, else clamped."""
     x = _source(x, "take_along_axis")
     index = as_index(indices, "take_along_axis", "indices")
     if axis is None:
@@ -413,7 +416,8 @@ def _check_within(index: Tensor, x: Tensor, dim: int, op: str, what: str) -> Non
 
 def gather(x: Any, dim: int, index: Any) -> Tensor:
     """torch's ``gather``: ``out[i][j][k] = x[index[i][j][k]][j][k]`` (for ``dim=0``); the
-    result has ``index``'s shape, which may be smaller than ``x``'s off ``dim``."""
+    result has ``index``'s shape, which may be smaller than ``x``'s off ``dim``. Out of
+    range: an ``IndexError`` for a constant or fed index, else clamped."""
     x = _source(x, "gather")
     dim = normalize_axis(dim, x.ndim, "gather")
     index = as_index(index, "gather")
@@ -426,7 +430,8 @@ def gather(x: Any, dim: int, index: Any) -> Tensor:
 def embedding(input: Any, weight: Any, padding_idx: Optional[int] = None) -> Tensor:  # noqa: A002
     """torch.nn.functional's ``embedding``: rows of ``weight`` (V, D) at ``input`` (any
     shape), shape ``input.shape + (D,)``. The row ``padding_idx`` gets no gradient. Its
-    gradient is a deterministic scatter-add (see the module's note)."""
+    gradient is a deterministic scatter-add (see the module's note). Out of range: an
+    ``IndexError`` for a constant or fed index, else clamped."""
     weight = as_tensor(weight)
     if weight.ndim != 2:
         raise ShapeError(f"embedding: weight must be 2-d (num_embeddings, embedding_dim), "
@@ -447,8 +452,8 @@ def embedding(input: Any, weight: Any, padding_idx: Optional[int] = None) -> Ten
 def one_hot(tensor: Any, num_classes: int = -1) -> Tensor:
     """torch.nn.functional's ``one_hot``: int64, shape ``tensor.shape + (num_classes,)``.
     ``num_classes`` is required (-1 would take it from the data, which a static graph
-    cannot). An index outside ``[0, num_classes)`` gives a row of zeros on the device;
-    a fed or constant one is an ``IndexError``."""
+    cannot). A constant index outside ``[0, num_classes)`` is an ``IndexError``; any
+    other gives a row of zeros (a comparison with each class, no read at all)."""
     index = as_index(tensor, "one_hot", "tensor")
     if not _is_int(num_classes) or num_classes == -1:
         raise ValueError("one_hot: num_classes must be given (a positive int): -1 would "
@@ -465,7 +470,8 @@ def one_hot(tensor: Any, num_classes: int = -1) -> Tensor:
 
 def scatter_add(x: Any, dim: int, index: Any, src: Any) -> Tensor:
     """torch's ``scatter_add``: ``x`` plus ``src[i][j][k]`` added at ``[index[i][j][k]][j][k]``
-    (``dim=0``); ``src`` beyond ``index``'s shape is not used. Deterministic."""
+    (``dim=0``); ``src`` beyond ``index``'s shape is not used. Deterministic. Out of
+    range: an ``IndexError`` for a constant or fed index, else clamped."""
     x, src = as_tensor(x), as_tensor(src)
     dim = normalize_axis(dim, x.ndim, "scatter_add")
     index = as_index(index, "scatter_add")
@@ -482,7 +488,8 @@ def scatter_add(x: Any, dim: int, index: Any, src: Any) -> Tensor:
 
 def index_add(x: Any, dim: int, index: Any, source: Any, alpha: float = 1) -> Tensor:
     """torch's ``index_add``: ``x`` plus ``alpha * source``, whose slice ``i`` along
-    ``dim`` is added to the slice ``index[i]`` of ``x``. Deterministic."""
+    ``dim`` is added to the slice ``index[i]`` of ``x``. Deterministic. Out of range: an
+    ``IndexError`` for a constant or fed index, else clamped."""
     x, source = as_tensor(x), as_tensor(source)
     dim = normalize_axis(dim, x.ndim, "index_add")
     index = as_index(index, "index_add")

@@ -26,7 +26,9 @@ def _advanced(item: Any) -> bool:
 
 
 def getitem(x: Tensor, key: Any) -> Tensor:
-    """``x[key]`` with numpy's basic and advanced (integer-array) indexing."""
+    """``x[key]`` with numpy's basic and advanced (integer-array) indexing. An index array
+    out of range: an ``IndexError`` for a constant or fed one, else clamped
+    (``graphc.ops.gathers``)."""
     items = list(key) if isinstance(key, tuple) else [key]
     if not any(_advanced(item) for item in items):
         return basic_getitem(x, key)
