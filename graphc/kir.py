@@ -1,10 +1,10 @@
 """The kernel IR: a kernel body as a small typed SSA of scalar values.
 
 A ``Value`` is one operation on earlier values: ``load`` (a buffer argument read through a
-strided ``schedule.View`` at the current index), ``gather`` (a buffer read through a
-view at coordinates that are other values: a gather's indices), ``var`` (a C variable the skeleton
-defines, such as a matmul's ``acc``), ``index`` (a component of the multi-index, or the
-flat index), ``const``, arithmetic (``add sub mul div neg max min pown``), ``call`` (an
+strided ``schedule.View`` at the current index), ``gather`` (a buffer read through a view
+at coordinates that are other values: a gather's indices), ``var`` (a C variable the
+skeleton defines, such as a matmul's ``acc``), ``index`` (a component of the multi-index,
+or the flat index), ``const``, arithmetic (``add sub mul div neg max min pown``), ``call`` (an
 OpenCL math function), ``cmp`` (a comparison), ``select`` (where) and ``cast``. Every value
 has its own numpy dtype. A ``Builder`` hash-conses values: the same (op, args, dtype, arg)
 is one value, so common subexpressions are shared by construction, and a chain of any

@@ -36,9 +36,8 @@ class CPrinter:
     ``load(value)`` and ``index(value)`` give the C text of a ``load`` and an ``index``
     value (the caller knows the index space and buffers), ``gather(value, coords)`` that
     of a ``gather`` (a load at coordinates that are other values, printed as ``coords``);
-    ``names`` fixes the names of
-    some values (they are always declared); other shared values are named
-    ``prefix`` + a number.
+    ``names`` fixes the names of some values (they are always declared); other shared
+    values are named ``prefix`` + a number.
     """
 
     def __init__(self, lanes: int = 1, load: Optional[Callable[[Value], str]] = None,

@@ -104,11 +104,14 @@ def test_indices_from_lists_numpy_arrays_and_int32_tensors():
     x = gc.placeholder((4, 3), "float64", name="x")
     value = np.arange(12.0).reshape(4, 3)
     rows = gc.placeholder((3,), "int32", name="rows")
-    out = [x[[3, -1, 0]], x[np.array([[1], [2]]), np.array([0, 2])], x[rows, 1:]]
-    got = gc.compile([x, rows], out)(value, np.array([2, 2, -4], np.int32))
+    cols = gc.placeholder((2,), "uint32", name="cols")
+    out = [x[[3, -1, 0]], x[np.array([[1], [2]]), np.array([0, 2])], x[rows, 1:], x[:, cols]]
+    got = gc.compile([x, rows, cols], out)(value, np.array([2, 2, -4], np.int32),
+                                           np.array([2, 0], np.uint32))
     np.testing.assert_array_equal(got[0], value[[3, -1, 0]])
     np.testing.assert_array_equal(got[1], value[np.array([[1], [2]]), np.array([0, 2])])
     np.testing.assert_array_equal(got[2], value[[2, 2, -4], 1:])
+    np.testing.assert_array_equal(got[3], value[:, [2, 0]])
 
 # }}}
 
