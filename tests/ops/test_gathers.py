@@ -318,6 +318,8 @@ def test_scatter_add_gradients_are_bitwise_identical_across_runs():
     reference = np.zeros((V, D), np.float32)
     np.add.at(reference, index, values)               # sequential, in index order
     assert runs[0].tobytes() == reference.tobytes()
+    unfused = gc.compile([w, i, g_out], grad, fuse=False)   # another schedule, same bits
+    assert unfused(np.zeros((V, D), np.float32), index, values).tobytes() == reference.tobytes()
     assert not runs[0][5:].any()                      # rows nobody indexes: zeros
 
 
