@@ -17,6 +17,12 @@ gemm     SGEMM 1024^3 and 2048^3: graphc ``a @ b`` on device inputs (the call re
          as a numpy array, as numpy does) vs numpy's ``a @ b``.
 elementwise  Two fused elementwise bodies over 4M floats (a*x+y; exp(-x*x)*sigmoid(y)),
          graphc on device inputs returning a numpy array, vs numpy (and PyTorch).
+embedding  An embedding lookup and its gradient: vocabulary 50k, embedding dim 64, 4k
+         indices (repeats among them), float32. "lookup + gradient": the call returns the
+         looked-up rows and the dense gradient of the table, as numpy arrays (numpy:
+         np.take and np.add.at into zeros; PyTorch: F.embedding forward and backward).
+         "SGD step": the table is updated by lr * gradient where it lives (graphc: on the
+         device, in the scatter kernel) and only the rows come back.
 startup  Time to the first loss of the seed in a new process (benchmarks/first_loss.py),
          with empty PoCL/pyopencl caches and again with the same caches warm.
 
@@ -46,7 +52,7 @@ from typing import Callable, Optional
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
-SECTIONS = ("seed", "mlp", "gemm", "elementwise", "startup")
+SECTIONS = ("seed", "mlp", "gemm", "elementwise", "embedding", "startup")
 LR = 1e-6
 
 
@@ -378,6 +384,80 @@ def elementwise_section(args, use_torch: bool, rows: list, info: dict) -> None:
             add_row(rows, f"elementwise {label}, 4M float32", name, res, name, 0.0, note)
 
 
+def embedding_section(args, use_torch: bool, rows: list, info: dict) -> None:
+    """F.embedding forward and backward (V 50k, D 64, N 4k, float32), graphc fed numpy
+    arrays (its fed indices are range-checked on the host at every call)."""
+    import numpy as np
+
+    import graphc as gc
+    V, D, N, lr = 50_000, 64, 4096, 0.1
+    rng = np.random.default_rng(0)
+    table = rng.standard_normal((V, D), dtype=np.float32)
+    index = rng.integers(0, V // 8, N)          # a skewed vocabulary: many repeats
+    g_out = rng.standard_normal((N, D), dtype=np.float32)
+    w = gc.parameter(table, name="w")
+    i = gc.placeholder((N,), "int64", name="i")
+    g = gc.placeholder((N, D), name="g")
+    rows_out = gc.embedding(i, w)
+    grad = gc.grad(gc.sum(rows_out * g), w)
+    both = gc.compile([i, g], [rows_out, grad])
+    sgd = gc.compile([i, g], rows_out, updates={w: w - lr * grad})
+    reference = np.zeros_like(table)
+    np.add.at(reference, index, g_out)
+    got = both(index, g_out)
+    if not (np.array_equal(got[0], table[index]) and np.allclose(got[1], reference, atol=1e-4)):
+        raise SystemExit("embedding: graphc is wrong")
+
+    def numpy_both():
+        out = np.take(table, index, axis=0)
+        dense = np.zeros_like(table)
+        np.add.at(dense, index, g_out)
+        return out, dense
+    numpy_table = table.copy()
+
+    def numpy_sgd():
+        out = np.take(numpy_table, index, axis=0)
+        dense = np.zeros_like(numpy_table)
+        np.add.at(dense, index, g_out)
+        numpy_table[...] -= lr * dense
+        return out
+    cases = {"lookup + gradient": {"graphc": lambda: both(index, g_out),
+                                   "numpy": numpy_both},
+             "SGD step": {"graphc": lambda: sgd(index, g_out), "numpy": numpy_sgd}}
+    if use_torch:
+        import torch
+        import torch.nn.functional as F
+        tw = torch.from_numpy(table.copy()).requires_grad_()
+        ti, tg = torch.from_numpy(index), torch.from_numpy(g_out)
+
+        def torch_both():
+            tw.grad = None
+            out = F.embedding(ti, tw)
+            out.backward(tg)
+            return out, tw.grad
+
+        def torch_sgd():
+            out = torch_both()[0]
+            with torch.no_grad():
+                tw.sub_(lr * tw.grad)
+            return out
+        cases["lookup + gradient"]["PyTorch"] = torch_both
+        cases["SGD step"]["PyTorch"] = torch_sgd
+    for label, contenders in cases.items():
+        res = interleave(contenders, rounds=8 if args.quick else 15, inner=4, skip=1,
+                         budget_s=6 if args.quick else 12, min_rounds=3)
+        fn = both if label.startswith("lookup") else sgd
+        prof = fn.profile(index, g_out, repeat=8)
+        note = "kernels " + ", ".join(f"{k.name.split('_')[0]} {k.seconds * 1e3:.2f}"
+                                      for k in prof) + " ms"
+        if "PyTorch" in contenders:
+            note = (f"vs PyTorch {res.ratio('graphc', 'PyTorch'):.2f} (best "
+                    f"{res.best_ratio('graphc', 'PyTorch'):.2f}); {note}")
+        for name in contenders:
+            add_row(rows, f"embedding {label}, V 50k D 64 N 4k", name, res, name, 0.0,
+                    note if name == "graphc" else "")
+
+
 def startup_section(args, rows: list, info: dict) -> None:
     """Runs benchmarks/first_loss.py in new processes: cold, then warm, per repeat."""
     repeats = 1 if args.quick else 2
@@ -583,7 +663,8 @@ def main() -> None:
         progress(f"startup: {time.perf_counter() - started:.0f} s")
 
     use_torch = False
-    if not args.no_torch and any(s in wanted for s in ("seed", "mlp", "gemm", "elementwise")):
+    if not args.no_torch and any(s in wanted for s in ("seed", "mlp", "gemm", "elementwise",
+                                                       "embedding")):
         try:
             import torch
             torch.set_num_threads(os.cpu_count() or 1)
@@ -593,14 +674,16 @@ def main() -> None:
             info["torch"] = "PyTorch not installed: left out"
     import numpy as np
     for name, section in (("seed", seed_section), ("mlp", mlp_section),
-                          ("gemm", gemm_section), ("elementwise", elementwise_section)):
+                          ("gemm", gemm_section), ("elementwise", elementwise_section),
+                          ("embedding", embedding_section)):
         if name in wanted:
             t0 = time.perf_counter()
             section(args, use_torch, rows, info)
             progress(f"{name}: {time.perf_counter() - t0:.0f} s")
     rows += startup_rows
 
-    if "device" not in info and any(s in wanted for s in ("mlp", "gemm", "elementwise")):
+    if "device" not in info and any(s in wanted for s in ("mlp", "gemm", "elementwise",
+                                                          "embedding")):
         from graphc import runtime
         d = runtime.select_device()
         info["device"] = (f"{d.name.strip()} | {d.platform.name.strip()} "

@@ -18,6 +18,8 @@ from .ops import (all, allreduce, amax, amin, any, broadcast_to, flatten, flip, 
 from .ops.elementwise import elementwise
 from .ops.joins import (cat, chunk, concatenate, expand, movedim, moveaxis, repeat,
                         repeat_interleave, roll, split, stack, tile, unflatten)
+from .ops.gathers import (embedding, gather, index_add, index_select, one_hot, scatter_add,
+                          take, take_along_axis, take_along_dim)
 from .ops.reduce import log
 from .ops.scans import argmax, argmin, cumprod, cumsum
 
@@ -49,4 +51,6 @@ __all__ = list(_ops.ELEMENTWISE) + list(_ops.FAMILIES) + [
     "repeat_interleave", "roll", "split", "stack", "tile", "unflatten",
     "all", "amax", "amin", "any", "norm", "prod", "std", "var",
     "argmax", "argmin", "cumprod", "cumsum",
+    "embedding", "gather", "index_add", "index_select", "one_hot", "scatter_add", "take",
+    "take_along_axis", "take_along_dim",
 ]

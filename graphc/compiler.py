@@ -14,6 +14,7 @@ from .lower import HostAllreduce, Launch, lower
 from .errors import CodegenError, DeviceError, DTypeError, GraphcError, ShapeError
 from .graph import Op, Tensor, toposort
 from .ops import as_tensor
+from .ops.gathers import check_indices, index_checks
 
 if TYPE_CHECKING:
     from . import runtime
@@ -363,6 +364,7 @@ class _Variant:
         self.device_bytes += int(sum(c.numel() * c.dtype.itemsize for c in program.consts))
         self.params = [n for n in nodes if n.op is Op.PARAMETER] + [
             p for p, _ in updates if all(p is not n for n in nodes)]
+        self.index_checks = index_checks(nodes)
         # host staging of allreduced values
         self.host = {id(v): np.empty(v.node.shape, v.node.dtype) for step in program.steps
                      if isinstance(step, HostAllreduce) for v in step.values}
@@ -432,6 +434,10 @@ class _Variant:
              allreduce: Any) -> tuple[list, list]:
         """Upload, launch, apply ``updates``, and return the outputs (numpy arrays, or new
         pyopencl arrays with ``device_outputs``) with the kernels' events if ``timed``."""
+        # fed indices out of range: an error before anything runs (pyopencl arrays stay on
+        # the device unread: the kernels clamp them)
+        check_indices(self.index_checks, {id(p): a for p, a in zip(self.inputs, checked)
+                                          if isinstance(a, np.ndarray)})
         self.sync_params(updates)
         queue = self.ctx.queue
         events = []

@@ -9,6 +9,7 @@ from . import shapes, specialize
 from .dtypes import is_float
 from .errors import ShapeError
 from .graph import Op, Tensor, toposort
+from .ops.gathers import check_indices, index_checks
 from .ops.registry import opdef
 
 Feed = Mapping[Tensor, Any]
@@ -28,8 +29,10 @@ def evaluate(outputs: Union[Tensor, Sequence[Tensor]], feed: Optional[Feed] = No
     if specialize.is_symbolic(targets):      # None dimensions: sized by the fed arrays
         targets, feed = _specialized(targets, feed)
     values: dict[int, np.ndarray] = {}
+    nodes = toposort(targets)
+    check_indices(index_checks(nodes), {id(p): np.asarray(v) for p, v in feed.items()})
     with np.errstate(all="ignore"):
-        for node in toposort(targets):
+        for node in nodes:
             want = np.dtype(dtype) if dtype is not None and is_float(node.dtype) else node.dtype
             if node in feed:
                 value = np.asarray(feed[node])

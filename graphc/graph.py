@@ -38,6 +38,9 @@ class Op(enum.Enum):
     #                               a constant once the call's shapes are known
     ARGMAX = "argmax"             # arg: (kind "max" or "min", axes); int64 first index
     SCAN = "scan"                 # arg: (kind "sum" or "prod", axis, reverse)
+    GATHER = "gather"             # src (x, index...): x read where the indices say; GatherMap
+    BUCKETS = "buckets"           # src (index...): a scatter's positions sorted by target
+    SCATTER = "scatter"           # src (g, buckets): g summed into its targets; ScatterPlan
 
 
 LEAVES = frozenset({Op.PLACEHOLDER, Op.PARAMETER, Op.CONST, Op.IOTA})

@@ -1,13 +1,14 @@
 """The kernel IR: a kernel body as a small typed SSA of scalar values.
 
 A ``Value`` is one operation on earlier values: ``load`` (a buffer argument read through a
-strided ``schedule.View`` at the current index), ``var`` (a C variable the skeleton
-defines, such as a matmul's ``acc``), ``index`` (a component of the multi-index, or the
-flat index), ``offset`` and ``valid`` (the flat element of a strided view at the current
-index, and whether a masked view reads there: how an index leaf, ``arange``'s, is read), ``const``, arithmetic (``add sub mul div neg max
-min pown``), C's integer ``idiv imod`` and bitwise ``and or xor not shl shr`` (``and or
-xor`` also of bools), ``call`` (an OpenCL function), ``cmp`` (a comparison), ``select``
-(where) and ``cast``. Every value
+strided ``schedule.View`` at the current index), ``gather`` (a buffer read through a view
+at coordinates that are other values: a gather's indices), ``var`` (a C variable the
+skeleton defines, such as a matmul's ``acc``), ``index`` (a component of the multi-index,
+or the flat index), ``offset`` and ``valid`` (the flat element of a strided view at the
+current index, and whether a masked view reads there: how an index leaf, ``arange``'s, is
+read), ``const``, arithmetic (``add sub mul div neg max min pown``), C's integer ``idiv
+imod`` and bitwise ``and or xor not shl shr`` (``and or xor`` also of bools), ``call`` (an
+OpenCL function), ``cmp`` (a comparison), ``select`` (where) and ``cast``. Every value
 has its own numpy dtype. A ``Builder`` hash-conses values: the same (op, args, dtype, arg)
 is one value, so common subexpressions are shared by construction, and a chain of any
 length is a list, never a recursion.

@@ -43,17 +43,20 @@ class CPrinter:
     used more than once (or named, like loads), inline text for the rest.
 
     ``load(value)``, ``index(value)`` and ``offset(value)`` give the C text of a ``load``,
-    an ``index`` and an ``offset`` value (the caller knows the index space and buffers); ``names`` fixes the names of
-    some values (they are always declared); other shared values are named
-    ``prefix`` + a number.
+    an ``index`` and an ``offset`` value (the caller knows the index space and buffers),
+    ``gather(value, coords)`` that of a ``gather`` (a load at coordinates that are other
+    values, printed as ``coords``); ``names`` fixes the names of some values (they are
+    always declared); other shared values are named ``prefix`` + a number.
     """
 
     def __init__(self, lanes: int = 1, load: Optional[Callable[[Value], str]] = None,
                  index: Optional[Callable[[Value], str]] = None,
                  names: Optional[dict] = None, prefix: str = "t", inline: bool = False,
-                 offset: Optional[Callable[[Value], str]] = None):
+                 offset: Optional[Callable[[Value], str]] = None,
+                 gather: Optional[Callable[[Value, list], str]] = None):
         self.lanes, self.prefix, self.inline = lanes, prefix, inline
         self._load, self._index, self._offset = load, index, offset
+        self._gather = gather
         self.names = dict(names or {})
         self.text: dict[int, tuple[str, int]] = {}
         self.mask: dict[int, int] = {}          # bool value id -> mask element bytes
@@ -148,6 +151,8 @@ class CPrinter:
             return self._index(v), ATOM
         if op in ("offset", "valid"):           # an index leaf's element, and its mask
             return f"({self._offset(v)})", ATOM
+        if op == "gather":
+            return self._gather(v, [self.expr(a) for a in args]), ATOM
         if op in _BINARY:
             return self._binary(v)
         if op == "not":

@@ -8,7 +8,12 @@ A ``Group`` becomes one kernel. Its kinds:
 - ``matmul``: a matrix product with its elementwise consumers as an epilogue;
 - ``maxmask``: the first-maximum mask that the gradient of ``max`` needs;
 - ``scan``: a running sum or product along an axis, its elementwise producers fused in as
-  a prologue and its elementwise consumers as an epilogue, both at each element.
+  a prologue and its elementwise consumers as an epilogue, both at each element;
+- ``buckets``: a scatter's positions sorted by target (``graphc.ops.gathers``);
+- ``scatter``: a scatter-add, one work-item per target element, with its epilogue.
+
+A gather is computed per element like an elementwise node, in its consumers' kernel: an
+indexed load of its source, which must be in a buffer written by an earlier kernel.
 
 Views (reshape, permute, broadcast, slices, pads) are never computed: a kernel reads
 their base buffer through strides and masks (``View``). An index leaf (``Op.IOTA``) has
@@ -40,7 +45,7 @@ PROLOGUE_MAX_ELEMENTS_PER_OUTPUT = 1 << 16
 SIBLING_SEARCH = 8
 
 # Groups whose anchor admits no fused elementwise work (allreduce runs on the host).
-HOST_KINDS = ("maxmask", "allreduce")
+HOST_KINDS = ("maxmask", "allreduce", "buckets")
 
 
 # {{{ strided views
@@ -86,7 +91,13 @@ def plain_strides(view: View) -> bool:
 
 
 def _is_elementwise(node: Tensor) -> bool:
-    return category(node) is Category.ELEMENTWISE
+    """Computed per element of its own shape: elementwise ops and gathers."""
+    return category(node) in (Category.ELEMENTWISE, Category.GATHER)
+
+
+def _gathers_from(node: Tensor, source: Tensor) -> bool:
+    """Does ``node`` read ``source`` at positions other than its own (a gather)?"""
+    return category(node) is Category.GATHER and node.src[0] is source
 
 
 @dataclasses.dataclass(eq=False)
@@ -221,6 +232,8 @@ class _Builder:
             if id(s) in members:
                 if group.kind in ("reduce", "scan") and any(s is p for p in group.prologue):
                     return False
+                if _gathers_from(node, s):      # other elements of it: not yet computed
+                    return False
                 continue
             w = self.writer(self.load_base(s))
             if w is group or (w is not None and self.depends(w, group)):
@@ -344,6 +357,13 @@ class _Builder:
             elif kind is Category.INDEX:
                 self.new_group("maxmask", node.shape, node)
                 self.read_plain(node.src[0])
+            elif kind is Category.GATHER:
+                self.place_elementwise(node)
+            elif kind in (Category.SORT, Category.SCATTER):
+                self.new_group("buckets" if kind is Category.SORT else "scatter",
+                               node.shape, node)
+                for s in node.src:
+                    self.load_base(s)
             elif kind is Category.HOST:     # the host sends a whole contiguous buffer
                 src = node.src[0]
                 if is_view(src) or src.op is Op.IOTA or (
@@ -458,6 +478,8 @@ def _in_place_candidates(updates, outputs, builder, loads, writer) -> set:
 
 def _reads_pointwise(group: Group, param: Tensor) -> bool:
     if group.kind in HOST_KINDS or param.shape != group.space:
+        return False
+    if any(_gathers_from(n, param) for n in group.members()):
         return False
     return all(all(s is not param for s in n.src) for n in group.prologue + (
         [group.anchor] if group.anchor is not None else []))

@@ -86,6 +86,7 @@ class Target:
     packs_transposed = True     # transposed matmul operands are first copied into rows
     vector_epilogues = True     # matmul epilogues run once per accumulator vector
     matmul_model = "registers"  # "registers": a work-item a register tile; "workgroups"
+    scatter_rows = True         # a scatter's work-item sums a bucket's whole row of columns
 
     def elementwise_group(self, items: int, lanes: int) -> int:
         """Work-group size of an elementwise kernel of ``items`` work-items."""
@@ -216,6 +217,7 @@ class GPUTarget(Target):
 
     kind: str = "gpu"
     shares_launches = False
+    scatter_rows = False
     chains_rows = False
     packs_transposed = False
     vector_epilogues = False

@@ -5,3 +5,9 @@ $pragmas
 #define GC_MIN(x, y) ((((x) < (y)) || ((x) != (x))) ? (x) : (y))
 // the global ids of a kernel rendered as a function of its ids (KernelSpec.function)
 #define GC_ID(d) ((d) == 0 ? gc_id0 : (d) == 1 ? gc_id1 : gc_id2)
+// an index into an axis of n elements (a gather's, a scatter's): a negative one counts
+// from the end, and one out of range is clamped into it, so no kernel reads outside a buffer
+static inline int gc_index(const long i, const long n)
+{
+    return (int)clamp(i < 0 ? i + n : i, 0L, n - 1);
+}

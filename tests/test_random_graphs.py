@@ -60,7 +60,7 @@ SMOOTH_BINARY = ["mul", "add", "sub", "div_sq", "pow_base_sq", "add_s", "rsub_s"
                  "rdiv_s"]
 KINKED_BINARY = ["div_abs", "pow_base_abs", "maximum", "minimum", "lt", "le", "gt", "ge"]
 SMOOTH_OTHER = ["pow_int", "rpow", "sum", "mean", "reshape", "permute", "broadcast_to",
-                "matmul", "softmax", "log_softmax", "logsumexp", "slice", "pad"]
+                "matmul", "softmax", "log_softmax", "logsumexp", "slice", "pad", "take"]
 KINKED_OTHER = ["max", "min", "where", "clamp"]
 
 
@@ -152,6 +152,12 @@ def _gc_step(op, xs, param):
         return x @ xs[1] if param == "@" else gc.matmul(x, xs[1])
     if op in ("softmax", "log_softmax"):
         return getattr(gc, op)(x, axis=param)
+    if op == "take":          # a gather along an axis: its gradient is a scatter-add
+        axis, index, style = param
+        index = np.array(index)
+        if style == "getitem":
+            return x[(slice(None),) * axis + (index,)]
+        return gc.take(x, index, axis=axis) if style == "take" else x.index_select(axis, index)
     if op == "logsumexp":
         axis, keepdims = param
         return gc.logsumexp(x, axis=axis, keepdims=keepdims)
@@ -221,6 +227,9 @@ def _np_step(op, xs, param):
         return np.pad(x, widths, mode=np_mode, **kwargs)
     if op == "matmul":
         return np.matmul(x, xs[1])
+    if op == "take":
+        axis, index, _ = param
+        return np.take(x, np.array(index), axis=axis)
     if op in ("softmax", "log_softmax", "logsumexp"):
         axis, keepdims = (param, True) if op != "logsumexp" else param
         m = np.max(x, axis=axis, keepdims=True)
@@ -404,10 +413,10 @@ class _Drawer:
             return self.add(op, (i,), target, target, b)
         if op == "matmul":
             return self.matmul(i)
-        if op in ("slice", "pad"):
+        if op in ("slice", "pad", "take"):
             if not shape:
                 return self.add("sigmoid", (i,), False, shape, 1.0)
-            return self.slice(i) if op == "slice" else self.pad(i)
+            return {"slice": self.slice, "pad": self.pad, "take": self.take}[op](i)
         if op in ("softmax", "log_softmax", "logsumexp"):
             if not shape:
                 return self.add("sigmoid", (i,), False, shape, 1.0)
@@ -435,6 +444,16 @@ class _Drawer:
             key.append((start, stop if stop >= 0 else None, step))
         out = np.zeros(self.shapes[i])[tuple(slice(*t) for t in key)].shape
         return self.add("slice", (i,), tuple(key), out, self.bounds[i])
+
+    def take(self, i):
+        """Rows along an axis at 1-5 indices, repeated and negative ones among them."""
+        shape = self.shapes[i]
+        axis = self.draw(st.integers(0, len(shape) - 1))
+        n = shape[axis]
+        index = tuple(self.draw(st.lists(st.integers(-n, n - 1), min_size=1, max_size=5)))
+        style = self.draw(st.sampled_from(["getitem", "take", "index_select"]))
+        out = shape[:axis] + (len(index),) + shape[axis + 1:]
+        return self.add("take", (i,), (axis, index, style), out, self.bounds[i])
 
     def pad(self, i):
         """torch's pad on every axis, in one of its four modes."""

@@ -23,7 +23,7 @@ from ..printer import CPrinter
 from ..schedule import Group, Schedule
 from ..symbolic import operand
 from ..target import CPU, Target
-from .space import _index_text, _Space
+from .space import _index_text, _Space, strided_read
 
 ACC = sp.Symbol("acc", real=True)
 FORMULA_INLINE_OPS = 40         # KernelSpec.expression inlines sources up to this size
@@ -204,9 +204,16 @@ class KernelWriter:
             if id(node) in values:
                 stack.pop()
                 continue
-            if node is self.group.anchor and self.group.kind in ("reduce", "matmul", "scan"):
+            if node is self.group.anchor and self.group.kind in ("reduce", "matmul", "scan",
+                                                                 "scatter"):
                 values[id(node)] = kb.var("acc", node.dtype)
                 self.formula[id(node)] = ACC
+            elif id(node) in members and node.op is Op.GATHER:
+                missing = [s for s in node.src[1:] if id(s) not in values]
+                if missing:
+                    stack.extend(reversed(missing))
+                    continue
+                values[id(node)] = self._gather(kb, node, values, space)
             elif id(node) in members:
                 missing = [s for s in node.src if id(s) not in values]
                 if missing:
@@ -244,6 +251,27 @@ class KernelWriter:
             return value
         fill = kb.const(view.fill, base.dtype)
         return kb.select(kb.make("valid", (), kir.BOOL, view), value, fill)
+    def _gather(self, kb: kir.Builder, node: Tensor, values: dict, space: _Space) -> kir.Value:
+        """A gather's value: its source read at the coordinates its indices give (each
+        wrapped and clamped into its axis) and at the space's own index elsewhere."""
+        x = node.src[0]
+        base, view = self.load_of[id(x)]
+        buffer = self.arg(self.buffer_of(base), node=base)
+        coords, sizes = [], []
+        for (kind, k), n in zip(node.arg.coords, x.shape):
+            coords.append(kb.index(k) if kind == "axis" else values[id(node.src[1 + k])])
+            sizes.append(None if kind == "axis" else n)
+        symbol = sp.Symbol(f"g{len(self.loads)}_{space.flat}", real=True)
+        self.loads[symbol] = node
+        self.formula[id(node)] = symbol
+        return kb.make("gather", coords, base.dtype, (buffer, view, tuple(sizes)))
+
+    @staticmethod
+    def _gather_text(v: kir.Value, coords: list) -> str:
+        """The C text of gather value ``v`` whose coordinates print as ``coords``."""
+        buffer, view, sizes = v.arg
+        at = [c if n is None else f"gc_index({c}, {n})" for c, n in zip(coords, sizes)]
+        return strided_read(buffer, view, at, v.dtype)
 
     def _formula(self, node: Tensor, values: dict) -> None:
         """``node``'s formula for ``KernelSpec.expression``: its sources' formulas inlined
@@ -284,7 +312,7 @@ class KernelWriter:
                            index=lambda v: _index_text(v, space, lanes),
                            names=names, prefix=f"t_{space.flat}_",
                            offset=lambda v: space.offset(v.arg) if v.op == "offset" else
-                           space.valid(v.arg))
+                           space.valid(v.arg), gather=self._gather_text)
         lines = printer.declare(stores + locals_)
         if count:
             size = int(np.prod(space.shape, dtype=np.int64))
@@ -334,6 +362,8 @@ class KernelWriter:
         (aligned), or lie in one row of the innermost axis for all lanes, read along it
         (stride 1) or the same for all (stride 0); no load may be masked. Every value of
         the body is a vector of that many lanes: the narrowest float width of the target."""
+        if any(n.op is Op.GATHER for n in self.group.members()):
+            return 1             # one indexed load per element
         dtypes = {n.dtype for n in self.group.members()}
         dtypes |= {base.dtype for base, _ in self.load_of.values()}
         floats = [d for d in dtypes if is_float(d)] or [np.dtype(np.float32)]

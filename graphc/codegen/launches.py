@@ -15,6 +15,7 @@ import numpy as np
 
 from ..dtypes import cl_type
 from ..errors import CodegenError
+from ..graph import Op
 from ..schedule import Group, Schedule
 from ..target import CPU, Target
 from .kernel import COMPOSERS, BufferRef, KernelSpec, named
@@ -90,6 +91,8 @@ class _ChainFinder:
         """Whether ``g`` reads each of ``written`` only in its own rows, as rows of its
         first operand or element by element in its epilogue."""
         b_operand = g.anchor.src[1]
+        if any(n.op is Op.GATHER for n in g.members()):
+            return False       # a gather in the epilogue may read any row
         for s, base, view in self.loads[id(g)]:
             if id(base) not in written:
                 continue

@@ -8,7 +8,7 @@ from .. import templates
 from ..graph import Tensor
 from ..schedule import Schedule
 from ..target import CPU, Target
-from . import elementwise, matmul, reduce, scan  # noqa: F401  (register their writers)
+from . import elementwise, matmul, reduce, scan, scatter  # noqa: F401  (register writers)
 from .kernel import BufferRef, KernelWriter
 from .launches import allreduce_step, rows_kernel
 

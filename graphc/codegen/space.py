@@ -7,6 +7,7 @@ from typing import Callable
 import numpy as np
 
 from .. import kir
+from ..dtypes import literal
 from ..schedule import View
 
 
@@ -62,3 +63,22 @@ def unravel(shape: tuple, flat: str, name: Callable[[int], str], dims: list) -> 
             text = f"({text}) % {sizes[k]}"
         lines.append(f"const int {name(d)} = {text};")
     return lines
+
+
+def strided_read(buffer: str, view: View, coords: list, dtype: np.dtype) -> str:
+    """The C text reading ``buffer`` through ``view`` at the multi-index whose components
+    print as ``coords`` (a gather's): the view's fill outside its valid region."""
+    coords = [c if c.isidentifier() else f"({c})" for c in coords]
+    terms = [f"{c} * {s}" if s != 1 else c
+             for c, s, n in zip(coords, view.strides, view.shape) if s and n != 1]
+    if view.offset:
+        terms.insert(0, str(view.offset))
+    text = f"{buffer}[{' + '.join(terms) or '0'}]"
+    checks = []
+    for c, pair, n in zip(coords, view.valid or (), view.shape):
+        if pair is not None:
+            checks += [f"{c} >= {pair[0]}"] if pair[0] > 0 else []
+            checks += [f"{c} < {pair[1]}"] if pair[1] < n else []
+    if checks:
+        return f"(({' && '.join(checks)}) ? {text} : {literal(view.fill, dtype)})"
+    return text

@@ -12,8 +12,8 @@ Passes ask ``registry.opdef(node)`` and dispatch on its category.
 from __future__ import annotations
 
 from ..graph import Op, Tensor
-from . import (contract, creation, elementwise, integers, joins, losses, methods,  # noqa: F401
-               reduce, registry, scans, views)
+from . import (contract, creation, elementwise, gathers, indexing, integers, joins,  # noqa: F401
+               losses, methods, reduce, registry, scans, views)
 from .contract import matmul, mm, swap_last
 from .elementwise import *  # noqa: F401,F403  (every elementwise op, by name)
 from .elementwise import (BINARY, COMPARISONS, FAMILY, PREDICATES, UNARY, apply, as_tensor,
@@ -27,6 +27,8 @@ from .creation import *  # noqa: F401,F403  (arange, zeros, eye, tril, ...)
 from .creation import iota
 from .joins import (cat, chunk, concatenate, expand, movedim, moveaxis, repeat,
                     repeat_interleave, roll, split, stack, tile, unflatten)
+from .gathers import (embedding, gather, index_add, index_select, one_hot, scatter_add,
+                      take, take_along_axis, take_along_dim)
 from .registry import Category, OpDef, category, define, opdef
 from .views import (broadcast_to, concatenate_by_padding, flatten, flip, getitem,
                     normalize_axis, pad, pad_constant, permute, reshape, shrink, squeeze,
@@ -37,6 +39,7 @@ registry.define(Op.PARAMETER, Category.LEAF, impl=lambda node: node.arg.read())
 registry.define(Op.CONST, Category.LEAF, impl=lambda node: node.arg.array)
 
 methods.install(Tensor)
+methods.extend(__getitem__=indexing.getitem)
 
 ELEMENTWISE = list(elementwise.__all__)
 # the families that reach gc.<name> by their modules' __all__
@@ -46,4 +49,4 @@ __all__ = ELEMENTWISE + (
     "logsumexp matmul mm flip pad shrink stop_gradient unsqueeze squeeze flatten "
     "cat concatenate stack split chunk tile repeat repeat_interleave roll expand movedim "
     "moveaxis unflatten amax amin prod var std norm all any argmax argmin cumsum "
-    "cumprod").split() + FAMILIES
+    "cumprod").split() + FAMILIES + list(gathers.__all__)

@@ -59,7 +59,7 @@ def _reduction(kind: str, x: Operand, axis: Axes, keepdims: bool, dim: Axes,
                                                                           x.arg.uniform)
         if not is_float(x.dtype):        # wrapped, as the kernel's sum would be
             value = np.array(value % 2 ** 64, np.uint64).astype(x.dtype)
-        result = graph.constant(np.full(out, value, x.dtype))
+        result = graph.constant(np.full(out, value, x.dtype), x.dtype)
     elif kind == "sum" and x.op is Op.BROADCAST and builtins.all(
             x.src[0].shape[a] == 1 for a in axes):
         # sum over stretched axes of a broadcast is a multiplication

@@ -27,6 +27,9 @@ class Category(enum.Enum):
     INDEX = "index"              # per-group index search (the first maximum's mask)
     SCAN = "scan"                # running sum or product along one axis
     HOST = "host"                # runs on the host between kernels (allreduce)
+    GATHER = "gather"            # an indexed read, computed per element like elementwise
+    SORT = "sort"                # a scatter's positions sorted by target (one work-group)
+    SCATTER = "scatter"          # a deterministic scatter-add: one work-item per target
 
 
 Cotangents = Sequence[Optional[Tensor]]

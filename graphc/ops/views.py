@@ -249,8 +249,7 @@ def getitem(x: Tensor, key: Any) -> Tensor:
         if not (item is None or item is Ellipsis or isinstance(item, slice) or (
                 isinstance(item, (int, np.integer)) and not isinstance(item, bool))):
             raise TypeError(f"indexing a tensor of shape {x.shape}: {item!r} is not an "
-                            "int, a slice, None or ...; integer-array and boolean "
-                            "indexing are not supported yet (use gc.where for masks)")
+                            "int, a slice, None, ... or an integer array")
     if sum(item is Ellipsis for item in items) > 1:
         raise IndexError("an index can only have a single ellipsis ('...')")
     used = sum(item is not None and item is not Ellipsis for item in items)

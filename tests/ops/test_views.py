@@ -100,8 +100,8 @@ def test_indexing_errors_name_the_problem():
         x[0, 4]
     with pytest.raises(IndexError, match="too many indices"):
         x[0, 0, 0]
-    with pytest.raises(TypeError, match="integer-array"):
-        x[np.array([0, 1])]
+    with pytest.raises(TypeError, match="boolean.*gc.where"):   # integer arrays gather
+        x[np.array([True, False, True])]
     with pytest.raises(gc.ShapeError, match="empty"):
         x[2:1]
     with pytest.raises(IndexError, match="single ellipsis"):
