@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from . import distributed  # noqa: F401  (first: per-rank setup before pyopencl loads PoCL)
 from .autodiff import grad
+from .checkpoint import load, save
 from .compiler import Function, compile
 from .errors import (BuildError, CodegenError, DeviceError, DTypeError, GradientError,
                      GraphcError, ShapeError)
@@ -20,6 +21,7 @@ from .ops.joins import (cat, chunk, concatenate, expand, movedim, moveaxis, repe
                         repeat_interleave, roll, split, stack, tile, unflatten)
 from .ops.reduce import log
 from .ops.scans import argmax, argmin, cumprod, cumsum
+from . import optim  # gc.optim.Adam, gc.optim.clip_grad_norm, ...
 
 # every elementwise op of the table, as gc.<name> (gc.sin, gc.gelu, gc.isnan, ...), and the
 # losses (gc.cross_entropy, gc.mse_loss, ...)
@@ -49,4 +51,5 @@ __all__ = list(_ops.ELEMENTWISE) + list(_ops.losses.__all__) + [
     "repeat_interleave", "roll", "split", "stack", "tile", "unflatten",
     "all", "amax", "amin", "any", "norm", "prod", "std", "var",
     "argmax", "argmin", "cumprod", "cumsum",
+    "load", "optim", "save",
 ]
