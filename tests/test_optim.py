@@ -323,8 +323,9 @@ def _w():
 
 
 @pytest.mark.parametrize("build, error, match", [
-    (lambda: optim.SGD([_w()], lr=-1.0), ValueError, "invalid lr -1.0"),
-    (lambda: optim.Adam([_w()], betas=(1.0, 0.9)), ValueError, "beta parameter at index 0"),
+    (lambda: optim.SGD([_w()], lr=-1.0), ValueError, "SGD: invalid lr: -1.0"),
+    (lambda: optim.Adam([_w()], betas=(1.0, 0.9)), ValueError,
+     r"invalid betas\[0\]: 1.0 \(it must satisfy 0.0 <= betas\[0\] < 1.0\)"),
     (lambda: optim.Adam([_w()], betas=(0.9,)), ValueError, "betas must be a pair"),
     (lambda: optim.SGD([_w()], nesterov=True), ValueError, "Nesterov momentum requires"),
     (lambda: optim.SGD([_w()], momentum=0.9, dampening=0.1, nesterov=True), ValueError,

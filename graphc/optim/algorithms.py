@@ -67,7 +67,7 @@ class Adam(Optimizer):
         kind = type(self).__name__
         if len(betas) != 2:
             raise ValueError(f"{kind}: betas must be a pair (beta1, beta2), got {betas!r}")
-        betas = tuple(hyper(b, f"beta parameter at index {i}", kind, high=1.0,
+        betas = tuple(hyper(b, f"betas[{i}]", kind, high=1.0,
                             open_high=True) for i, b in enumerate(betas))
         if decoupled_weight_decay is None:
             decoupled_weight_decay = self._decoupled

@@ -18,7 +18,7 @@ the counter runs beside the weights' kernels, in the same launch on a CPU.
 from __future__ import annotations
 
 import itertools
-from typing import Any, Iterable, Mapping, Optional, Sequence, Union
+from typing import Any, Mapping, Optional, Sequence, Union
 
 import numpy as np
 
@@ -253,7 +253,7 @@ def hyper(value: Any, name: str, kind: str, low: float = 0.0,
     if not value >= low or above:
         bounds = f"{low} <= {name}" + ("" if high is None else
                                        f" {'<' if open_high else '<='} {high}")
-        raise ValueError(f"{kind}: invalid {name} {value}; it must satisfy {bounds}")
+        raise ValueError(f"{kind}: invalid {name}: {value} (it must satisfy {bounds})")
     return value
 
 
