@@ -43,6 +43,20 @@ class Optimizer:
     torch), ``state`` (per parameter, a dict of state name -> graphc parameter) and
     ``updates(loss)``.
 
+    Parameters (of every optimizer; the others are torch's, with torch's defaults)
+    ----------
+    params : list of parameters, or list of dicts
+        The float ``gc.parameter``s to optimize, or torch's param groups: dicts with
+        ``"params"`` and any hyperparameters that differ from the optimizer's.
+    name : str, optional
+        Prefix of the shared state's names (``<name>.step``); default the class name in
+        lower case, numbered from the second optimizer of a kind (``adam``, ``adam_1``).
+        A parameter's own state is named after it (``w1.exp_avg``).
+
+    Any hyperparameter but a flag may be a 0-d float tensor instead of a number, e.g. a
+    placeholder fed at each call. Options are read when ``updates`` builds the graph:
+    change a placeholder's value, not ``param_groups``, between calls.
+
     Subclasses give ``_init_state`` (a parameter's state) and ``_update`` (its new value
     and those of its state), and ``_init_shared``/``_update_shared`` for per-group state.
     """
