@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from . import distributed  # noqa: F401  (first: per-rank setup before pyopencl loads PoCL)
 from .autodiff import grad
+from .checkpoint import load, save
 from .compiler import Function, compile
 from .errors import (BuildError, CodegenError, DeviceError, DTypeError, GradientError,
                      GraphcError, ShapeError)
@@ -22,6 +23,7 @@ from .ops.gathers import (embedding, gather, index_add, index_select, one_hot, s
                           take, take_along_axis, take_along_dim)
 from .ops.reduce import log
 from .ops.scans import argmax, argmin, cumprod, cumsum
+from . import optim  # gc.optim.Adam, gc.optim.clip_grad_norm, ...
 
 # every elementwise op of the table, as gc.<name> (gc.sin, gc.gelu, gc.isnan, ...), and the
 # losses (gc.cross_entropy, gc.mse_loss, ...), bitwise operations and creation functions
@@ -53,4 +55,5 @@ __all__ = list(_ops.ELEMENTWISE) + list(_ops.FAMILIES) + [
     "argmax", "argmin", "cumprod", "cumsum",
     "embedding", "gather", "index_add", "index_select", "one_hot", "scatter_add", "take",
     "take_along_axis", "take_along_dim",
+    "load", "optim", "save",
 ]

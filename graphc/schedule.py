@@ -449,16 +449,13 @@ def schedule(outputs: list, updates: list, fuse: bool = True,
 
 
 def _in_place_candidates(updates, outputs, builder, loads, writer) -> set:
-    """Update values that their kernel may write straight into the parameter's buffer."""
+    """Update values that their kernel may write straight into the parameter's buffer.
+    Only readers in other kernels count: one in the same kernel takes the value from a
+    register (an optimizer's new moment, read by the new weight it computes)."""
     consumers: dict[int, int] = {}
     for entries in loads.values():
         for _, base, _ in entries:
             consumers[id(base)] = consumers.get(id(base), 0) + 1
-    for g in builder.groups:
-        members = g.members()
-        for n in members:
-            for s in n.src:
-                consumers[id(s)] = consumers.get(id(s), 0) + 1
     output_ids = {id(o) for o in outputs}
     values = [v for _, v in updates]
     found = set()

@@ -202,10 +202,10 @@ LAUNCH_SHARE_BYTES = 1 << 21
 
 
 def _buffer_key(ref: BufferRef) -> tuple:
-    """Which buffer ``ref`` is. A parameter's current and spare buffers count as one,
-    which is what they are when updates are written in place."""
-    if ref.kind in ("param", "spare"):
-        return ("param", id(ref.node))
+    """Which buffer ``ref`` is. A parameter's current and spare buffers are two: a kernel
+    writing the spare (a transactional update) does not race one reading the current
+    value, so an optimizer's step counter shares the launch of the weights that read it.
+    Updates written over the current value (``transactional=False``) are "param" refs."""
     if ref.kind == "temp":
         return ("temp", ref.slot)
     return (ref.kind, id(ref.node))

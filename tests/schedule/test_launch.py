@@ -68,16 +68,17 @@ def test_a_launch_holds_at_most_one_large_kernel():
     assert _names(codegen.merge_launches(specs)) == [["a", "b"], ["c", "d"]]
 
 
-def test_parameter_buffers_count_as_one():
-    """A parameter's current and spare buffers are one buffer where updates are written in
-    place: a kernel reading it and one writing its update keep their own launches."""
+@pytest.mark.parametrize("written, merged", [("param", False), ("spare", True)])
+def test_parameter_update_shares_a_launch_only_with_a_spare(written, merged):
+    """An update written over the parameter's value (``transactional=False``, a "param"
+    ref) keeps its own launch away from a kernel reading that value; one written into the
+    spare buffer (transactional) writes nothing any other kernel reads, so they share one."""
     w = gc.parameter(np.ones(3, np.float32), name="w")
-    read = BufferRef("param", w)
     a = _spec("a", [0], [1])
-    a.args[0] = read
+    a.args[0] = BufferRef("param", w)
     b = _spec("b", [2], [3])
-    b.args[1] = b.written[0] = BufferRef("spare", w)
-    assert _names(codegen.merge_launches([a, b])) == ["a", "b"]
+    b.args[1] = b.written[0] = BufferRef(written, w)
+    assert _names(codegen.merge_launches([a, b])) == ([["a", "b"]] if merged else ["a", "b"])
 
 
 def test_seed_step_in_two_launches_matches_evaluate(device):

@@ -112,3 +112,18 @@ def test_graphc_without_pyopencl():
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith("loss ")
     assert "graphc program for a CPU target: 2 kernels" in done.stdout
+
+
+def test_an_update_read_by_another_in_its_kernel_is_written_in_place():
+    """A momentum buffer's new value, read by the new weight in the same matmul epilogue,
+    is written into its spare buffer by that kernel: no copy after the launches."""
+    outputs, updates = seed()
+    weights = list(updates)
+    momentum = {}
+    for w, g in zip(weights, gc.grad(outputs[0], weights)):
+        buf = gc.parameter(np.zeros(w.shape, np.float32), name=f"{w.name}.buf")
+        momentum[buf] = 0.9 * buf + g
+        momentum[w] = w - 1e-6 * momentum[buf]
+    program = gc.lower(outputs, momentum, CPU)
+    assert [k.kind for k in program.kernels] == ["rows", "launch"]
+    assert program.copies == []
