@@ -349,8 +349,10 @@ class _Variant:
         self.ctx, self.inputs, self.outputs = ctx, inputs, outputs
         self.transactional = transactional
         from . import tune as tuning
+        # an empty output is an empty array whatever the inputs hold: no kernel computes it
+        self.computed = [o for o in outputs if o.numel()]
         self.program = program = lower(
-            outputs, updates, ctx.target, fuse=fuse, transactional=transactional,
+            self.computed, updates, ctx.target, fuse=fuse, transactional=transactional,
             plans=lambda problems: tuning.plans_for(ctx, problems, tune),
             rewrite=False, node_count=len(nodes))
         self.source = program.source
@@ -445,7 +447,8 @@ class _Variant:
         for p, a in zip(self.inputs, checked):
             if isinstance(a, np.ndarray):
                 buf = self.staging[id(p)]
-                cl.enqueue_copy(queue, buf, a, is_blocking=False)
+                if a.size:              # an empty input is read by no kernel
+                    cl.enqueue_copy(queue, buf, a, is_blocking=False)
                 fed[id(p)] = buf
             else:
                 fed[id(p)] = a.data
@@ -478,15 +481,21 @@ class _Variant:
         return results, events
 
     def _outputs(self, queue: Any, on_device: bool) -> list:
-        """Enqueue the outputs' copies out of the temporaries (which later calls reuse)."""
-        if not on_device:
-            results = [np.empty(o.shape, o.dtype) for o in self.outputs]
-            for host, buf in zip(results, self.output_buffers):
-                cl.enqueue_copy(queue, host, buf, is_blocking=False)
-            return results
-        results = [cl_array.empty(queue, o.shape, o.dtype) for o in self.outputs]
-        for array, buf in zip(results, self.output_buffers):
-            cl.enqueue_copy(queue, array.data, buf, byte_count=array.nbytes)
+        """Enqueue the outputs' copies out of the temporaries (which later calls reuse);
+        an empty output is a new empty array."""
+        buffers = iter(self.output_buffers)
+        results = []
+        for o in self.outputs:
+            if not on_device:
+                results.append(np.empty(o.shape, o.dtype))
+                if o.numel():
+                    cl.enqueue_copy(queue, results[-1], next(buffers), is_blocking=False)
+            elif not o.numel():
+                results.append(cl_array.zeros(queue, o.shape, o.dtype))
+            else:
+                results.append(cl_array.empty(queue, o.shape, o.dtype))
+                cl.enqueue_copy(queue, results[-1].data, next(buffers),
+                                byte_count=results[-1].nbytes)
         return results
 
 

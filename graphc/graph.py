@@ -134,6 +134,10 @@ class Tensor:
 
     def __new__(cls, op: Op, src: tuple, shape: tuple, dtype: np.dtype, arg: Any = None,
                 name: Optional[str] = None) -> "Tensor":
+        if op not in LEAVES and any(isinstance(d, int) and d == 0 for d in shape):
+            # an empty result is the same whatever its inputs hold: an empty constant, so
+            # that no kernel ever has an empty index space
+            return constant(np.zeros(shape, dtype), dtype)
         # sources by identity: == on tensors builds a comparison, it answers no question
         key = (op, tuple(map(id, src)), shape, dtype.str, arg)
         node = cls._cache.get(key)
@@ -232,7 +236,7 @@ def placeholder(shape: Iterable[Optional[int]], dtype: Any = "float32",
         try:
             known = check_shape([1 if d is None else d for d in given], "placeholder")
         except ShapeError:
-            raise ShapeError("placeholder: every dimension must be a positive int or None, "
+            raise ShapeError("placeholder: every dimension must be a non-negative int or None, "
                              f"got shape {given!r}") from None
         shape = tuple(shapes.Dim(name, i) if d is None else k
                       for i, (d, k) in enumerate(zip(given, known)))
@@ -277,8 +281,8 @@ def check_shape(shape: Iterable[int], what: str) -> tuple:
         shape = tuple(int(d) for d in shape)
     except (TypeError, ValueError):
         raise ShapeError(f"{what}: shape must be a tuple of ints, got {shape!r}") from None
-    if any(d <= 0 for d in shape):
-        raise ShapeError(f"{what}: every dimension must be positive, got shape {shape}")
+    if any(d < 0 for d in shape):
+        raise ShapeError(f"{what}: a dimension cannot be negative, got shape {shape}")
     return shape
 
 

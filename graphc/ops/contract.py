@@ -4,6 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import shapes
+from .. import graph
 from ..errors import DTypeError, ShapeError
 from ..graph import Op, Tensor
 from .elementwise import Operand, as_tensor, broadcast_shapes
@@ -36,10 +37,18 @@ def matmul(a: Operand, b: Operand) -> Tensor:
                          "together") from None
     a2 = broadcast_to(a2, batch + a2.shape[-2:])
     b2 = broadcast_to(b2, batch + b2.shape[-2:])
+    if isinstance(a2.shape[-1], int) and a2.shape[-1] == 0:   # a sum of no products
+        zeros = batch + (a2.shape[-2], b2.shape[-1])
+        return reshape(graph.constant(np.zeros(zeros, a.dtype), a.dtype),
+                       _final(a, b, batch))
     out = Tensor(Op.MATMUL, (a2, b2), batch + (a2.shape[-2], b2.shape[-1]), a.dtype)
-    final = batch + ((a.shape[-2],) if a.ndim > 1 else ()) + ((b.shape[-1],) if b.ndim > 1
-                                                                  else ())
-    return reshape(out, final)
+    return reshape(out, _final(a, b, batch))
+
+
+def _final(a: Tensor, b: Tensor, batch: tuple) -> tuple:
+    """numpy's matmul shape: 1-D operands' promoted axes dropped again."""
+    return batch + ((a.shape[-2],) if a.ndim > 1 else ()) + ((b.shape[-1],) if b.ndim > 1
+                                                             else ())
 
 
 def mm(a: Tensor, b: Operand) -> Tensor:

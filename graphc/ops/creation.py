@@ -52,10 +52,7 @@ def arange(start: Number, end: Optional[Number] = None, step: Number = 1,
             raise TypeError(f"arange: {what} must be a number, got {type(v).__name__}")
     if step == 0:
         raise ValueError("arange: step must be non-zero")
-    count = math.ceil((end - start) / step)
-    if count <= 0:
-        raise ShapeError(f"arange: [{start}, {end}) with step {step} is empty; graphc's "
-                         "tensors have at least one element per axis")
+    count = max(math.ceil((end - start) / step), 0)     # empty, as torch's
     integral = all(_is_int(v) for v in (start, end, step))
     dtype = as_dtype(dtype if dtype is not None else
                      np.int64 if integral else np.float32, "arange")
@@ -75,9 +72,11 @@ def linspace(start: Number, end: Number, steps: int, dtype: Any = None) -> Tenso
     """``steps`` values from ``start`` to ``end`` evenly spaced, as ``torch.linspace``
     (float32 by default): the first half counts up from start, the second down from end,
     so both ends are exact."""
-    if not _is_int(steps) or steps < 1:
-        raise ValueError(f"linspace: steps must be a positive int, got {steps!r}")
+    if not _is_int(steps) or steps < 0:
+        raise ValueError(f"linspace: steps must be a non-negative int, got {steps!r}")
     dtype = as_dtype(dtype if dtype is not None else np.float32, "linspace")
+    if steps == 0:
+        return full((0,), 0, dtype)
     compute = dtype if dtype.kind == "f" else np.dtype(np.float32)
     if steps == 1:
         return full((1,), start, dtype)

@@ -128,9 +128,8 @@ def as_index(value: Any, op: str, what: str = "index") -> Tensor:
     array = np.asarray(value)
     if array.dtype == np.bool_:
         raise TypeError(mask_hint)
-    if array.size == 0:
-        raise ShapeError(f"{op}: {what} selects nothing (shape {array.shape}); graphc "
-                         "tensors have no empty dimensions")
+    if array.size == 0 and array.dtype.kind == "f":
+        array = array.astype(np.int64)          # x[[]], as numpy's: an empty selection
     if array.dtype.kind not in "iu":
         raise DTypeError(f"{op}: {what} {value!r} is not an integer array (dtype "
                          f"{array.dtype}); indices must be integers")
@@ -195,6 +194,8 @@ def scatter_sum(g: Tensor, indices: Sequence[Tensor], coords: Sequence[tuple],
                          "scatter_add, index_add) over a None dimension is not supported "
                          "yet; give that input a fixed shape")
     coords = tuple(coords)
+    if g.numel() == 0:                  # nothing to add
+        return graph.constant(np.zeros(shape, g.dtype), g.dtype)
     used = [c[1] for c in coords if c[0] == "axis"]
     free = tuple((a, c[1]) for a, c in enumerate(coords)
                  if c[0] == "axis" and used.count(c[1]) == 1

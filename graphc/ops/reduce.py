@@ -41,6 +41,9 @@ def reduce_axes(x: Tensor, axis: Axes, op: str) -> tuple:
     return axes
 
 
+_IDENTITY = {"sum": 0, "prod": 1}      # a reduction of nothing (numpy's and torch's)
+
+
 def _reduction(kind: str, x: Operand, axis: Axes, keepdims: bool, dim: Axes,
                keepdim: Optional[bool], differentiable: bool = True) -> Tensor:
     x = as_tensor(x)
@@ -53,6 +56,12 @@ def _reduction(kind: str, x: Operand, axis: Axes, keepdims: bool, dim: Axes,
     out = tuple(d for i, d in enumerate(x.shape) if i not in axes)
     if not axes:
         result = x
+    elif shapes.is_static(x.shape) and 0 in [x.shape[a] for a in axes]:
+        if kind not in _IDENTITY:
+            raise ValueError(f"{kind}: the tensor of shape {x.shape} is empty along the "
+                             f"reduced axes {axes}, and a {kind} of nothing has no value "
+                             "(as numpy's and torch's)")
+        result = graph.constant(np.full(out, _IDENTITY[kind], x.dtype), x.dtype)
     elif x.op is Op.CONST and x.arg.uniform is not None:
         n = int(np.prod([x.shape[a] for a in axes]))
         value = {"sum": x.arg.uniform * n, "prod": x.arg.uniform ** n}.get(kind,
@@ -102,6 +111,8 @@ def mean(x: Operand, axis: Axes = None, keepdims: bool = False, *,
     total = sum(x, axis, keepdims, dim=dim, keepdim=keepdim)
     if not is_float(total.dtype):
         total = astype(total, np.float32)
+    if x.numel() == 0:                # 0 / 0, as numpy's (and torch's) mean of nothing
+        return graph.constant(np.full(total.shape, np.nan, total.dtype), total.dtype)
     return mul(total, total.numel() / x.numel())
 
 

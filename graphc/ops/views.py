@@ -62,7 +62,7 @@ def reshape(x: Tensor, *shape: Any) -> Tensor:
             if known == 0 or x.numel() % known:
                 raise ShapeError(f"reshape: cannot reshape {x.shape} into {shape}")
             shape = tuple(x.numel() // known if d == -1 else d for d in shape)
-        if int(np.prod(shape, dtype=np.int64)) != x.numel() or any(d <= 0 for d in shape):
+        if int(np.prod(shape, dtype=np.int64)) != x.numel() or any(d < 0 for d in shape):
             raise ShapeError(f"reshape: cannot reshape {x.shape} ({x.numel()} elements) "
                              f"into {shape}")
     if shape == x.shape:
@@ -89,7 +89,7 @@ def _symbolic_reshape(x: Tensor, shape: tuple) -> tuple:
         raise ShapeError(f"reshape: cannot reshape {x.shape} ({count} elements) into "
                          f"{shape}: a None dimension's size is known only at call time, so "
                          "give it as -1 or as the tensor's own size (x.size(0))")
-    if any(shapes.truth(d <= 0) for d in shape):
+    if any(shapes.truth(d < 0) for d in shape):
         raise ShapeError(f"reshape: cannot reshape {x.shape} into {shape}")
     return shape
 
@@ -217,6 +217,8 @@ def shrink(x: Tensor, slices: Sequence[tuple]) -> Tensor:
     if len(slices) != x.ndim:
         raise ShapeError(f"shrink: {len(slices)} slices for a {x.ndim}-d tensor")
     for axis, ((start, step, count), n) in enumerate(zip(slices, x.shape)):
+        if count == 0 and shapes.is_static(n):
+            continue                  # an empty slice: the result is an empty constant
         last = start + step * (count - 1)
         fits = (count > 0, step != 0, 0 <= start, start < n, 0 <= last, last < n)
         if any(shapes.truth(f) is False for f in fits):   # undecided: the call checks
@@ -268,9 +270,8 @@ def getitem(x: Tensor, key: Any) -> Tensor:
         n = x.shape[axis]
         if isinstance(item, slice):
             start, step, count = _slice(item, n, axis, x.shape)
-            if shapes.truth(count <= 0):
-                raise ShapeError(f"slice {item} of axis {axis} (size {n}) of shape {x.shape} "
-                                 "is empty; graphc tensors have no empty dimensions")
+            if shapes.truth(count <= 0):      # empty, as numpy's
+                start, step, count = 0, 1, 0
             slices.append((start, step, count))
             shape.append(count)
         else:

@@ -152,17 +152,17 @@ def test_index_leaves_read_by_skeletons_and_as_outputs():
 def test_creation_errors():
     with pytest.raises(ValueError, match="arange: step must be non-zero"):
         gc.arange(0, 5, 0)
-    with pytest.raises(gc.ShapeError, match=r"arange: \[5, 0\) with step 1 is empty"):
-        gc.arange(5, 0)
+    assert gc.arange(5, 0).shape == (0,)                 # empty, as torch's
     with pytest.raises(TypeError, match="arange: end must be a number"):
         gc.arange(0, "5")
-    with pytest.raises(ValueError, match="linspace: steps must be a positive int"):
-        gc.linspace(0, 1, 0)
+    with pytest.raises(ValueError, match="linspace: steps must be a non-negative int"):
+        gc.linspace(0, 1, -1)
+    assert gc.linspace(0, 1, 0).shape == (0,)
     with pytest.raises(gc.ShapeError, match="tril: the input must have at least 2 dim"):
         gc.tril(gc.placeholder((3,)))
     with pytest.raises(TypeError, match="triu: diagonal must be an int"):
         gc.triu(gc.placeholder((3, 3)), 0.5)
-    with pytest.raises(gc.ShapeError, match="zeros: every dimension must be positive"):
-        gc.zeros(2, 0)
+    with pytest.raises(gc.ShapeError, match="zeros: a dimension cannot be negative"):
+        gc.zeros(2, -1)
     with pytest.raises(gc.DTypeError, match="full.*float16"):
         gc.full((2,), 1, "float16")

@@ -323,12 +323,19 @@ def test_scatter_add_gradients_are_bitwise_identical_across_runs():
     assert not runs[0][5:].any()                      # rows nobody indexes: zeros
 
 
-def test_empty_selections_are_shape_errors():
+def test_empty_selections_are_empty_tensors():
+    """An empty index selects an empty tensor, as numpy's; what it is scattered into keeps
+    its values, and no kernel has an empty index space (tests/test_empty.py has more)."""
     x = gc.placeholder((4, 3), name="x")
-    with pytest.raises(gc.ShapeError, match="selects nothing.*no empty dimensions"):
-        x[[]]
-    with pytest.raises(gc.ShapeError, match="index_select: index selects nothing"):
-        gc.index_select(x, 0, np.zeros(0, np.int64))
+    assert x[[]].shape == (0, 3)
+    picked = gc.index_select(x, 0, np.zeros(0, np.int64))
+    assert picked.shape == (0, 3)
+    added = gc.index_add(x, 0, np.zeros(0, np.int64), gc.zeros(0, 3))
+    value = np.arange(12.0, dtype=np.float32).reshape(4, 3)
+    got = gc.compile([x], [picked, added, gc.grad(gc.sum(added * added), x)])(value)
+    assert got[0].shape == (0, 3)
+    np.testing.assert_array_equal(got[1], value)
+    np.testing.assert_array_equal(got[2], 2 * value)
 
 
 def test_computed_indices_out_of_range_are_clamped():

@@ -102,8 +102,7 @@ def test_indexing_errors_name_the_problem():
         x[0, 0, 0]
     with pytest.raises(TypeError, match="boolean.*gc.where"):   # integer arrays gather
         x[np.array([True, False, True])]
-    with pytest.raises(gc.ShapeError, match="empty"):
-        x[2:1]
+    assert x[2:1].shape == (0,) + x.shape[1:]         # empty, as numpy's
     with pytest.raises(IndexError, match="single ellipsis"):
         x[..., ...]
 

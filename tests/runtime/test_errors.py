@@ -97,8 +97,8 @@ def test_bad_axes():
 
 
 def test_bad_shapes_of_leaves():
-    with pytest.raises(gc.ShapeError, match=r"placeholder.*positive.*\(3, 0\)"):
-        gc.placeholder((3, 0))
+    with pytest.raises(gc.ShapeError, match=r"placeholder.*negative.*\(3, -1\)"):
+        gc.placeholder((3, -1))
     with pytest.raises(gc.ShapeError, match=r"placeholder.*tuple of ints"):
         gc.placeholder(3)
 
