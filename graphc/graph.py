@@ -41,6 +41,8 @@ class Op(enum.Enum):
     GATHER = "gather"             # src (x, index...): x read where the indices say; GatherMap
     BUCKETS = "buckets"           # src (index...): a scatter's positions sorted by target
     SCATTER = "scatter"           # src (g, buckets): g summed into its targets; ScatterPlan
+    SCATTER_LATER = "scatter_later"   # src (g, index...): a scatter over None sizes; arg:
+    #                                   its coords, made a SCATTER once the sizes are known
 
 
 LEAVES = frozenset({Op.PLACEHOLDER, Op.PARAMETER, Op.CONST, Op.IOTA})

@@ -362,7 +362,9 @@ class _Builder:
             elif kind in (Category.SORT, Category.SCATTER):
                 self.new_group("buckets" if kind is Category.SORT else "scatter",
                                node.shape, node)
-                for s in node.src:
+                for s in node.src:      # they read buffers: an index leaf is written first
+                    if resolve(s, self.bases)[0].op is Op.IOTA:
+                        self.materialise(s)
                     self.load_base(s)
             elif kind is Category.HOST:     # the host sends a whole contiguous buffer
                 src = node.src[0]

@@ -14,8 +14,9 @@ import math
 from typing import Any, Iterable, Optional, Union
 
 import numpy as np
+import sympy as sp
 
-from .. import graph
+from .. import graph, shapes
 from ..dtypes import as_dtype, scalar_dtype
 from ..errors import ShapeError
 from ..graph import Op, Tensor, check_shape
@@ -28,7 +29,7 @@ Number = Union[int, float, bool]
 
 def iota(n: int, dtype: Any = "int64") -> Tensor:
     """0, 1, ..., n - 1 of ``dtype``: an index leaf, computed wherever it is read."""
-    (n,) = check_shape((n,), "iota")
+    n = shapes.as_size(n, "iota") if isinstance(n, sp.Basic) else check_shape((n,), "iota")[0]
     return Tensor(Op.IOTA, (), (n,), as_dtype(dtype, "iota"))
 
 
@@ -48,12 +49,19 @@ def arange(start: Number, end: Optional[Number] = None, step: Number = 1,
     if end is None:
         start, end = 0, start
     for what, v in (("start", start), ("end", end), ("step", step)):
-        if isinstance(v, Tensor) or not isinstance(v, (int, float, np.number)):
+        if isinstance(v, Tensor) or not isinstance(v, (int, float, np.number, sp.Basic)):
             raise TypeError(f"arange: {what} must be a number, got {type(v).__name__}")
     if step == 0:
         raise ValueError("arange: step must be non-zero")
-    count = max(math.ceil((end - start) / step), 0)     # empty, as torch's
-    integral = all(_is_int(v) for v in (start, end, step))
+    if any(isinstance(v, sp.Basic) for v in (start, end, step)):
+        # a None size (x.size(0)): arange(n) of each call's n
+        if not (_is_int(start) and step == 1 and shapes.symbols(end)):
+            raise TypeError("arange: a size known only at call time may only be the end, "
+                            "with an int start and step 1 (arange(x.size(0)))")
+        count = shapes.as_size(end - start, "arange")
+    else:
+        count = max(math.ceil((end - start) / step), 0)     # empty, as numpy's
+    integral = all(_is_int(v) or isinstance(v, sp.Basic) for v in (start, end, step))
     dtype = as_dtype(dtype if dtype is not None else
                      np.int64 if integral else np.float32, "arange")
     if integral and dtype.kind in "iu":

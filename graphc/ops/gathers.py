@@ -36,7 +36,7 @@ import numpy as np
 
 from .. import graph, shapes
 from ..dtypes import INTEGERS
-from ..errors import DTypeError, ShapeError
+from ..errors import DTypeError, GraphcError, ShapeError
 from ..graph import Op, Tensor
 from . import methods
 from .elementwise import add, as_tensor, astype, broadcast_shapes, eq, logical_and, mul, ne, where
@@ -188,12 +188,10 @@ def scatter_sum(g: Tensor, indices: Sequence[Tensor], coords: Sequence[tuple],
                 shape: tuple) -> Tensor:
     """``out[c(p)] += g[p]`` into zeros of ``shape``: the transpose of ``gather_node``
     (``indices`` of ``g``'s shape)."""
-    if not (shapes.is_static(shape) and shapes.is_static(g.shape)):
-        raise ShapeError(f"scatter-add into shape {shapes.public(tuple(shape))} from shape "
-                         f"{shapes.public(g.shape)}: a scatter (the gradient of a gather, "
-                         "scatter_add, index_add) over a None dimension is not supported "
-                         "yet; give that input a fixed shape")
     coords = tuple(coords)
+    if not (shapes.is_static(tuple(shape)) and shapes.is_static(g.shape)):
+        # the buckets' layout needs the sizes: planned when a call gives them
+        return Tensor(Op.SCATTER_LATER, (g, *indices), tuple(shape), g.dtype, coords)
     if g.numel() == 0:                  # nothing to add
         return graph.constant(np.zeros(shape, g.dtype), g.dtype)
     used = [c[1] for c in coords if c[0] == "axis"]
@@ -299,6 +297,16 @@ define(Op.GATHER, Category.GATHER, vjp=_vjp_gather, impl=_impl_gather, label=_la
 define(Op.BUCKETS, Category.SORT, impl=_impl_buckets,
        label=lambda node, inner: "buckets({})".format(", ".join(
            _index_name(i, text) for i, text in zip(node.src, inner))))
+def _impl_scatter_later(node: Tensor, *arrays: np.ndarray) -> np.ndarray:
+    raise GraphcError("a scatter over None sizes runs once they are known: "
+                      "graphc.specialize rebuilds it (gc.evaluate and compiled calls do)")
+
+
+define(Op.SCATTER_LATER, Category.SCATTER, impl=_impl_scatter_later,
+       vjp=lambda node, g: [gather_node(g, node.arg, node.src[1:], node.src[0].shape,
+                                        "scatter")] + [None] * (len(node.src) - 1),
+       label=lambda node, inner: f"scatter_add({inner[0]})",
+       rebuild=lambda node, src: scatter_sum(src[0], src[1:], node.arg, node.shape))
 define(Op.SCATTER, Category.SCATTER, vjp=_vjp_scatter, impl=_impl_scatter,
        label=lambda node, inner: f"scatter_add({inner[0]})",
        rebuild=lambda node, src: Tensor(Op.SCATTER, tuple(src), node.shape, src[0].dtype,

@@ -492,3 +492,36 @@ def test_errors_name_the_op_and_the_tensor():
         gc.embedding(i, x, padding_idx=4)
 
 # }}}
+
+
+def test_picked_log_probabilities_over_a_batch_of_any_size():
+    """``log_softmax(z)[arange(n), labels]``, the way PyTorch's tutorials write the
+    negative log-likelihood, over a None batch: its gradient, a scatter, is planned for
+    each batch size a call brings; an index leaf read by the scatter is written first."""
+    torch = pytest.importorskip("torch")
+    z = gc.placeholder((None, 10), name="z")
+    labels = gc.placeholder((None,), "int64", name="labels")
+    picked = gc.log_softmax(z, 1)[gc.arange(z.size(0)), labels]
+    loss = -picked.mean()
+    fn = gc.compile([z, labels], [loss, gc.grad(loss, z)])
+    rng = np.random.default_rng(11)
+    for n in (128, 92, 128):
+        zs = rng.normal(size=(n, 10)).astype(np.float32)
+        ys = rng.integers(0, 10, n)
+        got = fn(zs, ys)
+        zt = torch.tensor(zs, requires_grad=True)
+        want = torch.nn.functional.cross_entropy(zt, torch.tensor(ys))
+        want.backward()
+        np.testing.assert_allclose(got[0], want.item(), rtol=1e-5)
+        np.testing.assert_allclose(got[1], zt.grad.numpy(), rtol=1e-5, atol=1e-8)
+        ev = gc.evaluate([loss, gc.grad(loss, z)], {z: zs, labels: ys})
+        np.testing.assert_allclose(ev[1], got[1], rtol=1e-5, atol=1e-8)
+    assert len(fn.variants) == 2
+    # an embedding's gradient over a None batch of indices, into a fixed table
+    w = gc.parameter(rng.normal(size=(7, 3)).astype(np.float32), name="w")
+    i = gc.placeholder((None,), "int64", name="i")
+    g = gc.grad(gc.sum(gc.embedding(i, w) ** 2), w)
+    index = np.array([1, 1, 6, 0, 1])
+    want = np.zeros((7, 3), np.float32)
+    np.add.at(want, index, 2 * w.value[index])
+    np.testing.assert_allclose(gc.compile([i], g)(index), want, rtol=1e-6)
