@@ -24,6 +24,7 @@ from .ops.gathers import (embedding, gather, index_add, index_select, one_hot, s
 from .ops.reduce import log
 from .ops.scans import argmax, argmin, cumprod, cumsum
 from . import optim  # gc.optim.Adam, gc.optim.clip_grad_norm, ...
+from . import nn  # gc.nn.Linear, gc.nn.Sequential, gc.nn.init, ...
 
 # every elementwise op of the table, as gc.<name> (gc.sin, gc.gelu, gc.isnan, ...), and the
 # losses (gc.cross_entropy, gc.mse_loss, ...), bitwise operations and creation functions
@@ -55,5 +56,5 @@ __all__ = list(_ops.ELEMENTWISE) + list(_ops.FAMILIES) + [
     "argmax", "argmin", "cumprod", "cumsum",
     "embedding", "gather", "index_add", "index_select", "one_hot", "scatter_add", "take",
     "take_along_axis", "take_along_dim",
-    "load", "optim", "save",
+    "load", "nn", "optim", "save",
 ]

@@ -109,6 +109,14 @@ def permute(x: Tensor, *axes: Any) -> Tensor:
         return permute(x.src[0], tuple(x.arg[p] for p in perm))
     if x.op is Op.CONST:
         return graph.constant(np.transpose(x.arg.array, perm), x.dtype)
+    swap = tuple(range(x.ndim - 2)) + (x.ndim - 1, x.ndim - 2)
+    if x.op is Op.MATMUL and perm == swap:
+        # (a @ b).T is b.T @ a.T, computed in the layout it is read in: the gradient of
+        # a weight kept as (out, in), nn.Linear's layout, is then a matmul whose epilogue
+        # can write the weight's update
+        from .contract import matmul, swap_last
+        a, b = x.src
+        return matmul(swap_last(b), swap_last(a))
     shape = tuple(x.shape[p] for p in perm)
     return Tensor(Op.PERMUTE, (x,), shape, x.dtype, perm)
 
