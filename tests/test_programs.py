@@ -127,3 +127,48 @@ def test_causal_attention_gradients_equal_torch():
     stored = [n for kernel in fn.kernels for n in kernel.outputs]
     assert stored and not any(n.dtype == np.bool_ for n in stored)
     assert len(fn.kernels) <= 28, fn.describe()
+
+
+def test_heat_equation_is_one_kernel_and_matches_numpy():
+    heat = _load("heat_equation")
+    u0 = heat.initial(64)
+    u, step = heat.build(u0)
+    for _ in range(50):
+        step()
+    assert len(step.kernels) == 1
+    np.testing.assert_allclose(u.value, heat.reference(u0, 50), atol=1e-5)
+
+
+@pytest.mark.slow
+def test_char_rnn_step_equals_torch_with_adagrad():
+    """One min-char-rnn step (clipped gradients, Adagrad) against torch's, from the same
+    weights; then the loss falls over 300 chunks."""
+    torch = pytest.importorskip("torch")
+    rnn = _load("char_rnn")
+    vocab = 12
+    params = rnn.init_parameters(vocab, hidden=16, seed=1)
+    rnn_step, p = rnn.build(params, seq=8)
+    rng = np.random.default_rng(4)
+    inputs, targets = rng.integers(0, vocab, 8), rng.integers(0, vocab, 8)
+    h0 = rng.standard_normal(16).astype(np.float32) * 0.1
+    loss, h = rnn_step(inputs, targets, h0)
+
+    tp = {k: torch.tensor(v, requires_grad=True) for k, v in params.items()}
+    ht, logits = torch.tensor(h0), []
+    for t in range(8):
+        ht = torch.tanh(tp["wxh"][:, inputs[t]] + tp["whh"] @ ht + tp["bh"])
+        logits.append(tp["why"] @ ht + tp["by"])
+    want = torch.nn.functional.cross_entropy(torch.stack(logits), torch.tensor(targets),
+                                             reduction="sum")
+    want.backward()
+    opt = torch.optim.Adagrad(list(tp.values()), lr=0.1)
+    for v in tp.values():
+        v.grad.clamp_(-5, 5)
+    opt.step()
+    np.testing.assert_allclose(loss, want.item(), rtol=1e-5)
+    np.testing.assert_allclose(h, ht.detach().numpy(), rtol=1e-5, atol=1e-7)
+    for name, v in tp.items():
+        _close(p[name].value, v.detach().numpy(), name)
+
+    losses, _ = rnn.train(iterations=300, verbose=False)
+    assert np.mean(losses[-30:]) < 0.8 * np.mean(losses[:30])
