@@ -1,6 +1,7 @@
 """The programs of examples/ written the natural way, each against a reference: the digits
-classifier's accuracy, the Elman RNN's and the causal attention block's gradients against
-torch's, with their kernel counts."""
+classifier's accuracy; the Elman RNN's, the causal attention block's and the small GPT's
+gradients against torch's; min-char-rnn's Adagrad step against torch's; the heat equation
+against numpy; with their kernel counts."""
 from __future__ import annotations
 
 import importlib.util
@@ -172,3 +173,51 @@ def test_char_rnn_step_equals_torch_with_adagrad():
 
     losses, _ = rnn.train(iterations=300, verbose=False)
     assert np.mean(losses[-30:]) < 0.8 * np.mean(losses[:30])
+
+
+def _torch_gpt(model, torch, chunk: np.ndarray, heads: int):
+    """The same GPT in torch, from graphc's parameter values: (loss, {name: gradient})."""
+    F = torch.nn.functional
+    named = dict(model.named_parameters())
+    tp = {n: torch.tensor(p.value, requires_grad=True) for n, p in named.items()}
+    idx, target = torch.tensor(chunk[:, :-1]), torch.tensor(chunk[:, 1:])
+    b, t = idx.shape
+    c = tp["tokens.weight"].shape[1]
+
+    def ln(x, name):
+        return F.layer_norm(x, (c,), tp[f"{name}.weight"], tp[f"{name}.bias"])
+
+    def linear(x, name):
+        return x @ tp[f"{name}.weight"].T + tp[f"{name}.bias"]
+
+    x = tp["tokens.weight"][idx] + tp["positions.weight"][torch.arange(t)]
+    q, k, v = linear(ln(x, "block.ln1"), "block.attn").split(c, dim=2)
+    q, k, v = (z.view(b, t, heads, c // heads).transpose(1, 2) for z in (q, k, v))
+    y = F.scaled_dot_product_attention(q, k, v, is_causal=True)
+    x = x + linear(y.transpose(1, 2).reshape(b, t, c), "block.proj")
+    x = x + linear(F.gelu(linear(ln(x, "block.ln2"), "block.fc")), "block.out")
+    logits = linear(ln(x, "ln"), "head")
+    loss = F.cross_entropy(logits.reshape(b * t, -1), target.reshape(b * t))
+    loss.backward()
+    return loss.item(), {n: v.grad.numpy() for n, v in tp.items()}
+
+
+@pytest.mark.slow
+def test_gpt_block_gradients_equal_torch():
+    torch = pytest.importorskip("torch")
+    gpt = _load("gpt_block")
+    chars = sorted(set(gpt.TEXT))
+    data = np.array([chars.index(ch) for ch in gpt.TEXT], np.int64)
+    model = gpt.GPT(len(chars), t=12, c=16, heads=2)
+    starts = gc.placeholder((3,), "int64", name="starts")
+    loss = gpt.next_character_loss(model, data, starts, t=12)
+    names = [n for n, _ in model.named_parameters()]
+    params = model.parameters()
+    fn = gc.compile([starts], [loss] + gc.grad(loss, params))
+    begin = np.array([0, 40, 101])
+    got = fn(begin)
+    chunk = data[begin[:, None] + np.arange(13)]
+    want_loss, want = _torch_gpt(model, torch, chunk, heads=2)
+    np.testing.assert_allclose(got[0], want_loss, rtol=1e-5)
+    for name, g in zip(names, got[1:]):
+        _close(g, want[name], name)
