@@ -14,7 +14,7 @@ from typing import Callable
 import numpy as np
 import sympy as sp
 
-from . import graph, inspect, kir, ops
+from . import graph, inspect, kir, ops, shapes
 from .dtypes import BOOL
 from .graph import LEAVES, Op, Tensor, toposort
 from .ops import registry
@@ -66,7 +66,10 @@ def merge_elementwise(roots: list) -> list:
     integer sum inside a float formula would be computed in floats). A small mask that
     compares inputs alone is substituted into every consumer, through a broadcast too:
     comparing its inputs again costs less than a kernel that stores it and a buffer that
-    holds it (a comparison of two integers is made in their own dtype wherever it is)."""
+    holds it (a comparison of two integers is made in their own dtype wherever it is).
+    So is a small float formula of scalars (``1 / n``, a learning rate times a bias
+    correction): a kernel of one element that every consumer waited for costs more than
+    each consumer's few operations on numbers it reads anyway."""
     def rule(node: Tensor, src: tuple, uses: dict):
         if node.op is not Op.EW:
             return None
@@ -77,7 +80,8 @@ def merge_elementwise(roots: list) -> list:
             others = [t for t in merged if t is not s] + list(s.src)
             alike = (uses[id(old)] == 1 and _computes(s.dtype, s.src) == computes
                      == _computes(node.dtype, others))
-            if s.op is Op.EW and (alike or _cheap_of_inputs(s)):
+            scalar = _of_scalars(s) and _computes(s.dtype, s.src) == computes
+            if s.op is Op.EW and (alike or scalar or _cheap_of_inputs(s)):
                 shift = len(merged)
                 inner = s.arg.xreplace({operand(k): operand(shift + k)
                                         for k in range(len(s.src))})
@@ -117,6 +121,16 @@ def _cheap_of_inputs(node: Tensor) -> bool:
             and sp.count_ops(node.arg) <= RECOMPUTE_MAX_OPS and plain(node.arg))
 
 
+def _of_scalars(node: Tensor) -> bool:
+    """Is ``node`` a small float formula of values of one element each (views of them)?"""
+    def scalar(t: Tensor) -> bool:
+        while registry.is_view(t):
+            t = t.src[0]
+        return shapes.is_static(t.shape) and t.numel() == 1
+    return (node.op is Op.EW and node.dtype.kind == "f" and all(scalar(s) for s in node.src)
+            and sp.count_ops(node.arg) <= RECOMPUTE_MAX_OPS)
+
+
 _MOVES = {Op.RESHAPE: lambda t, v: ops.reshape(t, v.shape),
           Op.BROADCAST: lambda t, v: ops.broadcast_to(t, v.shape),
           Op.PERMUTE: lambda t, v: ops.permute(t, v.arg),
@@ -124,15 +138,15 @@ _MOVES = {Op.RESHAPE: lambda t, v: ops.reshape(t, v.shape),
 
 
 def _recomputed(t: Tensor) -> Tensor:
-    """A view (broadcast, reshape, permute, slice) of a small mask of inputs as that mask
-    over the viewed inputs (``broadcast(labels != -100)`` -> ``broadcast(labels) != -100``):
-    each consumer compares the inputs itself; else ``t``. (The mask's sources all have
+    """A view (broadcast, reshape, permute, slice) of a small mask of inputs, or of a small
+    formula of scalars, as that formula over the viewed sources (``broadcast(labels !=
+    -100)`` -> ``broadcast(labels) != -100``): each consumer computes it itself; else ``t``. (The mask's sources all have
     its shape, so every view of it is a view of each of them.)"""
     chain, inner = [], t
     while inner.op in _MOVES:
         chain.append(inner)
         inner = inner.src[0]
-    if not chain or not _cheap_of_inputs(inner):
+    if not chain or not (_cheap_of_inputs(inner) or _of_scalars(inner)):
         return t
     src = list(inner.src)
     for view in reversed(chain):
