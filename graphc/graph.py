@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import enum
 import itertools
+import operator
 import weakref
 from typing import Any, Callable, Iterable, Optional
 
@@ -279,9 +280,14 @@ def constant(value: Any, dtype: Any = None) -> Tensor:
 
 
 def check_shape(shape: Iterable[int], what: str) -> tuple:
+    """``shape`` as a tuple of ints; a ``ShapeError`` for a dimension that is no integer
+    (3.5 is not truncated to 3, as numpy and torch refuse it) or is negative."""
     try:
-        shape = tuple(int(d) for d in shape)
-    except (TypeError, ValueError):
+        given = tuple(shape)
+        if any(isinstance(d, (bool, np.bool_)) for d in given):
+            raise TypeError
+        shape = tuple(operator.index(d) for d in given)
+    except TypeError:
         raise ShapeError(f"{what}: shape must be a tuple of ints, got {shape!r}") from None
     if any(d < 0 for d in shape):
         raise ShapeError(f"{what}: a dimension cannot be negative, got shape {shape}")
