@@ -494,8 +494,7 @@ def xreplace_ieee(expr: sp.Expr, mapping: dict, dtype=None) -> sp.Expr:
 
     sympy rewrites for finite reals: ``x - x`` is 0, ``x * 0`` is 0, ``x / x`` is 1 and
     ``exp(x) * exp(-x)`` is 1, where numpy gives NaN at inf or 0. Such a rewrite reads an
-    operand fewer times than the formula did (``x * x`` as ``x**2`` reads it as often),
-    which is how it is recognised. Folding numbers (``x * 1e20 * 1e20`` as ``x * 1e40``)
+    operand less than the formula did (``_reads``), which is how it is recognised. Folding numbers (``x * 1e20 * 1e20`` as ``x * 1e40``)
     gives a number that ``dtype`` cannot hold, where numpy's step-by-step product stays
     finite (1e-30 * 1e20 * 1e20 is 1e10). And sympy's numbers are complex: ``x / 0``
     would be ``zoo * x`` and ``log(-2)`` ``log(2) + I*pi``, where IEEE gives +-inf (NaN
@@ -508,26 +507,44 @@ def xreplace_ieee(expr: sp.Expr, mapping: dict, dtype=None) -> sp.Expr:
     if out == written:
         return out
     reads, kept = _reads(written), _reads(out)
-    if (all(kept.get(s, 0) >= n for s, n in reads.items())
+    if (all(kept.get(s, 0.0) >= n * (1 - 1e-9) for s, n in reads.items())
             and _specials(out) <= _specials(written) and not _unrepresentable(out, dtype)):
         return out
     return written
 
 
 def _reads(expr: sp.Basic) -> dict:
-    """How many times ``expr`` reads each symbol, ``x**n`` counting n times."""
+    """How much ``expr`` reads each symbol: once per occurrence, times |n| inside
+    ``x**n`` and times |c| inside ``c * x``. Combining like terms keeps the total when it
+    is IEEE-safe (``x + x`` as ``2*x``, ``x * x`` as ``x**2``) and lowers it when terms
+    cancel (``3*x - 2*x`` as ``x``: inf - inf is NaN, not inf)."""
     counts: dict = {}
 
-    def walk(e: sp.Basic, times: int) -> None:
+    def walk(e: sp.Basic, times: float) -> None:
         if isinstance(e, sp.Symbol):
-            counts[e] = counts.get(e, 0) + times
+            counts[e] = counts.get(e, 0.0) + times
         elif e.is_Pow and e.exp.is_Integer:
             walk(e.base, times * abs(int(e.exp)))
+        elif e.is_Mul:
+            scale = _scale([a for a in e.args if a.is_number])
+            for a in e.args:
+                if not a.is_number:
+                    walk(a, times * scale)
         else:
             for a in e.args:
                 walk(a, times)
-    walk(expr, 1)
+    walk(expr, 1.0)
     return counts
+
+
+def _scale(numbers: list) -> float:
+    """|product of numbers|, or 1 where it is 0 (``x * 0`` reads x once), not finite or
+    not real."""
+    try:
+        scale = abs(float(sp.Mul(*numbers)))
+    except TypeError:
+        return 1.0
+    return scale if 0 < scale < float("inf") else 1.0
 
 
 _SPECIALS = (sp.I, sp.zoo, sp.nan, sp.oo, sp.S.NegativeInfinity)

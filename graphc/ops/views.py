@@ -70,6 +70,9 @@ def reshape(x: Tensor, *shape: Any) -> Tensor:
     if x.op is Op.RESHAPE:
         return reshape(x.src[0], shape)
     if x.op is Op.CONST:
+        if x.arg.uniform is not None:      # reshaping a broadcast scalar would copy it
+            return graph.constant(np.broadcast_to(np.asarray(x.arg.uniform, x.dtype),
+                                                  shape), x.dtype)
         return graph.constant(x.arg.array.reshape(shape), x.dtype)
     return Tensor(Op.RESHAPE, (x,), shape, x.dtype)
 
