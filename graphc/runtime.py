@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Optional, Union
 
 import numpy as np
 
-from . import distributed, icd
+from . import caches, distributed, icd
 from .errors import BuildError, DeviceError
 
 if TYPE_CHECKING:
@@ -61,6 +61,7 @@ NO_PLATFORM = ("no OpenCL platform found. Install one: `pip install 'graphc[pocl
 
 def devices() -> list:
     """Every OpenCL device on every platform, platform by platform."""
+    caches.ensure_usable()      # an uncreatable PoCL cache hides every platform
     try:
         platforms = cl.get_platforms()
     except cl.Error:
@@ -274,9 +275,14 @@ def known_peaks(device: "cl.Device") -> Optional[dict]:
     """Peak rates measured earlier for ``device`` (``gflops``, ``gbps``), or None."""
     try:
         with open(_peaks_path()) as f:
-            return json.load(f).get(_device_key(device))
+            found = json.load(f)
     except (OSError, ValueError):
         return None
+    found = found.get(_device_key(device)) if isinstance(found, dict) else None
+    if not (isinstance(found, dict) and all(isinstance(found.get(k), (int, float))
+                                            and found[k] > 0 for k in ("gflops", "gbps"))):
+        return None             # [], null or an edited entry: measured again
+    return {k: float(found[k]) for k in ("gflops", "gbps")}
 
 
 def peak_rates(ctx: DeviceContext) -> dict:
@@ -316,6 +322,7 @@ def peak_rates(ctx: DeviceContext) -> dict:
                 table = json.load(f)
         except (OSError, ValueError):
             table = {}
+        table = table if isinstance(table, dict) else {}
         table[_device_key(ctx.device)] = peaks
         with open(path, "w") as f:
             json.dump(table, f, indent=1)
