@@ -312,6 +312,8 @@ class Function:
             if not _fits(p, array.shape):
                 raise ValueError(f"input {p.name!r}: expected shape {shapes.public(p.shape)}, "
                                  f"got {array.shape}")
+            self.ctx.check_size(array.nbytes, f"input {p.name!r} of shape {array.shape} "
+                                f"({array.dtype})")
             checked.append(np.ascontiguousarray(array))
         return checked
 

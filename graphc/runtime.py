@@ -171,12 +171,25 @@ class DeviceContext:
         return bool(self.device.double_fp_config)
 
     def alloc(self, nbytes: int) -> "cl.Buffer":
+        self.check_size(nbytes, "a device buffer")
         return cl.Buffer(self.context, cl.mem_flags.READ_WRITE, max(int(nbytes), 1))
 
     def upload(self, array: np.ndarray) -> "cl.Buffer":
         array = np.ascontiguousarray(array)
+        self.check_size(array.nbytes, f"an array of shape {array.shape} ({array.dtype})")
         return cl.Buffer(self.context, cl.mem_flags.READ_WRITE | cl.mem_flags.COPY_HOST_PTR,
                          hostbuf=array) if array.nbytes else self.alloc(1)
+
+    def check_size(self, nbytes: int, what: str) -> None:
+        """A ``DeviceError`` naming ``what``, its size and the limit where ``nbytes`` is
+        over the device's largest buffer (OpenCL's bare INVALID_BUFFER_SIZE else)."""
+        limit = int(self.device.max_mem_alloc_size)
+        if nbytes > limit:
+            raise DeviceError(f"{what} needs {nbytes} bytes ({nbytes / 2**20:.1f} MiB) in one "
+                              f"buffer, over {_describe(self.device)}'s limit of {limit} "
+                              f"bytes ({limit / 2**20:.1f} MiB, max_mem_alloc_size): split "
+                              "the work into smaller calls, or use a device with more "
+                              "memory")
 
     def build(self, source: str) -> "cl.Program":
         """Build ``source`` once per device (pyopencl keeps binaries on disk as well)."""
