@@ -502,8 +502,7 @@ def xreplace_ieee(expr: sp.Expr, mapping: dict, dtype=None) -> sp.Expr:
     out = expr.xreplace(mapping)
     if dtype is not None and np.dtype(dtype).kind != "f":
         return out              # integers and bools have no NaN, inf or rounding
-    with sp.evaluate(False):
-        written = expr.xreplace(mapping)
+    written = _unevaluated(expr, mapping)
     if out == written:
         return out
     reads, kept = _reads(written), _reads(out)
@@ -511,6 +510,23 @@ def xreplace_ieee(expr: sp.Expr, mapping: dict, dtype=None) -> sp.Expr:
             and _specials(out) <= _specials(written) and not _unrepresentable(out, dtype)):
         return out
     return written
+
+
+def _unevaluated(expr: sp.Basic, mapping: dict) -> sp.Basic:
+    """``expr.xreplace(mapping)`` without evaluating what it rebuilds. (Not under
+    ``sp.evaluate(False)``: sympy's cache does not key on that flag, so the unevaluated
+    nodes it made would come back from later evaluated constructions.)"""
+    if expr in mapping:
+        return sp.sympify(mapping[expr])
+    if not expr.args:
+        return expr
+    args = tuple(_unevaluated(a, mapping) for a in expr.args)
+    if all(a is b for a, b in zip(args, expr.args)):
+        return expr
+    try:
+        return expr.func(*args, evaluate=False)
+    except TypeError:
+        return expr.func(*args)
 
 
 def _reads(expr: sp.Basic) -> dict:
