@@ -243,6 +243,32 @@ def test_30_euler_steps_compile_and_match_evaluate():
     np.testing.assert_allclose(fn(us), want, rtol=1e-5, atol=1e-5)
 
 
+def test_issue16_deep_chains_compile_and_match_evaluate():
+    """Issue 16 (12): 100 steps of y = tanh(y) + c over a tensor c (RecursionError once),
+    and 30 explicit Euler steps v = v + 0.01 * (x - v**3) (over 150 s once). Compile
+    times are printed, not asserted."""
+    rng = np.random.default_rng(0)
+    y0, c = gc.placeholder((256,), name="y"), gc.placeholder((256,), name="c")
+    y = y0
+    for _ in range(100):
+        y = gc.tanh(y) + c
+    x, v0 = gc.placeholder((256,), name="x"), gc.placeholder((256,), name="v")
+    v = v0
+    for _ in range(30):
+        v = v + 0.01 * (x - v * v * v)
+    tanh_fn, tanh_seconds = _timed_compile([y0, c], y)
+    euler_fn, euler_seconds = _timed_compile([x, v0], v)
+    print(f"\n100 steps of tanh(y) + c: compile {tanh_seconds:.2f} s; 30 Euler steps of "
+          f"v + 0.01 (x - v^3): compile {euler_seconds:.2f} s")
+    ys, cs = rng.standard_normal(256).astype(np.float32), rng.uniform(-0.5, 0.5, 256)
+    cs = cs.astype(np.float32)
+    np.testing.assert_allclose(tanh_fn(ys, cs), gc.evaluate(y, {y0: ys, c: cs}),
+                               rtol=1e-5, atol=1e-5)
+    xs, vs = np.linspace(-1, 1, 256, dtype=np.float32), np.full(256, 0.5, np.float32)
+    np.testing.assert_allclose(euler_fn(xs, vs), gc.evaluate(v, {x: xs, v0: vs}),
+                               rtol=1e-5, atol=1e-6)
+
+
 FUNCTIONS = {
     "log2": symbolic.Log2(a0), "log10": symbolic.Log10(a0), "exp2": symbolic.Exp2(a0),
     "expm1": symbolic.Expm1(a0), "log1p": symbolic.Log1p(a0), "trunc": symbolic.Trunc(a0),
