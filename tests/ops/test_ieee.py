@@ -156,3 +156,61 @@ def test_saturated_tanh_matches_torch(name, dtype, has_fp64):
         np.testing.assert_array_equal(compiled[1][saturated], 0)
 
 # }}}
+
+
+# {{{ the class: random formulas of one input at IEEE special values
+
+_STEPS = {
+    "add": (lambda a, b: a + b, lambda a, b: a + b),
+    "sub": (lambda a, b: a - b, lambda a, b: a - b),
+    "mul": (lambda a, b: a * b, lambda a, b: a * b),
+    "div": (lambda a, b: a / b, lambda a, b: a / b),
+}
+_UNARY = {
+    "exp": (gc.exp, np.exp), "neg": (lambda a: -a, np.negative),
+    "zero": (lambda a: a * 0, lambda a: a * np.float32(0)),
+    "tanh": (gc.tanh, np.tanh),
+}
+
+
+def _formulas():
+    from hypothesis import strategies as st
+    leaf = st.just(("x",))
+    return st.recursive(leaf, lambda inner: st.one_of(
+        st.tuples(st.sampled_from(sorted(_UNARY)), inner),
+        st.tuples(st.sampled_from(sorted(_STEPS)), inner, inner)), max_leaves=6)
+
+
+def _build(formula, x, graph: bool):
+    if formula == ("x",):
+        return x
+    if len(formula) == 2:
+        fn = _UNARY[formula[0]][0 if graph else 1]
+        return fn(_build(formula[1], x, graph))
+    fn = _STEPS[formula[0]][0 if graph else 1]
+    return fn(_build(formula[1], x, graph), _build(formula[2], x, graph))
+
+
+def test_random_formulas_keep_numpy_nan_and_inf():
+    from hypothesis import given, settings, HealthCheck
+    x = gc.placeholder((SPECIAL.size,), name="x")
+
+    @settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
+    @given(_formulas())
+    def check(formula):
+        with np.errstate(all="ignore"):
+            want = np.asarray(_build(formula, SPECIAL, graph=False), np.float32)
+        out = _build(formula, x, graph=True)
+        # compare where numpy says NaN or inf exactly, and the finite values loosely
+        for got in _both([x], out, [SPECIAL]):
+            got = np.broadcast_to(got, want.shape)
+            np.testing.assert_array_equal(np.isnan(got), np.isnan(want), err_msg=str(formula))
+            finite = np.isfinite(want)
+            np.testing.assert_array_equal(got[~finite & ~np.isnan(want)],
+                                          want[~finite & ~np.isnan(want)],
+                                          err_msg=str(formula))
+            np.testing.assert_allclose(got[finite], want[finite], rtol=1e-4, atol=1e-5,
+                                       err_msg=str(formula))
+    check()
+
+# }}}
