@@ -37,6 +37,9 @@ def grad(cost: Tensor, wrt: Union[Tensor, Sequence[Tensor]],
     if not isinstance(cost, Tensor):
         raise TypeError(f"grad: cost must be a graphc Tensor, got {type(cost).__name__}")
     single = isinstance(wrt, Tensor)
+    if not single and not isinstance(wrt, (list, tuple)):
+        raise TypeError(f"grad: wrt must be a graphc Tensor or a list of them, got "
+                        f"{type(wrt).__name__} {wrt!r}")
     targets = [wrt] if single else list(wrt)
     for i, w in enumerate(targets):
         if not isinstance(w, Tensor):

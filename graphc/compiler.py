@@ -26,6 +26,30 @@ except ImportError:  # pragma: no cover
     cl = cl_array = None
 
 
+def _update_pairs(updates: Any) -> list:
+    """``updates`` as (parameter, value) pairs: from a mapping, or a list of pairs with
+    each parameter once."""
+    if updates is None:
+        return []
+    if isinstance(updates, Mapping):
+        return list(updates.items())
+    if isinstance(updates, (list, tuple)):
+        pairs = []
+        for i, pair in enumerate(updates):
+            if not (isinstance(pair, (list, tuple)) and len(pair) == 2):
+                raise TypeError(f"compile: updates[{i}] must be a (parameter, new value) "
+                                f"pair, got {pair!r}")
+            pairs.append(tuple(pair))
+        seen: set = set()
+        for param, _ in pairs:
+            if id(param) in seen:
+                raise ValueError(f"compile: updates gives parameter {param!r} twice")
+            seen.add(id(param))
+        return pairs
+    raise TypeError("compile: updates must be a mapping {parameter: new value} or a list "
+                    f"of (parameter, new value) pairs, got {type(updates).__name__}")
+
+
 def compile(inputs: Sequence[Tensor], outputs: Union[Tensor, Sequence[Tensor]],  # noqa: A001
             updates: Optional[Mapping[Tensor, Any]] = None,
             device: Any = None, *, fuse: bool = True,
@@ -45,7 +69,8 @@ def compile(inputs: Sequence[Tensor], outputs: Union[Tensor, Sequence[Tensor]], 
     outputs : Tensor or sequence of Tensor
         What a call returns: one array for one Tensor, a list for a list.
     updates : mapping, optional
-        New values of parameters, computed from the old values (Theano semantics).
+        New values of parameters, computed from the old values (Theano semantics); a
+        list of (parameter, new value) pairs is taken too, as Theano did.
     device : pyopencl.Device or str, optional
         ``"cpu"``, ``"gpu"`` or part of a device name; default ``$GRAPHC_DEVICE``, else the
         first GPU, else the first CPU.
@@ -85,7 +110,7 @@ def compile(inputs: Sequence[Tensor], outputs: Union[Tensor, Sequence[Tensor]], 
             raise TypeError(f"compile: outputs[{i}] must be a graphc Tensor, got "
                             f"{type(o).__name__}")
     pairs = []
-    for param, value in (updates or {}).items():
+    for param, value in _update_pairs(updates):
         if not isinstance(param, Tensor) or param.op is not Op.PARAMETER:
             raise TypeError(f"compile: updates keys must be parameters, got {param!r}")
         value = as_tensor(value, param, "updates")
@@ -278,13 +303,17 @@ class Function:
                 continue
             array = np.asarray(a)
             if array.dtype != p.dtype:
-                if array.dtype.kind == "f" or array.dtype.kind not in "biu":
+                python_float = isinstance(a, float) and p.dtype.kind == "f"   # 0.5, as 1
+                if (array.dtype.kind == "f" and not python_float
+                        or array.dtype.kind not in "biuf"):
                     raise TypeError(f"input {p.name!r}: expected dtype {p.dtype}, got "
                                     f"{array.dtype}; convert with .astype(np.{p.dtype})")
                 array = array.astype(p.dtype)
             if not _fits(p, array.shape):
                 raise ValueError(f"input {p.name!r}: expected shape {shapes.public(p.shape)}, "
                                  f"got {array.shape}")
+            self.ctx.check_size(array.nbytes, f"input {p.name!r} of shape {array.shape} "
+                                f"({array.dtype})")
             checked.append(np.ascontiguousarray(array))
         return checked
 

@@ -21,10 +21,11 @@ def check_grad(cost: Tensor, wrt: Union[Tensor, Sequence[Tensor]],
     ``wrt`` and each of ``directions`` random unit directions ``u``, the directional
     derivative ``<grad, u>`` is compared with ``(f(x + eps u) - f(x - eps u)) / 2 eps``,
     where ``f`` is ``sum(cost * grad_output)``. ``values`` feeds the placeholders (and
-    may override parameters).
+    may override parameters): a mapping {tensor: array}, or (PyTensor's ``verify_grad``
+    habit) a list of arrays aligned with ``wrt``.
     """
     targets = [wrt] if isinstance(wrt, Tensor) else list(wrt)
-    feed = {k: np.asarray(v, dtype=np.float64) for k, v in (values or {}).items()}
+    feed = {k: np.asarray(v, dtype=np.float64) for k, v in _feed(targets, values).items()}
     for t in targets:
         if t not in feed:
             if t.op is not Op.PARAMETER:
@@ -59,3 +60,18 @@ def check_grad(cost: Tensor, wrt: Union[Tensor, Sequence[Tensor]],
         raise GradientError(
             f"check_grad: the gradient of {cost!r} disagrees with central differences "
             f"(eps={eps}, rtol={rtol}, atol={atol}):\n" + "\n".join(failures))
+
+
+def _feed(targets: list, values: Any) -> Mapping:
+    """``values`` as {tensor: array}: a mapping as given, a sequence aligned with
+    ``targets``."""
+    if values is None or isinstance(values, Mapping):
+        return values or {}
+    if isinstance(values, (list, tuple)):
+        if len(values) != len(targets):
+            raise ValueError(f"check_grad: values holds {len(values)} arrays for "
+                             f"{len(targets)} tensors in wrt; give one per wrt tensor, "
+                             "or a dict {tensor: array}")
+        return dict(zip(targets, values))
+    raise TypeError(f"check_grad: values must be a dict {{tensor: array}} or a list of "
+                    f"arrays aligned with wrt, got {type(values).__name__}")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import enum
 import itertools
+import operator
 import weakref
 from typing import Any, Callable, Iterable, Optional
 
@@ -57,8 +58,10 @@ class ConstValue:
     def __init__(self, array: np.ndarray):
         array = np.asarray(array)
         self.shape, self.dtype = array.shape, array.dtype
-        # a broadcast scalar (strides 0, as zeros() and full() make) is uniform uncopied
-        flat = array.reshape(-1) if any(array.strides) else array.reshape(-1)[:1]
+        # a broadcast scalar (strides 0, as zeros() and full() make) is uniform uncopied:
+        # reshape(-1) would copy it whole (1.2 GB for x * 2.0 at (8192, 16384))
+        flat = (array.reshape(-1) if any(array.strides) or not array.size
+                else array[(0,) * array.ndim].reshape(1))
         if flat.size and np.all(flat == flat[0]) and not np.isnan(flat[0]):
             self.uniform: Optional[float] = flat[0].item()
             self._data = None
@@ -71,8 +74,9 @@ class ConstValue:
 
     @property
     def array(self) -> np.ndarray:
+        """The value, read-only; a uniform one as a broadcast scalar (no memory)."""
         if self._data is None:
-            return np.full(self.shape, self.uniform, self.dtype)
+            return np.broadcast_to(np.asarray(self.uniform, self.dtype), self.shape)
         return self._data
 
     def __hash__(self) -> int:
@@ -275,13 +279,26 @@ def constant(value: Any, dtype: Any = None) -> Tensor:
         dtype = np.float32 if python_number else inferred(array.dtype, "constant")
     array = array.astype(as_dtype(dtype, "constant"), copy=False)
     check_shape(array.shape, "constant")
+    stretched = [d > 1 and s == 0 for d, s in zip(array.shape, array.strides)]
+    if any(stretched) and not all(s == 0 for s in array.strides):
+        # a broadcast array (a (1, k) row stretched to (n, k)) is stored at its own size
+        # and read through a broadcast: no n * k host copy, no n * k device buffer
+        compact = array[tuple(slice(0, 1) if s else slice(None) for s in stretched)]
+        from .ops.views import broadcast_to
+        return broadcast_to(constant(np.ascontiguousarray(compact), array.dtype),
+                            array.shape)
     return Tensor(Op.CONST, (), array.shape, array.dtype, ConstValue(array))
 
 
 def check_shape(shape: Iterable[int], what: str) -> tuple:
+    """``shape`` as a tuple of ints; a ``ShapeError`` for a dimension that is no integer
+    (3.5 is not truncated to 3, as numpy and torch refuse it) or is negative."""
     try:
-        shape = tuple(int(d) for d in shape)
-    except (TypeError, ValueError):
+        given = tuple(shape)
+        if any(isinstance(d, (bool, np.bool_)) for d in given):
+            raise TypeError
+        shape = tuple(operator.index(d) for d in given)
+    except TypeError:
         raise ShapeError(f"{what}: shape must be a tuple of ints, got {shape!r}") from None
     if any(d < 0 for d in shape):
         raise ShapeError(f"{what}: a dimension cannot be negative, got shape {shape}")

@@ -216,6 +216,9 @@ _CALLS = {"exp": "exp", "log": "log", "sin": "sin", "cos": "cos", "tan": "tan",
           "ceiling": "ceil", "sign": "sign", "Abs": "fabs", "FAbs": "fabs", "Log2": "log2",
           "Log10": "log10", "Exp2": "exp2", "Expm1": "expm1", "Log1p": "log1p",
           "Trunc": "trunc", "Round": "rint"}
+# |x| beyond which tanh(x) rounds to 1, per float size: 1 - tanh(x) ~ 2 exp(-2x) is below
+# half an ulp under 1 (2**-25 in float32, 2**-54 in float64)
+_TANH_ONE = {2: 4.5, 4: 9.01, 8: 19.1}
 _PREDICATES = {"IsNan": "isnan", "IsInf": "isinf", "IsFinite": "isfinite"}
 _COMPARISONS = {"Greater": ">", "GreaterEqual": ">=", "Equal": "==", "NotEqual": "!="}
 _EXTREMA = {"Max": "max", "Maximum": "max", "Min": "min", "Minimum": "min"}
@@ -230,7 +233,7 @@ class _Translator:
         self.rules: dict[str, Callable] = {
             "Sigmoid": self._sigmoid, "Softplus": self._softplus, "Where": self._where,
             "Cast": self._cast, "re": lambda e: self.value(e.args[0]),
-            "im": lambda e: self.b.const(0, self.T), "log": self._log}
+            "im": lambda e: self.b.const(0, self.T), "log": self._log, "tanh": self._tanh}
         self.rules.update(kir_integer.rules(self))
 
     def const(self, value) -> Value:
@@ -377,6 +380,17 @@ class _Translator:
         tail = self.b.call("log1p", [self.b.call("exp", [self.b.neg(
             self.b.call("fabs", [x]))])])
         return self.b.binary("add", self.b.call("fmax", [x, self.const(0)]), tail)
+
+    def _tanh(self, e: sp.Basic) -> Value:
+        # +-1 exactly beyond the argument where tanh rounds to 1 in the dtype: PoCL's
+        # float tanh stops one ulp short of 1 (0.99999994), so a saturated 1 - tanh**2
+        # (its derivative) would be 1.2e-7 instead of 0 and x * tanh(x)'s gradient 1.12
+        # at x = 1e6 instead of 1
+        x = self.num(e.args[0])
+        saturated = self.const(_TANH_ONE[self.T.itemsize])
+        return self.b.select(self.b.cmp(">", self.b.call("fabs", [x]), saturated),
+                             self.b.call("copysign", [self.const(1), x]),
+                             self.b.call("tanh", [x]))
 
     def _where(self, e: sp.Basic) -> Value:
         c, a, b = e.args

@@ -18,7 +18,7 @@ from . import graph, inspect, kir, ops, shapes
 from .dtypes import BOOL
 from .graph import LEAVES, Op, Tensor, toposort
 from .ops import registry
-from .symbolic import Where, operand
+from .symbolic import Where, operand, xreplace_ieee
 
 
 def rebuild(node: Tensor, src: tuple) -> Tensor:
@@ -83,9 +83,9 @@ def merge_elementwise(roots: list) -> list:
             scalar = _of_scalars(s) and _computes(s.dtype, s.src) == computes
             if s.op is Op.EW and (alike or scalar or _cheap_of_inputs(s)):
                 shift = len(merged)
-                inner = s.arg.xreplace({operand(k): operand(shift + k)
-                                        for k in range(len(s.src))})
-                candidate = expr.xreplace({operand(i): inner})
+                inner = xreplace_ieee(s.arg, {operand(k): operand(shift + k)
+                                              for k in range(len(s.src))})
+                candidate = xreplace_ieee(expr, {operand(i): inner}, computes)
                 if sp.count_ops(candidate) > MERGE_MAX_OPS:
                     continue
                 expr = candidate

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Optional, Union
 
 import numpy as np
 
-from . import distributed, icd
+from . import caches, distributed, icd
 from .errors import BuildError, DeviceError
 
 if TYPE_CHECKING:
@@ -61,6 +61,7 @@ NO_PLATFORM = ("no OpenCL platform found. Install one: `pip install 'graphc[pocl
 
 def devices() -> list:
     """Every OpenCL device on every platform, platform by platform."""
+    caches.ensure_usable()      # an uncreatable PoCL cache hides every platform
     try:
         platforms = cl.get_platforms()
     except cl.Error:
@@ -170,12 +171,25 @@ class DeviceContext:
         return bool(self.device.double_fp_config)
 
     def alloc(self, nbytes: int) -> "cl.Buffer":
+        self.check_size(nbytes, "a device buffer")
         return cl.Buffer(self.context, cl.mem_flags.READ_WRITE, max(int(nbytes), 1))
 
     def upload(self, array: np.ndarray) -> "cl.Buffer":
         array = np.ascontiguousarray(array)
+        self.check_size(array.nbytes, f"an array of shape {array.shape} ({array.dtype})")
         return cl.Buffer(self.context, cl.mem_flags.READ_WRITE | cl.mem_flags.COPY_HOST_PTR,
                          hostbuf=array) if array.nbytes else self.alloc(1)
+
+    def check_size(self, nbytes: int, what: str) -> None:
+        """A ``DeviceError`` naming ``what``, its size and the limit where ``nbytes`` is
+        over the device's largest buffer (OpenCL's bare INVALID_BUFFER_SIZE else)."""
+        limit = int(self.device.max_mem_alloc_size)
+        if nbytes > limit:
+            raise DeviceError(f"{what} needs {nbytes} bytes ({nbytes / 2**20:.1f} MiB) in one "
+                              f"buffer, over {_describe(self.device)}'s limit of {limit} "
+                              f"bytes ({limit / 2**20:.1f} MiB, max_mem_alloc_size): split "
+                              "the work into smaller calls, or use a device with more "
+                              "memory")
 
     def build(self, source: str) -> "cl.Program":
         """Build ``source`` once per device (pyopencl keeps binaries on disk as well)."""
@@ -274,9 +288,14 @@ def known_peaks(device: "cl.Device") -> Optional[dict]:
     """Peak rates measured earlier for ``device`` (``gflops``, ``gbps``), or None."""
     try:
         with open(_peaks_path()) as f:
-            return json.load(f).get(_device_key(device))
+            found = json.load(f)
     except (OSError, ValueError):
         return None
+    found = found.get(_device_key(device)) if isinstance(found, dict) else None
+    if not (isinstance(found, dict) and all(isinstance(found.get(k), (int, float))
+                                            and found[k] > 0 for k in ("gflops", "gbps"))):
+        return None             # [], null or an edited entry: measured again
+    return {k: float(found[k]) for k in ("gflops", "gbps")}
 
 
 def peak_rates(ctx: DeviceContext) -> dict:
@@ -316,6 +335,7 @@ def peak_rates(ctx: DeviceContext) -> dict:
                 table = json.load(f)
         except (OSError, ValueError):
             table = {}
+        table = table if isinstance(table, dict) else {}
         table[_device_key(ctx.device)] = peaks
         with open(path, "w") as f:
             json.dump(table, f, indent=1)

@@ -20,7 +20,7 @@ from typing import Optional, Sequence
 import sympy as sp
 
 from .graph import Op, Tensor
-from .symbolic import Sigmoid, Softplus, operand
+from .symbolic import Sigmoid, Softplus, operand, xreplace_ieee
 
 _INLINE_DEPTH = 3
 _w = sp.Wild("w")
@@ -42,14 +42,14 @@ def _inline(expr: sp.Expr, src: Sequence[Tensor], depth: int) -> tuple[sp.Expr, 
         if s.op is Op.EW and depth > 0:
             inner, inner_src = _inline(s.arg, s.src, depth - 1)
             shift = {operand(k): sp.Dummy() for k in range(len(inner_src))}
-            inner = inner.xreplace(shift)
+            inner = xreplace_ieee(inner, shift)
             for k, t in enumerate(inner_src):
-                inner = inner.xreplace({shift[operand(k)]: slot(t)})
+                inner = xreplace_ieee(inner, {shift[operand(k)]: slot(t)})
             mapping[operand(i)] = inner
         else:
             mapping[operand(i)] = slot(s)
-    expr = expr.xreplace(mapping)
-    return expr.xreplace({_slot(k): operand(k) for k in range(len(leaves))}), leaves
+    expr = xreplace_ieee(expr, mapping)
+    return xreplace_ieee(expr, {_slot(k): operand(k) for k in range(len(leaves))}), leaves
 
 
 _SLOTS: dict[int, sp.Symbol] = {}

@@ -365,12 +365,15 @@ def _heaviside_to_mask(z, *h0):
 
 @functools.lru_cache(maxsize=None)
 def partial(expr: sp.Expr, i: int) -> sp.Expr:
-    """d expr / d a_i, with Heaviside(z) as the mask z > 0 and Dirac deltas dropped."""
+    """d expr / d a_i, with Heaviside(z) as the mask z > 0, Dirac deltas dropped and the
+    imaginary unit (from the log of a negative number) as NaN."""
     d = sp.diff(expr, operand(i))
     if d.has(sp.Heaviside):
         d = d.replace(sp.Heaviside, _heaviside_to_mask)
     if d.has(sp.DiracDelta):
         d = d.replace(sp.DiracDelta, lambda *args: sp.S.Zero)
+    if d.has(sp.I):     # log of a negative constant, (-2) ** x: NaN, as in torch
+        d = d.xreplace({sp.I: sp.nan})
     if d.has(sp.Derivative):
         d = d.replace(lambda e: isinstance(e, sp.Derivative) and isinstance(e.expr, _FLAT),
                       lambda e: sp.S.Zero)
@@ -418,6 +421,15 @@ def _shift(a, b, left: bool) -> np.ndarray:
     return np.where(inside, np.right_shift(a.astype(dtype), safe), beyond).astype(dtype)
 
 
+def _np_tanh(x):
+    """tanh, +-1 exactly where it rounds to 1 (as the kernels' tanh: see kir._TANH_ONE);
+    numpy's float32 tanh stops one ulp short of 1 up to x = 9.1."""
+    x = np.asarray(x)
+    one = {2: 4.5, 4: 9.01}.get(x.dtype.itemsize, 19.1) if x.dtype.kind == "f" else 19.1
+    t = np.tanh(x)
+    return np.where(np.abs(x) > one, np.sign(x), t).astype(t.dtype)
+
+
 def _mask(condition: np.ndarray, a, b) -> np.ndarray:
     # 0/1 in the operands' float dtype: numpy's bool + bool would be a logical or
     return np.asarray(condition).astype(np.result_type(a, b))
@@ -427,6 +439,7 @@ _NUMPY_FUNCS = {
     "Greater": lambda a, b: _mask(np.greater(a, b), a, b),
     "GreaterEqual": lambda a, b: _mask(np.greater_equal(a, b), a, b),
     "Sigmoid": _np_sigmoid,
+    "tanh": _np_tanh,
     "FAbs": np.abs,
     "Softplus": lambda x: np.logaddexp(0, x),
     "Maximum": np.maximum,
@@ -469,7 +482,101 @@ def numpy_function(expr: sp.Expr, arity: int) -> Callable[..., np.ndarray]:
                        modules=[_NUMPY_FUNCS, "numpy"])
 
 
-def renumber(expr: sp.Expr, mapping: dict[int, int]) -> sp.Expr:
-    """Rename operand symbols: a_i -> a_mapping[i]."""
+def renumber(expr: sp.Expr, mapping: dict[int, int], dtype=None) -> sp.Expr:
+    """Rename operand symbols: a_i -> a_mapping[i] (``xreplace_ieee``'s ``dtype``)."""
     pairs = {operand(old): operand(new) for old, new in mapping.items() if old != new}
-    return expr.xreplace(pairs) if pairs else expr
+    return xreplace_ieee(expr, pairs, dtype) if pairs else expr
+
+
+def xreplace_ieee(expr: sp.Expr, mapping: dict, dtype=None) -> sp.Expr:
+    """``expr.xreplace(mapping)``, unless sympy's simplification of the result would change
+    an IEEE value: then the same substitution left unevaluated, computed as written.
+
+    sympy rewrites for finite reals: ``x - x`` is 0, ``x * 0`` is 0, ``x / x`` is 1 and
+    ``exp(x) * exp(-x)`` is 1, where numpy gives NaN at inf or 0. Such a rewrite reads an
+    operand less than the formula did (``_reads``), which is how it is recognised. Folding numbers (``x * 1e20 * 1e20`` as ``x * 1e40``)
+    gives a number that ``dtype`` cannot hold, where numpy's step-by-step product stays
+    finite (1e-30 * 1e20 * 1e20 is 1e10). And sympy's numbers are complex: ``x / 0``
+    would be ``zoo * x`` and ``log(-2)`` ``log(2) + I*pi``, where IEEE gives +-inf (NaN
+    at 0) and NaN. ``dtype`` is the one the formula computes in (None: a float)."""
+    out = expr.xreplace(mapping)
+    if dtype is not None and np.dtype(dtype).kind != "f":
+        return out              # integers and bools have no NaN, inf or rounding
+    written = _unevaluated(expr, mapping)
+    if out == written:
+        return out
+    reads, kept = _reads(written), _reads(out)
+    if (all(kept.get(s, 0.0) >= n * (1 - 1e-9) for s, n in reads.items())
+            and _specials(out) <= _specials(written) and not _unrepresentable(out, dtype)):
+        return out
+    return written
+
+
+def _unevaluated(expr: sp.Basic, mapping: dict) -> sp.Basic:
+    """``expr.xreplace(mapping)`` without evaluating what it rebuilds. (Not under
+    ``sp.evaluate(False)``: sympy's cache does not key on that flag, so the unevaluated
+    nodes it made would come back from later evaluated constructions.)"""
+    if expr in mapping:
+        return sp.sympify(mapping[expr])
+    if not expr.args:
+        return expr
+    args = tuple(_unevaluated(a, mapping) for a in expr.args)
+    if all(a is b for a, b in zip(args, expr.args)):
+        return expr
+    try:
+        return expr.func(*args, evaluate=False)
+    except TypeError:
+        return expr.func(*args)
+
+
+def _reads(expr: sp.Basic) -> dict:
+    """How much ``expr`` reads each symbol: once per occurrence, times |n| inside
+    ``x**n`` and times |c| inside ``c * x``. Combining like terms keeps the total when it
+    is IEEE-safe (``x + x`` as ``2*x``, ``x * x`` as ``x**2``) and lowers it when terms
+    cancel (``3*x - 2*x`` as ``x``: inf - inf is NaN, not inf)."""
+    counts: dict = {}
+
+    def walk(e: sp.Basic, times: float) -> None:
+        if isinstance(e, sp.Symbol):
+            counts[e] = counts.get(e, 0.0) + times
+        elif e.is_Pow and e.exp.is_Integer:
+            walk(e.base, times * abs(int(e.exp)))
+        elif e.is_Mul:
+            scale = _scale([a for a in e.args if a.is_number])
+            for a in e.args:
+                if not a.is_number:
+                    walk(a, times * scale)
+        else:
+            for a in e.args:
+                walk(a, times)
+    walk(expr, 1.0)
+    return counts
+
+
+def _scale(numbers: list) -> float:
+    """|product of numbers|, or 1 where it is 0 (``x * 0`` reads x once), not finite or
+    not real."""
+    try:
+        scale = abs(float(sp.Mul(*numbers)))
+    except TypeError:
+        return 1.0
+    return scale if 0 < scale < float("inf") else 1.0
+
+
+_SPECIALS = (sp.I, sp.zoo, sp.nan, sp.oo, sp.S.NegativeInfinity)
+
+
+def _specials(expr: sp.Basic) -> set:
+    """The complex, infinite and undefined numbers in ``expr``."""
+    return {s for s in _SPECIALS if expr.has(s)}
+
+
+def _unrepresentable(expr: sp.Expr, dtype) -> bool:
+    """Does ``expr`` hold a number that ``dtype`` rounds to inf or to 0?"""
+    if dtype is None:
+        return False
+    info = np.finfo(dtype)
+    for n in expr.atoms(sp.Number):
+        if n.is_finite and n != 0 and not float(info.smallest_subnormal) <= abs(float(n)) <= float(info.max):
+            return True
+    return False

@@ -415,8 +415,9 @@ def compiled_widths(device: Any, fp64: bool = True,
     key = device_key(platform, name, device.driver_version.strip())
     dtypes = ["float32", "float64"] if fp64 else ["float32"]
     table = _load(_widths_path())
-    if isinstance(table.get(key), dict) and all(d in table[key] for d in dtypes):
-        return {d: int(table[key][d]) for d in dtypes}
+    kept = table.get(key)
+    if isinstance(kept, dict) and all(kept.get(d) in (1, *WIDTHS[d]) for d in dtypes):
+        return {d: int(kept[d]) for d in dtypes}      # an edited width is probed again
     widths = widest_compiling(dtypes, child or (lambda p: run_child(platform, name, p)))
     table = _load(_widths_path())
     table[key] = widths

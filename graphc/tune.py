@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import threading
+import warnings
 from typing import Optional
 
 import numpy as np
@@ -59,8 +60,47 @@ def _save(table: dict) -> None:
 
 
 def device_key(ctx: runtime.DeviceContext) -> str:
+    """The device and graphc's version: a new version's generator may make other plans."""
+    from . import __version__
     d = ctx.device
-    return f"{d.platform.name.strip()} | {d.name.strip()} | {d.driver_version}"
+    return (f"{d.platform.name.strip()} | {d.name.strip()} | {d.driver_version} | "
+            f"graphc {__version__}")
+
+
+def _checked(kept: object, problems: list, target) -> dict:
+    """The kept plans of ``problems`` that the generator itself would make for them. A
+    plan read from disk is trusted no further than that: an edited or corrupted tile
+    size gives a wrong product or a kernel that reads out of bounds. Entries without a
+    time (the model's plans, kept by earlier versions) are ignored silently, others
+    with a warning."""
+    if not isinstance(kept, dict):
+        kept = {}
+    out = {}
+    for problem in problems:
+        plan = kept.get(problem.key)
+        if not isinstance(plan, dict) or plan.get("seconds") is None:
+            continue
+        if _generated({k: v for k, v in plan.items() if k != "seconds"}, problem, target):
+            out[problem.key] = plan
+        else:
+            warnings.warn(f"graphc: ignoring the tuned matmul plan {plan} kept in "
+                          f"{cache_path()} for {problem.key}: it is none of the plans "
+                          "graphc generates for that problem (edited, or from another "
+                          "version); the cost model's plan is used", RuntimeWarning,
+                          stacklevel=4)
+    return out
+
+
+def _generated(plan: dict, problem, target) -> bool:
+    """Is ``plan`` one that ``codegen.matmul_plans`` makes for ``problem`` (in either
+    walking order)?"""
+    for candidate in codegen.matmul_plans(problem, target):
+        if plan == candidate:
+            return True
+        if "order" in candidate and plan == dict(
+                candidate, order={"nm": "mn", "mn": "nm"}[candidate["order"]]):
+            return True
+    return False
 
 
 def plans_for(ctx: runtime.DeviceContext, problems: list, tune: bool) -> dict:
@@ -68,9 +108,7 @@ def plans_for(ctx: runtime.DeviceContext, problems: list, tune: bool) -> dict:
     are timed now and kept. Returns {problem key: plan}."""
     with _lock:
         table = _load()
-        kept = table.get(device_key(ctx), {})
-        # entries without a time are the model's plans, kept by earlier versions: ignored
-        kept = {key: plan for key, plan in kept.items() if plan.get("seconds") is not None}
+        kept = _checked(table.get(device_key(ctx), {}), problems, ctx.target)
         large = [p for p in problems if p.key not in kept
                  and p.nbatch * p.M * p.N * p.K >= TUNE_MIN]
         if tune and large:

@@ -124,7 +124,8 @@ def test_float32_kernel_golden_and_without_double():
     x = gc.placeholder((3,), name="x")
     y = ew_node(sp.tanh(a0) * 2 + sp.tanh(a0) ** 2 - 1, [x], (3,), F32)
     (k,) = kernels([y])
-    assert body(k) == ["const float v0_i = b0[i];", "const float t_i_0 = tanh(v0_i);",
+    assert body(k) == ["const float v0_i = b0[i];", "const float t_i_0 = ((fabs(v0_i) > "
+                       "9.01f) ? copysign(1.0f, v0_i) : tanh(v0_i));",
                        "b1[i] = t_i_0*t_i_0 + 2.0f*t_i_0 - 1.0f;"]
     assert not DOUBLE.search(k.source)
 
@@ -241,6 +242,32 @@ def test_30_euler_steps_compile_and_match_evaluate():
     assert len(fn.kernels) == 1
     assert not DOUBLE.search(fn.source)
     np.testing.assert_allclose(fn(us), want, rtol=1e-5, atol=1e-5)
+
+
+def test_issue16_deep_chains_compile_and_match_evaluate():
+    """Issue 16 (12): 100 steps of y = tanh(y) + c over a tensor c (RecursionError once),
+    and 30 explicit Euler steps v = v + 0.01 * (x - v**3) (over 150 s once). Compile
+    times are printed, not asserted."""
+    rng = np.random.default_rng(0)
+    y0, c = gc.placeholder((256,), name="y"), gc.placeholder((256,), name="c")
+    y = y0
+    for _ in range(100):
+        y = gc.tanh(y) + c
+    x, v0 = gc.placeholder((256,), name="x"), gc.placeholder((256,), name="v")
+    v = v0
+    for _ in range(30):
+        v = v + 0.01 * (x - v * v * v)
+    tanh_fn, tanh_seconds = _timed_compile([y0, c], y)
+    euler_fn, euler_seconds = _timed_compile([x, v0], v)
+    print(f"\n100 steps of tanh(y) + c: compile {tanh_seconds:.2f} s; 30 Euler steps of "
+          f"v + 0.01 (x - v^3): compile {euler_seconds:.2f} s")
+    ys, cs = rng.standard_normal(256).astype(np.float32), rng.uniform(-0.5, 0.5, 256)
+    cs = cs.astype(np.float32)
+    np.testing.assert_allclose(tanh_fn(ys, cs), gc.evaluate(y, {y0: ys, c: cs}),
+                               rtol=1e-5, atol=1e-5)
+    xs, vs = np.linspace(-1, 1, 256, dtype=np.float32), np.full(256, 0.5, np.float32)
+    np.testing.assert_allclose(euler_fn(xs, vs), gc.evaluate(v, {x: xs, v0: vs}),
+                               rtol=1e-5, atol=1e-6)
 
 
 FUNCTIONS = {

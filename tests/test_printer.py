@@ -46,7 +46,9 @@ def bare(text):
     (sp.exp(a0), "exp(a0)", "exp(a0)"),
     (sp.exp(-a0), "exp(-a0)", "exp(-a0)"),
     (sp.log(a0 + 1), "log1p(a0)", "log1p(a0)"),
-    (sp.tanh(a0), "tanh(a0)", "tanh(a0)"),
+    # exactly +-1 where tanh rounds to 1: PoCL's float tanh stops at 0.99999994
+    (sp.tanh(a0), "((fabs(a0) > 9.01f) ? copysign(1.0f, a0) : tanh(a0))",
+     "((fabs(a0) > 19.1) ? copysign(1.0, a0) : tanh(a0))"),
     (sp.sqrt(a0), "sqrt(a0)", "sqrt(a0)"),
     (1 / sp.sqrt(a0), "rsqrt(a0)", "rsqrt(a0)"),
     (a0 ** sp.Rational(-1, 2), "rsqrt(a0)", "rsqrt(a0)"),
@@ -94,7 +96,7 @@ def test_small_integer_powers_print_atoms_bare():
     # the C printer parenthesises by precedence: atoms and calls print bare
     assert p32(a0 ** 2) == "a0*a0"
     assert p32(a0 ** -1) == "1.0f/a0"
-    assert p32(sp.tanh(a0) ** 2) == "tanh(a0)*tanh(a0)"
+    assert p32(sp.sin(a0) ** 2) == "sin(a0)*sin(a0)"
 
 
 @pytest.mark.parametrize("expr, expected", [(a0 ** -0.5, "rsqrt(a0)"),

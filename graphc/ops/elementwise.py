@@ -18,11 +18,12 @@ from .. import graph
 from ..dtypes import BOOL, as_dtype, is_float, is_integer, promote, scalar_dtype
 from ..errors import DTypeError, ShapeError
 from ..graph import Op, Tensor
+from ..kir import compute_dtype
 from ..stabilize import stabilize
 from ..symbolic import (Equal, Exp2, Expm1, FAbs, FloorDiv, Greater, GreaterEqual, IntPow,
                         IsFinite, IsInf, IsNan, Log10, Log1p, Log2, Maximum, Minimum,
                         NotEqual, Remainder, Round, Sigmoid, Softplus, Trunc, Where, cast,
-                        numpy_function, operand, partial, renumber)
+                        numpy_function, operand, partial, renumber, xreplace_ieee)
 from ..shapes import broadcast_size, is_static
 from .registry import Category, define
 from .sizes import size_scalar
@@ -202,9 +203,10 @@ def ew_node(expr: sp.Expr, src: Sequence[Tensor], shape: tuple, dtype: np.dtype)
         else:
             replace[operand(i)] = operand(len(kept) + len(src))
             kept.append(t)
-    expr = sp.sympify(expr).xreplace(replace)
+    computes = compute_dtype(dtype, [t.dtype for t in src])
+    expr = xreplace_ieee(sp.sympify(expr), replace, computes)
     used = sorted(int(s.name[1:]) - len(src) for s in expr.free_symbols)
-    expr = renumber(expr, {old + len(src): new for new, old in enumerate(used)})
+    expr = renumber(expr, {old + len(src): new for new, old in enumerate(used)}, computes)
     kept = [kept[i] for i in used]
     if not kept or all(t.op is Op.CONST for t in kept):
         values = numpy_function(expr, len(kept))(*(t.arg.array for t in kept))

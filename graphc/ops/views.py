@@ -70,6 +70,9 @@ def reshape(x: Tensor, *shape: Any) -> Tensor:
     if x.op is Op.RESHAPE:
         return reshape(x.src[0], shape)
     if x.op is Op.CONST:
+        if x.arg.uniform is not None:      # reshaping a broadcast scalar would copy it
+            return graph.constant(np.broadcast_to(np.asarray(x.arg.uniform, x.dtype),
+                                                  shape), x.dtype)
         return graph.constant(x.arg.array.reshape(shape), x.dtype)
     return Tensor(Op.RESHAPE, (x,), shape, x.dtype)
 
@@ -148,6 +151,9 @@ def broadcast_to(x: Operand, shape: Iterable[int]) -> Tensor:
     """``x`` stretched to ``shape`` by numpy's broadcasting rules (no copy is made)."""
     x = as_tensor(x)
     shape = tuple(shapes.as_size(d, "broadcast_to") for d in shape)
+    if any(isinstance(d, int) and d < 0 for d in shape):
+        raise ShapeError(f"broadcast_to: a size cannot be negative, got shape {shape} "
+                         f"for a tensor of shape {x.shape}")
     if x.shape == shape:
         return x
     # where sizes are symbolic the target's stand for the source's (taken to be equal)

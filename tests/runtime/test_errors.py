@@ -549,3 +549,18 @@ def test_work_groups_larger_than_the_device_runs_are_a_clear_error(monkeypatch):
     with pytest.raises(gc.CodegenError, match=r"kernel reduce_\w+ \(reduce\) needs work-groups "
                        r"of \d+ work-items but .* runs it in at most 8"):
         gc.compile([x], out)
+
+
+def test_an_input_over_the_device_allocation_limit_names_it():
+    """Issue 16 (16): the input, its size and the device's limit, not INVALID_BUFFER_SIZE.
+    A broadcast numpy array has the size without the memory: refused before any copy."""
+    from graphc import runtime
+    limit = int(runtime.device_context().device.max_mem_alloc_size)
+    n = limit // 4 + 1
+    x = gc.placeholder((None,), name="big")
+    f = gc.compile([x], x * 2)
+    huge = np.broadcast_to(np.float32(1), (n,))
+    with pytest.raises(gc.errors.DeviceError,
+                       match=rf"input 'big' of shape \({n},\).*{4 * n} bytes.*limit of "
+                             rf"{limit} bytes.*max_mem_alloc_size"):
+        f(huge)

@@ -131,3 +131,62 @@ def test_both_tile_orders_compute_the_same(cache, order):
     rng = np.random.default_rng(5)
     feed = {a: rng.standard_normal((37, 70)), b: rng.standard_normal((70, 53))}
     np.testing.assert_allclose(fn(feed[a], feed[b]), gc.evaluate(out, feed), rtol=1e-12)
+
+
+def _tuned(cache, monkeypatch):
+    """A graph compiled once with tuning (timing replaced by the model's first plan)."""
+    a, outs, feed = _graph()
+    target = runtime.device_context().target
+
+    def first_choice(ctx, problems, candidates=tune.CANDIDATES, repeat=5):
+        return [(codegen.matmul_plans(p, target)[0], 1.0) for p in problems]
+
+    monkeypatch.setattr(tune, "time_plans", first_choice)
+    gc.compile([a], outs, tune=True)
+    monkeypatch.setattr(tune, "time_plans", None)
+    return a, outs, feed
+
+
+def _edit(cache, change):
+    table = json.loads(cache.read_text())
+    for plans in table.values():
+        for plan in plans.values():
+            change(plan)
+    cache.write_text(json.dumps(table))
+
+
+@pytest.mark.parametrize("field", ["TM", "TN", "TS", "W", "NV", "LM", "LN", "L", "order",
+                                   "variant"])
+def test_an_edited_plan_is_ignored_with_a_warning(cache, monkeypatch, field):
+    a, outs, feed = _tuned(cache, monkeypatch)
+    plans = [p for v in json.loads(cache.read_text()).values() for p in v.values()]
+    if not any(field in p for p in plans):
+        pytest.skip(f"this device's plans have no {field}")
+
+    def change(plan):
+        if field in plan:
+            value = plan[field]
+            plan[field] = ({"nm": "xx", "mn": "xx"}.get(value, "bogus")
+                           if isinstance(value, str) else value * 3 + 1)
+
+    _edit(cache, change)
+    with pytest.warns(RuntimeWarning, match="ignoring the tuned matmul plan"):
+        fn = gc.compile([a], outs)
+    for got, want in zip(fn(feed[a]), gc.evaluate(outs, feed)):
+        np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-9)
+
+
+@pytest.mark.parametrize("content", ["[]", "null", '{"x": 3}', "{"])
+def test_a_malformed_tuning_file_is_ignored(cache, content):
+    a, outs, feed = _graph()
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    cache.write_text(content)
+    fn = gc.compile([a], outs)
+    for got, want in zip(fn(feed[a]), gc.evaluate(outs, feed)):
+        np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-9)
+
+
+def test_the_key_names_graphc_version(cache, monkeypatch):
+    _tuned(cache, monkeypatch)
+    (key,) = json.loads(cache.read_text())
+    assert key.endswith(f"graphc {gc.__version__}")
