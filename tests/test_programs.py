@@ -221,3 +221,44 @@ def test_gpt_block_gradients_equal_torch():
     np.testing.assert_allclose(got[0], want_loss, rtol=1e-5)
     for name, g in zip(names, got[1:]):
         _close(g, want[name], name)
+
+
+def test_vae_loss_and_gradients_equal_torch_for_the_same_noise():
+    """pytorch/examples' VAE on the digits: with the noise given (the same draws for both),
+    its loss and gradients equal torch's; trained with noise drawn on the device, the
+    loss per image falls."""
+    torch = pytest.importorskip("torch")
+    pytest.importorskip("sklearn")
+    F = torch.nn.functional
+    vae = _load("vae")
+    images, _ = vae.load()
+    xs = images[:50]
+    model = vae.VAE(64)
+    x = gc.placeholder(xs.shape, name="x")
+    eps = gc.placeholder((50, vae.LATENT), name="eps")
+    recon, mu, logvar = model(x, noise=lambda std: eps)
+    loss = vae.loss_function(recon, x, mu, logvar)
+    named = dict(model.named_parameters())
+    fn = gc.compile([x, eps], [loss] + gc.grad(loss, list(named.values())))
+    noise = np.random.default_rng(5).standard_normal((50, vae.LATENT)).astype(np.float32)
+    got = fn(xs, noise)
+
+    tp = {n: torch.tensor(p.value, requires_grad=True) for n, p in named.items()}
+
+    def linear(v, name):
+        return v @ tp[f"{name}.weight"].T + tp[f"{name}.bias"]
+
+    xt = torch.tensor(xs)
+    h = F.relu(linear(xt, "fc1"))
+    m, lv = linear(h, "fc21"), linear(h, "fc22")
+    z = m + torch.tensor(noise) * torch.exp(0.5 * lv)
+    r = torch.sigmoid(linear(F.relu(linear(z, "fc3")), "fc4"))
+    want = F.binary_cross_entropy(r, xt, reduction="sum") - 0.5 * torch.sum(
+        1 + lv - m ** 2 - lv.exp())
+    want.backward()
+    np.testing.assert_allclose(got[0], want.item(), rtol=1e-5)
+    for name, g in zip(named, got[1:]):
+        _close(g, tp[name].grad.numpy(), name)
+
+    history, _, test = vae.train(epochs=6, verbose=False)
+    assert history[-1] < 0.8 * history[0] and np.isfinite(test)
