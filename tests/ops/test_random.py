@@ -227,6 +227,16 @@ def test_dropout_fuses_into_its_consumer():
     assert abs(f(values) / 4096 / 2 - 1) < 0.1      # kept: half, scaled by 2, times 2
 
 
+def test_nn_dropout_follows_the_mode():
+    x = gc.placeholder((8, 16), name="x")
+    model = gc.nn.Sequential(gc.nn.Linear(16, 16), gc.nn.Dropout(0.25))
+    trained = model(x)
+    model.eval()
+    assert model(x) is model[0](x) and trained is not model(x)
+    with pytest.raises(ValueError, match="Dropout: p"):
+        gc.nn.Dropout(2)
+
+
 def test_float32_kernels_hold_no_double():
     x = gc.placeholder((64,), name="x")
     f = gc.compile([x], [gc.dropout(x) + gc.randn(64) + gc.rand(64)])
