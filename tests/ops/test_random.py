@@ -5,6 +5,7 @@ Kolmogorov-Smirnov statistic over 10**6 samples; new numbers at each call; dropo
 forward and backward through one mask, fused into its consumer; the errors of misuse."""
 from __future__ import annotations
 
+import itertools
 import math
 import subprocess
 import sys
@@ -23,11 +24,13 @@ FLOATS = st.sampled_from(["float32", "float64"])
 
 @pytest.fixture(autouse=True)
 def _seed():
-    """Each test starts from the same global seed, and leaves it as it found it."""
-    saved = R._seed[0]
+    """Each test starts from the same global seed and op numbering (its numbers do not
+    depend on which tests ran before it), and leaves both as it found them."""
+    saved = R._seed[0], R._uids
     gc.manual_seed(1234)
+    R._uids = itertools.count(1)
     yield
-    R._seed[0] = saved
+    R._seed[0], R._uids = saved
 
 
 # {{{ the generator
