@@ -29,7 +29,7 @@ from typing import Any, Optional
 
 import numpy as np
 
-from .. import graph
+from .. import graph, shapes
 from ..dtypes import as_dtype
 from ..errors import DTypeError, ShapeError
 from ..graph import Tensor
@@ -137,7 +137,7 @@ def bits(shape: tuple, what: str) -> list:
     """Four uint32 words of random bits for each element of ``shape``: a new op uid, so a
     new draw (two calls of ``rand`` are different numbers)."""
     n = math.prod(shape)
-    if n >= 2 ** 32:
+    if shapes.is_static(shape) and n >= 2 ** 32:
         raise ShapeError(f"{what}: at most 2**32 - 1 random elements per tensor, got "
                          f"shape {shape}")
     uid = next(_uids)
@@ -152,6 +152,11 @@ def bits(shape: tuple, what: str) -> list:
 
 
 # {{{ distributions
+
+def _empty(shape: tuple) -> bool:
+    """No element to draw (a size known at call time is never taken as 0)."""
+    return shapes.is_static(shape) and math.prod(shape) == 0
+
 
 def _float_dtype(dtype: Any, what: str) -> np.dtype:
     dtype = as_dtype(dtype, what)
@@ -169,25 +174,27 @@ def _uniform(words: list, dtype: np.dtype) -> Tensor:
     return mul(add(mul(high, 2.0 ** 26), low), 2.0 ** -53)
 
 
-def _random_shape(size: tuple, what: str) -> tuple:
-    return _shape(size, what)
-
-
 def rand(*size: Any, dtype: Any = "float32") -> Tensor:
     """Uniform numbers in [0, 1), as ``torch.rand`` (``rand(2, 3)`` or ``rand((2, 3))``)."""
-    shape, dtype = _random_shape(size, "rand"), _float_dtype(dtype, "rand")
-    if math.prod(shape) == 0:
+    return _rand(_shape(size, "rand"), _float_dtype(dtype, "rand"), "rand")
+
+
+def _rand(shape: tuple, dtype: np.dtype, what: str) -> Tensor:
+    if _empty(shape):
         return zeros(shape, dtype=dtype)
-    return _uniform(bits(shape, "rand"), dtype)
+    return _uniform(bits(shape, what), dtype)
 
 
 def randn(*size: Any, dtype: Any = "float32") -> Tensor:
     """Standard normal numbers, as ``torch.randn``: Box-Muller of two uniforms (the first
     taken as 1 - u, in (0, 1], so its log is finite)."""
-    shape, dtype = _random_shape(size, "randn"), _float_dtype(dtype, "randn")
-    if math.prod(shape) == 0:
+    return _randn(_shape(size, "randn"), _float_dtype(dtype, "randn"), "randn")
+
+
+def _randn(shape: tuple, dtype: np.dtype, what: str) -> Tensor:
+    if _empty(shape):
         return zeros(shape, dtype=dtype)
-    w = bits(shape, "randn")
+    w = bits(shape, what)
     u1, u2 = (_uniform(w[:2], dtype), _uniform(w[2:], dtype)) if dtype == np.float64 \
         else (_uniform(w[:1], dtype), _uniform(w[1:2], dtype))
     radius = sqrt(mul(log(sub(1.0, u1)), -2.0))
@@ -211,12 +218,12 @@ def randint(low: int, high: Optional[int] = None, size: Any = None,
     if not low < high or high - low > 2 ** 32:
         raise ValueError(f"randint: need low < high and high - low <= 2**32, got low={low},"
                          f" high={high}")
-    shape = _random_shape(tuple(size) if isinstance(size, (tuple, list)) else (size,),
+    shape = _shape(tuple(size) if isinstance(size, (tuple, list)) else (size,),
                           "randint")
     dtype = as_dtype(dtype, "randint")
     if dtype.kind not in "iu":
         raise DTypeError(f"randint: dtype must be an integer dtype, got {dtype}")
-    if math.prod(shape) == 0:
+    if _empty(shape):
         return zeros(shape, dtype=dtype)
     word = astype(bits(shape, "randint")[0], INT64)
     span = graph.constant(np.int64(high - low), INT64)
@@ -227,13 +234,15 @@ def randint(low: int, high: Optional[int] = None, size: Any = None,
 def rand_like(t: Operand, dtype: Any = None) -> Tensor:
     """``rand`` of ``t``'s shape, of ``t``'s dtype unless ``dtype`` says otherwise."""
     t = as_tensor(t)
-    return rand(t.shape, dtype=dtype if dtype is not None else t.dtype)
+    return _rand(t.shape, _float_dtype(dtype if dtype is not None else t.dtype, "rand_like"),
+                 "rand_like")
 
 
 def randn_like(t: Operand, dtype: Any = None) -> Tensor:
     """``randn`` of ``t``'s shape, of ``t``'s dtype unless ``dtype`` says otherwise."""
     t = as_tensor(t)
-    return randn(t.shape, dtype=dtype if dtype is not None else t.dtype)
+    return _randn(t.shape, _float_dtype(dtype if dtype is not None else t.dtype,
+                                        "randn_like"), "randn_like")
 
 
 def bernoulli(p: Operand) -> Tensor:
@@ -243,7 +252,7 @@ def bernoulli(p: Operand) -> Tensor:
     if p.dtype.kind != "f":
         raise DTypeError(f"bernoulli: p must be a float tensor of probabilities, got "
                          f"{p.dtype}")
-    return astype(lt(rand(p.shape, dtype=p.dtype), p), p.dtype)
+    return astype(lt(_rand(p.shape, p.dtype, "bernoulli"), p), p.dtype)
 
 
 def dropout(x: Operand, p: float = 0.5, training: bool = True) -> Tensor:
@@ -261,7 +270,7 @@ def dropout(x: Operand, p: float = 0.5, training: bool = True) -> Tensor:
     zero = graph.constant(np.zeros((), x.dtype), x.dtype)
     if p == 1:
         return mul(x, zero)
-    keep = ge(rand(x.shape, dtype=x.dtype), float(p))
+    keep = ge(_rand(x.shape, x.dtype, "dropout"), float(p))
     return where(keep, mul(x, 1.0 / (1.0 - p)), zero)
 
 # }}}

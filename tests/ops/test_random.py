@@ -212,6 +212,18 @@ def test_dropout_forward_backward_one_mask(dtype, p):
         assert abs(1 - kept.mean() - p) < 0.03
 
 
+def test_dropout_over_a_batch_of_any_size():
+    x = gc.placeholder((None, 8), name="x")
+    y = gc.dropout(x, 0.5)
+    f = gc.compile([x], [y, gc.grad(gc.sum(y), x)], seed=1234)
+    for n in (3, 5):
+        out, grad = f(np.ones((n, 8), np.float32))
+        assert out.shape == (n, 8)
+        np.testing.assert_array_equal(grad, out)          # 2 where kept, 0 elsewhere
+    first = gc.compile([x], y, seed=1234)(np.ones((3, 8), np.float32))
+    np.testing.assert_array_equal(first, gc.evaluate(y, {x: np.ones((3, 8), np.float32)}))
+
+
 def test_dropout_not_training_and_edges():
     x = gc.placeholder((4,), name="x")
     assert gc.dropout(x, 0.5, training=False) is x
