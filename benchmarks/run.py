@@ -17,6 +17,10 @@ gemm     SGEMM 1024^3 and 2048^3: graphc ``a @ b`` on device inputs (the call re
          as a numpy array, as numpy does) vs numpy's ``a @ b``.
 elementwise  Two fused elementwise bodies over 4M floats (a*x+y; exp(-x*x)*sigmoid(y)),
          graphc on device inputs returning a numpy array, vs numpy (and PyTorch).
+dropout  dropout(x, 0.5) over 4M floats, its random numbers drawn in the kernel (Philox),
+         vs the same traffic without them (graphc x * 2, a copy's: one read, one write),
+         numpy (a mask from a Generator) and PyTorch's F.dropout; the notes give the ratios
+         to graphc's copy and to PyTorch.
 embedding  An embedding lookup and its gradient: vocabulary 50k, embedding dim 64, 4k
          indices (repeats among them), float32. "lookup + gradient": the call returns the
          looked-up rows and the dense gradient of the table, as numpy arrays (numpy:
@@ -52,7 +56,7 @@ from typing import Callable, Optional
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
-SECTIONS = ("seed", "mlp", "gemm", "elementwise", "embedding", "startup")
+SECTIONS = ("seed", "mlp", "gemm", "elementwise", "dropout", "embedding", "startup")
 LR = 1e-6
 
 
@@ -384,6 +388,41 @@ def elementwise_section(args, use_torch: bool, rows: list, info: dict) -> None:
             add_row(rows, f"elementwise {label}, 4M float32", name, res, name, 0.0, note)
 
 
+def dropout_section(args, use_torch: bool, rows: list, info: dict) -> None:
+    """dropout over 4M floats on device inputs, returning a numpy array, against a plain
+    scaled copy (the least a kernel over the same bytes costs), numpy and PyTorch."""
+    import numpy as np
+    import pyopencl.array as cla
+
+    import graphc as gc
+    n = 1 << 22
+    xs = np.random.default_rng(0).standard_normal(n, dtype=np.float32)
+    x = gc.placeholder((n,), name="x")
+    drop, copy = gc.compile([x], gc.dropout(x, 0.5)), gc.compile([x], x * 2.0)
+    xd = cla.to_device(drop.queue, xs)
+    rng = np.random.default_rng(1)
+    contenders = {"graphc dropout, device inputs": lambda: drop(xd),
+                  "graphc x * 2 (copy)": lambda: copy(xd),
+                  "numpy": lambda: np.where(rng.random(n, np.float32) >= 0.5, xs * 2, 0)}
+    if use_torch:
+        import torch
+        xt = torch.from_numpy(xs)
+        contenders["PyTorch"] = lambda: torch.nn.functional.dropout(xt, 0.5)
+    got = drop(xd)
+    kept = got != 0
+    if not np.allclose(got[kept], xs[kept] * 2) or abs(kept.mean() - 0.5) > 0.01:
+        raise SystemExit("dropout: graphc is wrong")
+    res = interleave(contenders, rounds=8 if args.quick else 15, inner=4, skip=1,
+                     warmup=0, budget_s=6 if args.quick else 12, min_rounds=3)
+    for name in contenders:
+        note = ""
+        if name.startswith("graphc dropout"):
+            note = f"{res.ratio(name, 'graphc x * 2 (copy)'):.2f}x the copy"
+            if use_torch:
+                note += f", {res.ratio(name, 'PyTorch'):.2f}x PyTorch"
+        add_row(rows, "dropout p=0.5, 4M float32", name, res, name, 0.0, note)
+
+
 def embedding_section(args, use_torch: bool, rows: list, info: dict) -> None:
     """F.embedding forward and backward (V 50k, D 64, N 4k, float32), graphc fed numpy
     arrays (its fed indices are range-checked on the host at every call)."""
@@ -664,7 +703,7 @@ def main() -> None:
 
     use_torch = False
     if not args.no_torch and any(s in wanted for s in ("seed", "mlp", "gemm", "elementwise",
-                                                       "embedding")):
+                                                       "dropout", "embedding")):
         try:
             import torch
             torch.set_num_threads(os.cpu_count() or 1)
@@ -675,6 +714,7 @@ def main() -> None:
     import numpy as np
     for name, section in (("seed", seed_section), ("mlp", mlp_section),
                           ("gemm", gemm_section), ("elementwise", elementwise_section),
+                          ("dropout", dropout_section),
                           ("embedding", embedding_section)):
         if name in wanted:
             t0 = time.perf_counter()
@@ -683,7 +723,7 @@ def main() -> None:
     rows += startup_rows
 
     if "device" not in info and any(s in wanted for s in ("mlp", "gemm", "elementwise",
-                                                          "embedding")):
+                                                          "dropout", "embedding")):
         from graphc import runtime
         d = runtime.select_device()
         info["device"] = (f"{d.name.strip()} | {d.platform.name.strip()} "

@@ -14,6 +14,7 @@ from .lower import HostAllreduce, Launch, lower
 from .errors import CodegenError, DeviceError, DTypeError, GraphcError, ShapeError
 from .graph import Op, Tensor, toposort
 from .ops import as_tensor
+from .ops import random
 from .ops.gathers import check_indices, index_checks
 
 if TYPE_CHECKING:
@@ -54,7 +55,7 @@ def compile(inputs: Sequence[Tensor], outputs: Union[Tensor, Sequence[Tensor]], 
             updates: Optional[Mapping[Tensor, Any]] = None,
             device: Any = None, *, fuse: bool = True,
             transactional: bool = True, tune: Optional[bool] = None,
-            device_outputs: bool = False) -> "Function":
+            device_outputs: bool = False, seed: Optional[int] = None) -> "Function":
     """Compile a step function: ``inputs`` fed per call, ``outputs`` returned, ``updates``
     ({parameter: new value}) applied on the device after all outputs are computed.
 
@@ -129,6 +130,9 @@ def compile(inputs: Sequence[Tensor], outputs: Union[Tensor, Sequence[Tensor]], 
     if not symbolic:
         outs, pairs = _rewritten(outs, pairs, fuse)
     nodes = toposort(outs + [v for _, v in pairs])
+    stream = None
+    if any(n is random.STATE for n in nodes):      # fed by the function, at each call
+        inputs, stream = inputs + [random.STATE], random.Stream(seed)
     _check_fed(inputs, nodes)
     from . import runtime      # the driver is needed from here on, not to build graphs
     ctx = runtime.device_context(device)
@@ -137,8 +141,10 @@ def compile(inputs: Sequence[Tensor], outputs: Union[Tensor, Sequence[Tensor]], 
                           "graph in float32 or choose another device")
     if tune is None:
         tune = os.environ.get("GRAPHC_TUNE", "") not in ("", "0")
-    return Function(ctx, inputs, outs, single, pairs, fuse=fuse, transactional=transactional,
-                    tune=tune, device_outputs=device_outputs)
+    fn = Function(ctx, inputs, outs, single, pairs, fuse=fuse, transactional=transactional,
+                  tune=tune, device_outputs=device_outputs)
+    fn.stream = stream
+    return fn
 
 
 def _rewritten(outs: list, pairs: list, fuse: bool) -> tuple[list, list]:
@@ -165,6 +171,10 @@ class Function:
     call, and raise ``GraphcError`` before the first one. ``outputs`` and ``updates``
     are the graphs it computes: rewritten, or as built where sizes vary.
     """
+
+    # where the graph draws random numbers: the seed and call count it feeds to them
+    # (``random.STATE``, its last input) at each call
+    stream: Optional[random.Stream] = None
 
     def __init__(self, ctx: "runtime.DeviceContext", inputs: list, outputs: list, single: bool,
                  updates: list, nodes: Optional[list] = None, fuse: bool = True,
@@ -329,6 +339,8 @@ class Function:
         """Validate, upload, launch every kernel, apply updates, download the outputs.
         One call at a time per device: the lock keeps concurrent callers (of this function
         or of others sharing its parameters) from interleaving their kernels."""
+        if self.stream is not None:
+            args = (*args, self.stream.draw())
         checked = self._check_args(args)
         variant = self._variant(tuple(p.shape if shapes.is_static(p.shape) else tuple(a.shape)
                                       for p, a in zip(self.inputs, checked)))

@@ -9,6 +9,7 @@ from . import shapes, specialize
 from .dtypes import is_float
 from .errors import ShapeError
 from .graph import Op, Tensor, toposort
+from .ops import random
 from .ops.gathers import check_indices, index_checks
 from .ops.registry import opdef
 
@@ -19,13 +20,15 @@ def evaluate(outputs: Union[Tensor, Sequence[Tensor]], feed: Optional[Feed] = No
              dtype: Any = None) -> Union[np.ndarray, list[np.ndarray]]:
     """Compute ``outputs`` in numpy from ``feed`` ({placeholder: array}).
 
-    Parameters take their current values unless ``feed`` gives others. ``dtype``
+    Parameters take their current values unless ``feed`` gives others; random numbers are
+    those of call 0 of the global seed (``gc.manual_seed``). ``dtype``
     (e.g. ``"float64"``) computes the whole graph in that precision instead of the
     graph's own, which is how ``check_grad`` gets accurate finite differences.
     """
     single = isinstance(outputs, Tensor)
     targets = [outputs] if single else list(outputs)
     feed = dict(feed or {})
+    feed.setdefault(random.STATE, random.initial_state())   # call 0 of the global seed
     if specialize.is_symbolic(targets):      # None dimensions: sized by the fed arrays
         targets, feed = _specialized(targets, feed)
     values: dict[int, np.ndarray] = {}

@@ -82,6 +82,14 @@ class Value:
         return f"%{self.id}: {self.dtype} = {self.op}({args}{extra})"
 
 
+def _wrapped(value: int, dtype: np.dtype) -> int:
+    """An integer literal as ``dtype`` holds it: modulo its width (sympy folds x + a + b
+    of uint32 into x + (a + b), which may pass 2**32; the C literal must not widen the sum)."""
+    bits = 8 * dtype.itemsize
+    value %= 1 << bits
+    return value - (1 << bits) if dtype.kind == "i" and value >> (bits - 1) else value
+
+
 def _key(arg: object) -> object:
     if isinstance(arg, float):
         return ("float", repr(arg))      # NaN equals itself here
@@ -113,7 +121,7 @@ class Builder:
         if dtype.kind == "b":
             value = bool(value)
         elif dtype.kind in "iu":
-            value = int(value)
+            value = _wrapped(int(value), dtype)
         else:
             value = float(value)
         return self.make("const", (), dtype, value)

@@ -301,13 +301,28 @@ class _Builder:
                 return g
         return None
 
+    def all_needed(self, group: Group, x: Tensor) -> bool:
+        """Does ``x`` need every node of ``group``? True unless siblings joined it: work
+        that only shares the space (a forward value and its gradient) rather than work
+        that only reads leaves on the way to ``x`` (a random tensor's key schedule)."""
+        if not group.joined:
+            return True
+        members = {id(n) for n in group.nodes}
+        seen, stack = {id(x)}, [x]
+        while stack:
+            for s in stack.pop().src:
+                if id(s) in members and id(s) not in seen:
+                    seen.add(id(s))
+                    stack.append(s)
+        return members <= seen
+
     def place_reduce(self, node: Tensor) -> None:
         (x,) = node.src
         producer = self.group_of.get(id(x))
         # a group that siblings joined holds work the reduction does not need: it stays
         # a (vectorised) elementwise kernel rather than becoming the reduction's prologue
         if (self.fuse and _is_elementwise(x) and producer is not None
-                and producer.kind == "elementwise" and not producer.joined
+                and producer.kind == "elementwise" and self.all_needed(producer, x)
                 and producer.space == x.shape
                 and x.numel() // max(node.numel(), 1) <= PROLOGUE_MAX_ELEMENTS_PER_OUTPUT):
             producer.kind, producer.space, producer.anchor = "reduce", node.shape, node
@@ -323,7 +338,7 @@ class _Builder:
         (x,) = node.src
         producer = self.group_of.get(id(x))
         if (self.fuse and _is_elementwise(x) and producer is not None
-                and producer.kind == "elementwise" and not producer.joined
+                and producer.kind == "elementwise" and self.all_needed(producer, x)
                 and producer.space == x.shape):
             producer.kind, producer.anchor = "scan", node
             producer.prologue, producer.nodes = producer.nodes, []

@@ -8,7 +8,8 @@ pass, ``model.parameters()`` the parameters to differentiate and update::
     loss = gc.mse_loss(model(x), y)
     step = gc.compile([x, y], loss, updates=optim.SGD(model.parameters(), lr=0.1).updates(loss))
 
-Conv2d, BatchNorm2d and Dropout need convolutions and random numbers (issue 14): not yet.
+``Dropout`` draws its mask on the device (``gc.dropout``), in training mode only. Conv2d
+and BatchNorm2d need convolutions (issue 14): not yet.
 """
 from __future__ import annotations
 
@@ -23,7 +24,7 @@ from ..graph import Tensor
 from . import init
 
 __all__ = ["Module", "Linear", "Embedding", "LayerNorm", "Sequential", "ReLU", "Tanh",
-           "Sigmoid", "GELU", "Identity", "init", "layer_norm"]
+           "Sigmoid", "GELU", "Identity", "Dropout", "init", "layer_norm"]
 
 
 class Module:
@@ -221,3 +222,16 @@ class GELU(Module):
 
     def forward(self, x: Tensor) -> Tensor:
         return ops.gelu(x, approximate=self.approximate)
+
+
+class Dropout(Module):
+    """``gc.dropout(x, p)`` while training (``model.train()``), ``x`` itself after
+    ``model.eval()``: the mode when the graph is built is the one it computes."""
+
+    def __init__(self, p: float = 0.5):
+        if isinstance(p, bool) or not isinstance(p, (int, float)) or not 0 <= p <= 1:
+            raise ValueError(f"Dropout: p must be a number in [0, 1], got {p!r}")
+        self.p = float(p)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return ops.dropout(x, self.p, training=self.training)

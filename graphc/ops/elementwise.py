@@ -187,6 +187,19 @@ def _inlined(t: Tensor) -> Optional[float]:
     return None
 
 
+def _wrapped(values: Any, dtype: np.dtype) -> Any:
+    """Folded integer values modulo ``dtype``'s width, as the kernels wrap them (sympy
+    computes over exact integers: uint32 keys plus constants pass 2**32)."""
+    dtype, array = np.dtype(dtype), np.asarray(values)
+    if dtype.kind not in "iu" or array.dtype.kind not in "iuO":
+        return values
+    bits = 8 * dtype.itemsize
+    wrapped = [int(v) % (1 << bits) for v in array.ravel().tolist()]
+    if dtype.kind == "i":
+        wrapped = [v - (1 << bits) if v >> (bits - 1) else v for v in wrapped]
+    return np.array(wrapped, dtype=dtype).reshape(array.shape)
+
+
 def ew_node(expr: sp.Expr, src: Sequence[Tensor], shape: tuple, dtype: np.dtype) -> Tensor:
     """The canonical elementwise node: uniform constants inlined, operands deduplicated.
 
@@ -209,7 +222,8 @@ def ew_node(expr: sp.Expr, src: Sequence[Tensor], shape: tuple, dtype: np.dtype)
     expr = renumber(expr, {old + len(src): new for new, old in enumerate(used)}, computes)
     kept = [kept[i] for i in used]
     if not kept or all(t.op is Op.CONST for t in kept):
-        values = numpy_function(expr, len(kept))(*(t.arg.array for t in kept))
+        values = _wrapped(numpy_function(expr, len(kept))(*(t.arg.array for t in kept)),
+                          dtype)
         if not is_static(shape):    # a size known at call time: broadcast then
             from .views import broadcast_to
             return broadcast_to(graph.constant(np.asarray(values, dtype=dtype), dtype), shape)

@@ -460,3 +460,19 @@ def test_parameter_and_constant_keep_integer_dtypes():
         gc.compile([], [w], updates={w: w * 0.5})
 
 # }}}
+
+
+def test_uint32_constants_folded_past_two_to_the_32_wrap():
+    """sympy folds (x + a) + b into x + (a + b): the literal and a folded constant wrap as
+    uint32 does (a Philox key schedule adds its Weyl constants this way)."""
+    w = np.uint32(0x9E3779B9)
+    x = gc.placeholder((4,), "uint32", name="x")
+    k = gc.constant(np.uint32(7), "uint32")
+    outs = [(x + gc.constant(w, "uint32")) + gc.constant(w, "uint32"),
+            (k + gc.constant(w, "uint32")) + gc.constant(w, "uint32")]
+    values = np.array([0, 1, 2 ** 31, 2 ** 32 - 1], np.uint32)
+    with np.errstate(over="ignore"):
+        want = [values + w + w, np.uint32(7) + w + w]
+    for got in (gc.evaluate(outs, {x: values}), gc.compile([x], outs)(values)):
+        for g, e in zip(got, want):
+            np.testing.assert_array_equal(g, e)
