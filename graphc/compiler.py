@@ -1,6 +1,7 @@
 """``compile``: the one place that runs the whole pipeline, and the ``Function`` it returns."""
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 import threading
@@ -13,6 +14,7 @@ from .codegen import BufferRef
 from .lower import HostAllreduce, Launch, lower
 from .errors import CodegenError, DeviceError, DTypeError, GraphcError, ShapeError
 from .graph import Op, Tensor, toposort
+from .params import Commit
 from .ops import as_tensor
 from .ops.gathers import check_indices, index_checks
 
@@ -299,11 +301,16 @@ class Function:
     def _call(self, args: tuple, timed: bool = False) -> tuple[list, list]:
         """Validate, upload, launch every kernel, apply updates, download the outputs.
         One call at a time per device: the lock keeps concurrent callers (of this function
-        or of others sharing its parameters) from interleaving their kernels."""
+        or of others sharing its parameters) from interleaving their kernels. Before it, the
+        locks of the parameters it uses, in their one order (``ParamState.order``): calls on
+        other devices, ``.value`` and ``.set_value`` wait for them too."""
         checked = self._check_args(args)
         variant = self._variant(tuple(p.shape if shapes.is_static(p.shape) else tuple(a.shape)
                                       for p, a in zip(self.inputs, checked)))
-        with self._lock:
+        with contextlib.ExitStack() as held:
+            for state in variant.lock_order:
+                held.enter_context(state.lock)
+            held.enter_context(self._lock)
             self._current = variant
             return variant.call(checked, self.updates, timed, self.device_outputs,
                                 self._allreduce)
@@ -376,6 +383,8 @@ class _Variant:
         self.param_states = [p.arg for p in dict.fromkeys(
             ref.node for spec in program.kernels for ref in spec.args
             if ref.kind in ("param", "spare"))]
+        self.lock_order = sorted({id(p.arg): p.arg for p in self.params}.values(),
+                                 key=lambda state: state.order)
         self.final_copies = [(c.param, self.temps[c.source.slot]) for c in program.copies]
         self.output_buffers = [self.temps[ref.slot] for ref in program.outputs]
 
@@ -387,8 +396,8 @@ class _Variant:
         if ref.kind == "const":
             return self.consts[id(ref.node)]
         if ref.kind == "spare":
-            return ref.node.arg.spares[self.ctx]
-        return ref.node.arg.buffers[self.ctx]
+            return ref.node.arg.spare(self.ctx)
+        return ref.node.arg.current(self.ctx)
 
     def kernels(self, fed: dict) -> list:
         """One kernel per step, bound to this call's buffers (bound once per buffer set).
@@ -397,8 +406,8 @@ class _Variant:
         ctx = self.ctx
         buffers = list(fed.values())
         for state in self.param_states:
-            buffers.append(state.buffers[ctx])
-            buffers.append(state.spares.get(ctx))
+            buffers.append(state.current(ctx))
+            buffers.append(state.spare(ctx))
         key = tuple(map(id, buffers))
         entry = self.bound.get(key)
         if entry is None:
@@ -416,21 +425,12 @@ class _Variant:
         return entry[0]
 
     def sync_params(self, updates: list) -> None:
-        ctx = self.ctx
-        for p, _ in updates if self.transactional else ():
-            if ctx not in p.arg.spares:
-                p.arg.spares[ctx] = ctx.alloc(p.numel() * p.dtype.itemsize)
+        """Make each parameter's buffer on this device current, with a spare for each one
+        this call updates."""
         for p in self.params:
-            state = p.arg
-            if state.where is ctx:
-                continue
-            host = state.read()
-            buf = state.buffers.get(ctx)
-            if buf is None:
-                buf = state.buffers[ctx] = ctx.alloc(host.nbytes)
-            cl.enqueue_copy(ctx.queue, buf, np.ascontiguousarray(host))
-            state.where = ctx
-            state.pull = _puller(ctx, state)
+            p.arg.upload(self.ctx)
+        for p, _ in updates if self.transactional else ():
+            p.arg.ensure_spare(self.ctx, p.numel() * p.dtype.itemsize)
 
     def call(self, checked: list, updates: list, timed: bool, device_outputs: bool,
              allreduce: Any) -> tuple[list, list]:
@@ -455,7 +455,7 @@ class _Variant:
         kernels = self.kernels(fed)
         if not self.transactional:      # from here on the device buffers may change
             for param, _ in updates:
-                param.arg.host_stale = True
+                param.arg.writing_in_place()
         try:
             for step, kernel in zip(self.program.steps, kernels):
                 if isinstance(step, HostAllreduce):
@@ -467,17 +467,15 @@ class _Variant:
                 if timed:
                     events.append(event)
             for param, temp in self.final_copies:   # the temporary may be larger (reused)
-                target = param.arg.spares if self.transactional else param.arg.buffers
-                cl.enqueue_copy(queue, target[self.ctx], temp,
+                state = param.arg
+                target = state.spare(self.ctx) if self.transactional else state.current(self.ctx)
+                cl.enqueue_copy(queue, target, temp,
                                 byte_count=param.numel() * param.dtype.itemsize)
             results = self._outputs(queue, device_outputs)
         finally:
             queue.finish()      # nothing of this call still runs when it returns or raises
-        # every command succeeded: the new values become current, all at once
-        for param, _ in updates:
-            if self.transactional:
-                param.arg.swap(self.ctx)
-            param.arg.host_stale = True
+        if self.transactional:
+            _commit([param.arg for param, _ in updates], self.ctx)
         return results, events
 
     def _outputs(self, queue: Any, on_device: bool) -> list:
@@ -516,9 +514,13 @@ def _check_group_sizes(program: Any, specs: list, device: Any) -> None:
                 "device meanwhile")
 
 
-def _puller(ctx: "runtime.DeviceContext", state: Any):
-    def pull() -> np.ndarray:
-        host = np.empty(state.host.shape, state.host.dtype)
-        cl.enqueue_copy(ctx.queue, host, state.buffers[ctx])
-        return host
-    return pull
+def _commit(states: list, ctx: "runtime.DeviceContext") -> None:
+    """Every command succeeded: the new values become current, all at once. A Ctrl-C
+    before ``commit.done`` is set leaves every parameter as it was; after it, every
+    parameter has its new value (whoever reads it next applies it, see ``graphc.params``)."""
+    commit = Commit()
+    for state in states:
+        state.stage(commit, ctx)
+    commit.done = True
+    for state in states:
+        state.settled()

@@ -4,12 +4,14 @@ The runtime knows buffers, programs and kernels, not graph nodes.
 """
 from __future__ import annotations
 
+import collections
 import functools
 import json
 import os
 import string
 import threading
 import tempfile
+import weakref
 from typing import TYPE_CHECKING, Optional, Union
 
 import numpy as np
@@ -19,6 +21,9 @@ from .errors import BuildError, DeviceError
 
 if TYPE_CHECKING:
     from .target import Target
+
+
+PROGRAMS_KEPT = 32     # built programs a device keeps after every function using them is gone
 
 
 def _pin_pocl_threads() -> bool:
@@ -152,7 +157,11 @@ class DeviceContext:
         self.context = cl.Context([device])
         self.queue = cl.CommandQueue(
             self.context, properties=cl.command_queue_properties.PROFILING_ENABLE)
-        self.programs: dict[str, "cl.Program"] = {}
+        # programs by source: the last few built, and any a function still holds
+        self.programs: collections.OrderedDict[str, "cl.Program"] = collections.OrderedDict()
+        self.live: weakref.WeakValueDictionary[str, "cl.Program"] = \
+            weakref.WeakValueDictionary()
+        self._cache_lock = threading.Lock()
         # one call at a time on this queue: functions sharing parameters and buffers
         # never interleave their kernels
         self.lock = threading.RLock()
@@ -177,22 +186,47 @@ class DeviceContext:
         return cl.Buffer(self.context, cl.mem_flags.READ_WRITE | cl.mem_flags.COPY_HOST_PTR,
                          hostbuf=array) if array.nbytes else self.alloc(1)
 
+    def write(self, buffer: "cl.Buffer", array: np.ndarray) -> None:
+        """Copy ``array`` into ``buffer`` (done when this returns)."""
+        cl.enqueue_copy(self.queue, buffer, np.ascontiguousarray(array))
+
+    def read(self, buffer: "cl.Buffer", like: np.ndarray) -> np.ndarray:
+        """A new host array shaped as ``like``, read from ``buffer``."""
+        host = np.empty(like.shape, like.dtype)
+        cl.enqueue_copy(self.queue, host, buffer)
+        return host
+
     def build(self, source: str) -> "cl.Program":
-        """Build ``source`` once per device (pyopencl keeps binaries on disk as well)."""
-        program = self.programs.get(source)
-        if program is None:
-            options: list[str] = []
-            try:
-                program = cl.Program(self.context, source).build(options=options)
-            except cl.RuntimeError as e:
-                path = _save_source(source)
-                raise BuildError(
-                    f"the OpenCL compiler rejected a generated program for "
-                    f"{_describe(self.device)} (source saved to {path}, options "
-                    f"{options}):\n{e}", log=str(e), options=tuple(options),
-                    source_path=path) from None
-            self.programs[source] = program
+        """Build ``source`` once per device while a function holds it, and keep the
+        ``PROGRAMS_KEPT`` last built (a program holds megabytes of host memory: a cache of
+        every program ever built grows without bound)."""
+        with self._cache_lock:
+            program = self.programs.get(source)
+            if program is None:
+                program = self.live.get(source)
+            if program is not None:
+                self._keep(source, program)
+                return program
+        options: list[str] = []
+        try:
+            program = cl.Program(self.context, source).build(options=options)
+        except cl.RuntimeError as e:
+            path = _save_source(source)
+            raise BuildError(
+                f"the OpenCL compiler rejected a generated program for "
+                f"{_describe(self.device)} (source saved to {path}, options "
+                f"{options}):\n{e}", log=str(e), options=tuple(options),
+                source_path=path) from None
+        with self._cache_lock:
+            self.live[source] = program
+            self._keep(source, program)
         return program
+
+    def _keep(self, source: str, program: "cl.Program") -> None:
+        self.programs[source] = program
+        self.programs.move_to_end(source)
+        while len(self.programs) > PROGRAMS_KEPT:
+            self.programs.popitem(last=False)
 
 
 def _save_source(source: str) -> str:
