@@ -266,6 +266,11 @@ class Function:
         checked = []
         for p, a in zip(self.inputs, args):
             if cl_array is not None and isinstance(a, cl_array.Array):
+                from . import runtime      # imported by compile already
+                if runtime.released(a.base_data):
+                    raise ValueError(f"input {p.name!r}: the pyopencl array's buffer was "
+                                     "released (.release()); pass an array whose buffer "
+                                     "is alive")
                 if a.context != self.ctx.context:
                     raise ValueError(f"input {p.name!r}: the pyopencl array lives in another "
                                      "context; make it on this function's queue (fn.queue)")
@@ -451,6 +456,7 @@ class _Variant:
                     cl.enqueue_copy(queue, buf, a, is_blocking=False)
                 fed[id(p)] = buf
             else:
+                _produced(a, queue)
                 fed[id(p)] = a.data
         kernels = self.kernels(fed)
         if not self.transactional:      # from here on the device buffers may change
@@ -512,6 +518,17 @@ def _check_group_sizes(program: Any, specs: list, device: Any) -> None:
                 f"but {device.name.strip()} runs it in at most {most}; please report this "
                 "with the output of `python -m graphc devices`, and compile for another "
                 "device meanwhile")
+
+
+def _produced(a: Any, queue: Any) -> None:
+    """Wait for the commands producing pyopencl array ``a`` that may not have finished
+    before this call's kernels read it: those of another queue (all of them, whether ``a``
+    records their events or not), and those its events name. Our in-order queue runs its
+    own commands first anyway."""
+    if a.queue is not None and a.queue != queue:
+        a.queue.finish()
+    if a.events:
+        cl.wait_for_events(a.events)
 
 
 def _commit(states: list, ctx: "runtime.DeviceContext") -> None:

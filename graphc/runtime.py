@@ -12,7 +12,7 @@ import string
 import threading
 import tempfile
 import weakref
-from typing import TYPE_CHECKING, Optional, Union
+from typing import TYPE_CHECKING, Any, Optional, Union
 
 import numpy as np
 
@@ -58,6 +58,36 @@ try:
     import pyopencl as cl
 except ImportError as e:   # pragma: no cover - pyopencl is a dependency
     raise ImportError("graphc needs pyopencl: pip install 'graphc[pocl]'") from e
+
+# {{{ buffers released by hand
+
+# pyopencl knows whether a buffer was released but does not say, and any OpenCL call on a
+# released buffer aborts PoCL: buffers released through ``release()`` are remembered (held,
+# so that their ids stay theirs; the OpenCL memory itself is gone) and refused as inputs
+_released: dict[int, "cl.MemoryObject"] = {}
+
+
+def _remember_releases() -> None:
+    release = cl.MemoryObject.release
+    if getattr(release, "remembered", False):
+        return
+
+    def remembered_release(self: "cl.MemoryObject") -> None:
+        release(self)
+        _released[id(self)] = self
+
+    remembered_release.remembered = True       # type: ignore[attr-defined]
+    cl.MemoryObject.release = remembered_release
+
+
+def released(buffer: Any) -> bool:
+    """Was ``buffer`` released (by ``buffer.release()``) since graphc was imported?"""
+    return _released.get(id(buffer)) is buffer
+
+
+_remember_releases()
+
+# }}}
 
 NO_PLATFORM = ("no OpenCL platform found. Install one: `pip install 'graphc[pocl]'` adds "
                "PoCL, an OpenCL driver for the CPU (or install your GPU vendor's OpenCL "
