@@ -1,7 +1,6 @@
 """``compile``: the one place that runs the whole pipeline, and the ``Function`` it returns."""
 from __future__ import annotations
 
-import contextlib
 import os
 import sys
 import threading
@@ -14,7 +13,7 @@ from .codegen import BufferRef
 from .lower import HostAllreduce, Launch, lower
 from .errors import CodegenError, DeviceError, DTypeError, GraphcError, ShapeError
 from .graph import Op, Tensor, toposort
-from .params import Commit
+from .params import Commit, locked, stripes
 from .ops import as_tensor
 from .ops.gathers import check_indices, index_checks
 
@@ -307,15 +306,15 @@ class Function:
         """Validate, upload, launch every kernel, apply updates, download the outputs.
         One call at a time per device: the lock keeps concurrent callers (of this function
         or of others sharing its parameters) from interleaving their kernels. Before it, the
-        locks of the parameters it uses, in their one order (``ParamState.order``): calls on
+        locks of the parameters it uses, in their one order (see ``graphc.params``): calls on
         other devices, ``.value`` and ``.set_value`` wait for them too."""
         checked = self._check_args(args)
         variant = self._variant(tuple(p.shape if shapes.is_static(p.shape) else tuple(a.shape)
                                       for p, a in zip(self.inputs, checked)))
-        with contextlib.ExitStack() as held:
-            for state in variant.lock_order:
-                held.enter_context(state.lock)
-            held.enter_context(self._lock)
+        return locked(variant.stripes, lambda: self._locked_call(variant, checked, timed))
+
+    def _locked_call(self, variant: "_Variant", checked: list, timed: bool) -> tuple[list, list]:
+        with self._lock:
             self._current = variant
             return variant.call(checked, self.updates, timed, self.device_outputs,
                                 self._allreduce)
@@ -388,8 +387,7 @@ class _Variant:
         self.param_states = [p.arg for p in dict.fromkeys(
             ref.node for spec in program.kernels for ref in spec.args
             if ref.kind in ("param", "spare"))]
-        self.lock_order = sorted({id(p.arg): p.arg for p in self.params}.values(),
-                                 key=lambda state: state.order)
+        self.stripes = stripes(p.arg for p in self.params)
         self.final_copies = [(c.param, self.temps[c.source.slot]) for c in program.copies]
         self.output_buffers = [self.temps[ref.slot] for ref in program.outputs]
 
@@ -474,7 +472,7 @@ class _Variant:
                     events.append(event)
             for param, temp in self.final_copies:   # the temporary may be larger (reused)
                 state = param.arg
-                target = state.spare(self.ctx) if self.transactional else state.current(self.ctx)
+                target = (state.spare if self.transactional else state.current)(self.ctx)
                 cl.enqueue_copy(queue, target, temp,
                                 byte_count=param.numel() * param.dtype.itemsize)
             results = self._outputs(queue, device_outputs)

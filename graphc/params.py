@@ -3,10 +3,13 @@ threads, several devices and Ctrl-C.
 
 Two rules make every promise of the contract hold:
 
-- **One lock per parameter, taken in one order.** A call holds the locks of every
-  parameter it reads or updates (sorted by ``order``, then the device's lock) from its
+- **A lock per parameter, taken in one order.** A call holds the locks of every
+  parameter it reads or updates (in ``stripe`` order, then the device's lock) from its
   upload to its commit; ``read`` and ``set`` hold the parameter's lock. So no update is
   lost on any number of devices, and a value once shown is never followed by an older one.
+  Parameters share ``STRIPES`` locks (parameter ``k`` has lock ``k % STRIPES``), so that a
+  call takes at most that many, each in a ``with`` statement of its own: a Ctrl-C cannot
+  leave one of them held, as it can between an ``acquire`` and the line that records it.
 - **Every change of state is one store.** Python runs a signal handler (Ctrl-C's
   ``KeyboardInterrupt``) between any two bytecodes, so a state spread over several
   attributes can be torn. A parameter's state is one immutable ``Snapshot`` replaced whole,
@@ -19,10 +22,12 @@ from __future__ import annotations
 
 import itertools
 import threading
-from typing import Any, NamedTuple, Optional
+from typing import Any, Callable, NamedTuple, Optional
 
 import numpy as np
 
+STRIPES = 64
+_locks = [threading.RLock() for _ in range(STRIPES)]
 _order = itertools.count()
 
 
@@ -54,8 +59,8 @@ class ParamState:
 
     def __init__(self, value: np.ndarray, name: str):
         self.name = name
-        self.order = next(_order)
-        self.lock = threading.RLock()
+        self.stripe = next(_order) % STRIPES
+        self.lock = _locks[self.stripe]
         self.now = Snapshot(value, False, None, 0)
         self.buffers: dict[Any, list] = {}
         self.pending: Optional[tuple[Commit, Snapshot]] = None
@@ -136,3 +141,16 @@ class ParamState:
         with self.lock:
             self.settled()
             self.now = Snapshot(array, False, None, 0)
+
+
+def stripes(states: Any) -> list:
+    """The locks ``locked`` takes for ``states``, in the one order."""
+    return sorted({state.stripe for state in states})
+
+
+def locked(stripe_list: list, run: Callable[[], Any]) -> Any:
+    """``run()`` holding the locks numbered ``stripe_list`` (from ``stripes``)."""
+    if not stripe_list:
+        return run()
+    with _locks[stripe_list[0]]:
+        return locked(stripe_list[1:], run)
