@@ -7,15 +7,18 @@ fails. After each interrupt every parameter must be at the same step and readabl
 """
 from __future__ import annotations
 
+import linecache
 import os
 import signal
 import sys
+import threading
 import time
 
 import numpy as np
 import pytest
 
 import graphc as gc
+from graphc import params as param_states
 from graphc.params import ParamState
 
 LAYERS = 8
@@ -45,8 +48,32 @@ def steps_of(params):
     return firsts.pop()
 
 
+@pytest.fixture(autouse=True)
+def no_lock_left_held():
+    """After each test, another thread can take every parameter lock: an interrupt left
+    none of them held (a held one would hang the next thread that calls)."""
+    yield
+    held = []
+
+    def probe():
+        for i, lock in enumerate(param_states._locks):
+            if lock.acquire(timeout=1):
+                lock.release()
+            else:
+                held.append(i)
+
+    thread = threading.Thread(target=probe)
+    thread.start()
+    thread.join()
+    assert held == [], f"parameter locks {held} left held"
+
+
 class _Interrupter:
-    """A tracer raising KeyboardInterrupt at the ``at``-th line run in graphc's package."""
+    """A tracer raising KeyboardInterrupt at the ``at``-th line run in graphc's package.
+
+    It skips ``with`` lines: a tracer sees one again as its block exits, before the exit
+    call, where no signal can land (CPython runs signal handlers after calls and at loop
+    ends, and ``with`` sets up its cleanup in the instruction that enters it)."""
 
     def __init__(self, at: int):
         self.at, self.seen = at, 0
@@ -55,11 +82,16 @@ class _Interrupter:
     def __call__(self, frame, event, arg):
         if not frame.f_code.co_filename.startswith(self.root):
             return None
-        if event == "line":
+        if event == "line" and not _is_with(frame):
             self.seen += 1
             if self.seen == self.at:
                 raise KeyboardInterrupt
         return self
+
+
+def _is_with(frame) -> bool:
+    line = linecache.getline(frame.f_code.co_filename, frame.f_lineno)
+    return line.lstrip().startswith("with ")
 
 
 def _interrupted_call(step, x, at):
