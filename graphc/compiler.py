@@ -13,6 +13,7 @@ from .codegen import BufferRef
 from .lower import HostAllreduce, Launch, lower
 from .errors import CodegenError, DeviceError, DTypeError, GraphcError, ShapeError
 from .graph import Op, Tensor, toposort
+from .params import Commit, locked, stripes
 from .ops import as_tensor
 from .ops import random
 from .ops.gathers import check_indices, index_checks
@@ -299,6 +300,11 @@ class Function:
         checked = []
         for p, a in zip(self.inputs, args):
             if cl_array is not None and isinstance(a, cl_array.Array):
+                from . import runtime      # imported by compile already
+                if runtime.released(a.base_data):
+                    raise ValueError(f"input {p.name!r}: the pyopencl array's buffer was "
+                                     "released (.release()); pass an array whose buffer "
+                                     "is alive")
                 if a.context != self.ctx.context:
                     raise ValueError(f"input {p.name!r}: the pyopencl array lives in another "
                                      "context; make it on this function's queue (fn.queue)")
@@ -338,12 +344,17 @@ class Function:
     def _call(self, args: tuple, timed: bool = False) -> tuple[list, list]:
         """Validate, upload, launch every kernel, apply updates, download the outputs.
         One call at a time per device: the lock keeps concurrent callers (of this function
-        or of others sharing its parameters) from interleaving their kernels."""
+        or of others sharing its parameters) from interleaving their kernels. Before it, the
+        locks of the parameters it uses, in their one order (see ``graphc.params``): calls on
+        other devices, ``.value`` and ``.set_value`` wait for them too."""
         if self.stream is not None:
             args = (*args, self.stream.draw())
         checked = self._check_args(args)
         variant = self._variant(tuple(p.shape if shapes.is_static(p.shape) else tuple(a.shape)
                                       for p, a in zip(self.inputs, checked)))
+        return locked(variant.stripes, lambda: self._locked_call(variant, checked, timed))
+
+    def _locked_call(self, variant: "_Variant", checked: list, timed: bool) -> tuple[list, list]:
         with self._lock:
             self._current = variant
             return variant.call(checked, self.updates, timed, self.device_outputs,
@@ -417,6 +428,7 @@ class _Variant:
         self.param_states = [p.arg for p in dict.fromkeys(
             ref.node for spec in program.kernels for ref in spec.args
             if ref.kind in ("param", "spare"))]
+        self.stripes = stripes(p.arg for p in self.params)
         self.final_copies = [(c.param, self.temps[c.source.slot]) for c in program.copies]
         self.output_buffers = [self.temps[ref.slot] for ref in program.outputs]
 
@@ -428,8 +440,8 @@ class _Variant:
         if ref.kind == "const":
             return self.consts[id(ref.node)]
         if ref.kind == "spare":
-            return ref.node.arg.spares[self.ctx]
-        return ref.node.arg.buffers[self.ctx]
+            return ref.node.arg.spare(self.ctx)
+        return ref.node.arg.current(self.ctx)
 
     def kernels(self, fed: dict) -> list:
         """One kernel per step, bound to this call's buffers (bound once per buffer set).
@@ -438,8 +450,8 @@ class _Variant:
         ctx = self.ctx
         buffers = list(fed.values())
         for state in self.param_states:
-            buffers.append(state.buffers[ctx])
-            buffers.append(state.spares.get(ctx))
+            buffers.append(state.current(ctx))
+            buffers.append(state.spare(ctx))
         key = tuple(map(id, buffers))
         entry = self.bound.get(key)
         if entry is None:
@@ -457,21 +469,12 @@ class _Variant:
         return entry[0]
 
     def sync_params(self, updates: list) -> None:
-        ctx = self.ctx
-        for p, _ in updates if self.transactional else ():
-            if ctx not in p.arg.spares:
-                p.arg.spares[ctx] = ctx.alloc(p.numel() * p.dtype.itemsize)
+        """Make each parameter's buffer on this device current, with a spare for each one
+        this call updates."""
         for p in self.params:
-            state = p.arg
-            if state.where is ctx:
-                continue
-            host = state.read()
-            buf = state.buffers.get(ctx)
-            if buf is None:
-                buf = state.buffers[ctx] = ctx.alloc(host.nbytes)
-            cl.enqueue_copy(ctx.queue, buf, np.ascontiguousarray(host))
-            state.where = ctx
-            state.pull = _puller(ctx, state)
+            p.arg.upload(self.ctx)
+        for p, _ in updates if self.transactional else ():
+            p.arg.ensure_spare(self.ctx, p.numel() * p.dtype.itemsize)
 
     def call(self, checked: list, updates: list, timed: bool, device_outputs: bool,
              allreduce: Any) -> tuple[list, list]:
@@ -492,11 +495,12 @@ class _Variant:
                     cl.enqueue_copy(queue, buf, a, is_blocking=False)
                 fed[id(p)] = buf
             else:
+                _produced(a, queue)
                 fed[id(p)] = a.data
         kernels = self.kernels(fed)
         if not self.transactional:      # from here on the device buffers may change
             for param, _ in updates:
-                param.arg.host_stale = True
+                param.arg.writing_in_place()
         try:
             for step, kernel in zip(self.program.steps, kernels):
                 if isinstance(step, HostAllreduce):
@@ -508,17 +512,15 @@ class _Variant:
                 if timed:
                     events.append(event)
             for param, temp in self.final_copies:   # the temporary may be larger (reused)
-                target = param.arg.spares if self.transactional else param.arg.buffers
-                cl.enqueue_copy(queue, target[self.ctx], temp,
+                state = param.arg
+                target = (state.spare if self.transactional else state.current)(self.ctx)
+                cl.enqueue_copy(queue, target, temp,
                                 byte_count=param.numel() * param.dtype.itemsize)
             results = self._outputs(queue, device_outputs)
         finally:
             queue.finish()      # nothing of this call still runs when it returns or raises
-        # every command succeeded: the new values become current, all at once
-        for param, _ in updates:
-            if self.transactional:
-                param.arg.swap(self.ctx)
-            param.arg.host_stale = True
+        if self.transactional:
+            _commit([param.arg for param, _ in updates], self.ctx)
         return results, events
 
     def _outputs(self, queue: Any, on_device: bool) -> list:
@@ -557,9 +559,24 @@ def _check_group_sizes(program: Any, specs: list, device: Any) -> None:
                 "device meanwhile")
 
 
-def _puller(ctx: "runtime.DeviceContext", state: Any):
-    def pull() -> np.ndarray:
-        host = np.empty(state.host.shape, state.host.dtype)
-        cl.enqueue_copy(ctx.queue, host, state.buffers[ctx])
-        return host
-    return pull
+def _produced(a: Any, queue: Any) -> None:
+    """Wait for the commands producing pyopencl array ``a`` that may not have finished
+    before this call's kernels read it: those of another queue (all of them, whether ``a``
+    records their events or not), and those its events name. Our in-order queue runs its
+    own commands first anyway."""
+    if a.queue is not None and a.queue != queue:
+        a.queue.finish()
+    if a.events:
+        cl.wait_for_events(a.events)
+
+
+def _commit(states: list, ctx: "runtime.DeviceContext") -> None:
+    """Every command succeeded: the new values become current, all at once. A Ctrl-C
+    before ``commit.done`` is set leaves every parameter as it was; after it, every
+    parameter has its new value (whoever reads it next applies it, see ``graphc.params``)."""
+    commit = Commit()
+    for state in states:
+        state.stage(commit, ctx)
+    commit.done = True
+    for state in states:
+        state.settled()

@@ -10,13 +10,14 @@ import enum
 import itertools
 import operator
 import weakref
-from typing import Any, Callable, Iterable, Optional
+from typing import Any, Iterable, Optional
 
 import numpy as np
 
 from . import shapes
 from .dtypes import as_dtype, inferred
 from .errors import ShapeError
+from .params import ParamState
 
 
 class Op(enum.Enum):
@@ -87,38 +88,6 @@ class ConstValue:
 
     def __repr__(self) -> str:
         return repr(self.uniform) if self._data is None else f"array{self.shape}"
-
-
-class ParamState:
-    """The value behind a parameter, on the host and on at most one device at a time.
-
-    ``buffers`` holds the device buffer with the current value, per device key. A parameter
-    that a compiled function updates also has a ``spares`` buffer there: a call writes the
-    new value into the spare and, once every command of the call has succeeded, ``swap``
-    makes it current. A call that fails leaves the current buffer untouched. ``where``
-    names the device whose buffer holds the current value (``None``: only the host copy is
-    current); ``host_stale`` says the host copy is older than that buffer. The runtime
-    installs ``pull`` to read the current buffer back.
-    """
-
-    def __init__(self, value: np.ndarray, name: str):
-        self.host = value
-        self.name = name
-        self.where: Any = None
-        self.host_stale = False
-        self.buffers: dict[Any, Any] = {}
-        self.spares: dict[Any, Any] = {}
-        self.pull: Optional[Callable[[], np.ndarray]] = None
-
-    def swap(self, key: Any) -> None:
-        """Make the spare buffer on device ``key`` current (it holds the new value)."""
-        self.buffers[key], self.spares[key] = self.spares[key], self.buffers[key]
-
-    def read(self) -> np.ndarray:
-        if self.host_stale:
-            self.host = self.pull()
-            self.host_stale = False
-        return self.host
 
 
 _ids = itertools.count()
@@ -224,8 +193,7 @@ class Tensor:
         if array.shape != self.shape:
             raise ShapeError(f"set_value of parameter {self.name!r}: expected shape "
                              f"{self.shape}, got {array.shape}")
-        state = self.arg
-        state.host, state.host_stale, state.where = array, False, None
+        self.arg.set(array)
 
 
 def placeholder(shape: Iterable[Optional[int]], dtype: Any = "float32",

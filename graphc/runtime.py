@@ -4,13 +4,15 @@ The runtime knows buffers, programs and kernels, not graph nodes.
 """
 from __future__ import annotations
 
+import collections
 import functools
 import json
 import os
 import string
 import threading
 import tempfile
-from typing import TYPE_CHECKING, Optional, Union
+import weakref
+from typing import TYPE_CHECKING, Any, Optional, Union
 
 import numpy as np
 
@@ -19,6 +21,9 @@ from .errors import BuildError, DeviceError
 
 if TYPE_CHECKING:
     from .target import Target
+
+
+PROGRAMS_KEPT = 32     # built programs a device keeps after every function using them is gone
 
 
 def _pin_pocl_threads() -> bool:
@@ -53,6 +58,36 @@ try:
     import pyopencl as cl
 except ImportError as e:   # pragma: no cover - pyopencl is a dependency
     raise ImportError("graphc needs pyopencl: pip install 'graphc[pocl]'") from e
+
+# {{{ buffers released by hand
+
+# pyopencl knows whether a buffer was released but does not say, and any OpenCL call on a
+# released buffer aborts PoCL: buffers released through ``release()`` are remembered (held,
+# so that their ids stay theirs; the OpenCL memory itself is gone) and refused as inputs
+_released: dict[int, "cl.MemoryObject"] = {}
+
+
+def _remember_releases() -> None:
+    release = cl.MemoryObject.release
+    if getattr(release, "remembered", False):
+        return
+
+    def remembered_release(self: "cl.MemoryObject") -> None:
+        release(self)
+        _released[id(self)] = self
+
+    remembered_release.remembered = True       # type: ignore[attr-defined]
+    cl.MemoryObject.release = remembered_release
+
+
+def released(buffer: Any) -> bool:
+    """Was ``buffer`` released (by ``buffer.release()``) since graphc was imported?"""
+    return _released.get(id(buffer)) is buffer
+
+
+_remember_releases()
+
+# }}}
 
 NO_PLATFORM = ("no OpenCL platform found. Install one: `pip install 'graphc[pocl]'` adds "
                "PoCL, an OpenCL driver for the CPU (or install your GPU vendor's OpenCL "
@@ -153,7 +188,11 @@ class DeviceContext:
         self.context = cl.Context([device])
         self.queue = cl.CommandQueue(
             self.context, properties=cl.command_queue_properties.PROFILING_ENABLE)
-        self.programs: dict[str, "cl.Program"] = {}
+        # programs by source: the last few built, and any a function still holds
+        self.programs: collections.OrderedDict[str, "cl.Program"] = collections.OrderedDict()
+        self.live: weakref.WeakValueDictionary[str, "cl.Program"] = \
+            weakref.WeakValueDictionary()
+        self._cache_lock = threading.Lock()
         # one call at a time on this queue: functions sharing parameters and buffers
         # never interleave their kernels
         self.lock = threading.RLock()
@@ -190,23 +229,47 @@ class DeviceContext:
                               f"bytes ({limit / 2**20:.1f} MiB, max_mem_alloc_size): split "
                               "the work into smaller calls, or use a device with more "
                               "memory")
+    def write(self, buffer: "cl.Buffer", array: np.ndarray) -> None:
+        """Copy ``array`` into ``buffer`` (done when this returns)."""
+        cl.enqueue_copy(self.queue, buffer, np.ascontiguousarray(array))
+
+    def read(self, buffer: "cl.Buffer", like: np.ndarray) -> np.ndarray:
+        """A new host array shaped as ``like``, read from ``buffer``."""
+        host = np.empty(like.shape, like.dtype)
+        cl.enqueue_copy(self.queue, host, buffer)
+        return host
 
     def build(self, source: str) -> "cl.Program":
-        """Build ``source`` once per device (pyopencl keeps binaries on disk as well)."""
-        program = self.programs.get(source)
-        if program is None:
-            options: list[str] = []
-            try:
-                program = cl.Program(self.context, source).build(options=options)
-            except cl.RuntimeError as e:
-                path = _save_source(source)
-                raise BuildError(
-                    f"the OpenCL compiler rejected a generated program for "
-                    f"{_describe(self.device)} (source saved to {path}, options "
-                    f"{options}):\n{e}", log=str(e), options=tuple(options),
-                    source_path=path) from None
-            self.programs[source] = program
+        """Build ``source`` once per device while a function holds it, and keep the
+        ``PROGRAMS_KEPT`` last built (a program holds megabytes of host memory: a cache of
+        every program ever built grows without bound)."""
+        with self._cache_lock:
+            program = self.programs.get(source)
+            if program is None:
+                program = self.live.get(source)
+            if program is not None:
+                self._keep(source, program)
+                return program
+        options: list[str] = []
+        try:
+            program = cl.Program(self.context, source).build(options=options)
+        except cl.RuntimeError as e:
+            path = _save_source(source)
+            raise BuildError(
+                f"the OpenCL compiler rejected a generated program for "
+                f"{_describe(self.device)} (source saved to {path}, options "
+                f"{options}):\n{e}", log=str(e), options=tuple(options),
+                source_path=path) from None
+        with self._cache_lock:
+            self.live[source] = program
+            self._keep(source, program)
         return program
+
+    def _keep(self, source: str, program: "cl.Program") -> None:
+        self.programs[source] = program
+        self.programs.move_to_end(source)
+        while len(self.programs) > PROGRAMS_KEPT:
+            self.programs.popitem(last=False)
 
 
 def _save_source(source: str) -> str:

@@ -169,3 +169,109 @@ def test_two_functions_sharing_a_parameter_read_and_write(eager_switching):
             assert out[0] % 2 == 0
         firsts = [float(out[0]) for (out,) in outs]
         assert firsts == sorted(firsts)    # one thread's reads never go back in time
+
+
+# {{{ calls, .value and .set_value together, on one device and on two
+
+def _on_another_context(monkeypatch, *args, **kwargs):
+    """``gc.compile`` on a second context and queue of the same device: graphc treats it
+    as another device (its own lock, its own buffers), as it would a second GPU."""
+    from graphc import runtime
+    other = runtime.DeviceContext(runtime.device_context().device)
+    with monkeypatch.context() as m:
+        m.setattr(runtime, "device_context", lambda device=None: other)
+        return gc.compile(*args, **kwargs)
+
+
+def test_set_value_during_calls_is_kept(eager_switching):
+    """A set_value while another thread steps n <- n + 1: the set value is never thrown
+    away, and every call after it counts from it."""
+    big = 10 ** 6
+    for _ in range(10):
+        n = gc.parameter(np.int32(0), name="n")
+        step = gc.compile([], [n], updates={n: n + 1})
+        olds: list = []
+        _run_threads([_repeat(step, CALLS, results=olds),
+                      lambda: n.set_value(big)])
+        after = [int(o[0]) for o in olds if o[0] >= big]
+        assert int(n.value) == big + len(after)
+        assert after == list(range(big, big + len(after)))
+
+
+def test_value_never_goes_back_and_is_current_after_joining(eager_switching):
+    """Readers of .value while two threads call: each reader's values never decrease, and
+    once all threads joined .value is the final count (a read racing the last call's
+    commit once stored the older value as current)."""
+    for _ in range(TRIALS):
+        n = gc.parameter(np.int32(0), name="n")
+        step = gc.compile([], [], updates={n: n + 1})
+        done: list = []
+        reads: tuple = ([], [])
+
+        def reader(seen):
+            def loop():
+                while len(done) < 2:
+                    seen.append(int(n.value))
+            return loop
+
+        def caller():
+            _repeat(step, CALLS // 2)()
+            done.append(True)
+
+        _run_threads([caller, caller, reader(reads[0]), reader(reads[1])])
+        for seen in reads:
+            assert seen == sorted(seen)
+        assert int(n.value) == CALLS
+
+
+def test_one_parameter_updated_on_two_devices(monkeypatch, eager_switching):
+    """n <- n + 1 on one device and n <- n + 2 on another, two threads each: every update
+    counts (the parameter's lock orders calls on any device)."""
+    n = gc.parameter(np.int32(0), name="n")
+    f1 = gc.compile([], [], updates={n: n + 1})
+    f2 = _on_another_context(monkeypatch, [], [], updates={n: n + 2})
+    assert f1.ctx is not f2.ctx
+    _run_threads([_repeat(f1, CALLS), _repeat(f1, CALLS), _repeat(f2, CALLS),
+                  _repeat(f2, CALLS)])
+    assert int(n.value) == 2 * CALLS * 1 + 2 * CALLS * 2
+
+
+def test_thread_storm(monkeypatch, eager_switching):
+    """8 threads: n <- n + 1 by a function on each of two devices (two threads each), two
+    readers of .value, a reader function, and set_value moving n to a new epoch (k * 10^6)
+    now and then. Every call returns the value before its update: within each epoch those
+    are consecutive, each once (no update lost or doubled); the final value is the last
+    epoch plus its calls; no reader ever sees a value older than one it saw."""
+    epoch, epochs = 10 ** 6, 4
+    n = gc.parameter(np.int32(0), name="n")
+    f1 = gc.compile([], [n], updates={n: n + 1})
+    f2 = _on_another_context(monkeypatch, [], [n], updates={n: n + 1})
+    peek = gc.compile([], [n * 1])
+    olds: list = []
+    reads: tuple = ([], [], [], [])
+
+    def setter():
+        for k in range(1, epochs + 1):
+            for _ in range(CALLS // 4):
+                reads[2].append(int(peek()[0]))
+            n.set_value(k * epoch)
+
+    def reader(seen):
+        return lambda: [seen.append(int(n.value)) for _ in range(2 * CALLS)]
+
+    _run_threads([_repeat(f1, CALLS, results=olds), _repeat(f1, CALLS, results=olds),
+                  _repeat(f2, CALLS, results=olds), _repeat(f2, CALLS, results=olds),
+                  reader(reads[0]), reader(reads[1]), setter,
+                  lambda: [reads[3].append(int(peek()[0])) for _ in range(CALLS)]])
+    values = sorted(int(o[0]) for o in olds)
+    assert len(values) == 4 * CALLS
+    final = int(n.value)
+    for k in range(epochs + 1):
+        mine = [v for v in values if k * epoch <= v < (k + 1) * epoch]
+        assert mine == list(range(k * epoch, k * epoch + len(mine)))
+        if k == final // epoch:
+            assert final == k * epoch + len(mine)
+    for seen in reads:
+        assert seen == sorted(seen)
+
+# }}}
