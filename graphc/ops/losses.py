@@ -12,6 +12,7 @@ from .. import shapes
 from ..dtypes import BOOL, is_float, is_integer
 from ..errors import DTypeError, ShapeError
 from ..graph import Tensor, constant
+from .creation import arange
 from .elementwise import (Operand, abs, add, as_tensor, astype, clamp, div, eq, exp,
                           log_raw, logical_and, lt, mul, ne, neg, softplus, square, sub,
                           where)
@@ -258,8 +259,9 @@ def _label_match(x: Tensor, target: Operand, axis: int, ignore_index: int,
     valid = ne(labels, ignore_index)
     labels = unsqueeze(labels, axis)
     classes = x.shape[axis]
-    index = constant(np.arange(classes, dtype=labels.dtype).reshape(
-        (classes,) + (1,) * (x.ndim - axis - 1)), labels.dtype)
+    # each class's index, computed where it is compared (no buffer)
+    index = reshape(arange(classes, dtype=labels.dtype),
+                    (classes,) + (1,) * (x.ndim - axis - 1))
     # of the labels' own view, not of ``valid``: each kernel compares the labels again
     kept = broadcast_to(ne(labels, ignore_index), x.shape)
     return logical_and(eq(labels, index), kept), kept, valid
