@@ -140,8 +140,9 @@ _MOVES = {Op.RESHAPE: lambda t, v: ops.reshape(t, v.shape),
 def _recomputed(t: Tensor) -> Tensor:
     """A view (broadcast, reshape, permute, slice) of a small mask of inputs, or of a small
     formula of scalars, as that formula over the viewed sources (``broadcast(labels !=
-    -100)`` -> ``broadcast(labels) != -100``): each consumer computes it itself; else ``t``. (The mask's sources all have
-    its shape, so every view of it is a view of each of them.)"""
+    -100)`` -> ``broadcast(labels) != -100``): each consumer computes it itself; else
+    ``t``. (The formula's sources all have its shape, so every view of it is a view of
+    each of them.)"""
     chain, inner = [], t
     while inner.op in _MOVES:
         chain.append(inner)
