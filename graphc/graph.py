@@ -30,6 +30,8 @@ class Op(enum.Enum):
     BROADCAST = "broadcast"       # arg: None; source has the same ndim, size-1 axes stretch
     SHRINK = "shrink"             # arg: per axis (start, step, count): basic slicing
     PAD = "pad"                   # arg: (per axis (before, after), fill value)
+    WINDOWS = "windows"           # arg: per axis None or (K, step, dilation, O): the axis
+    #                               becomes two, (K, O), element [k, o] = x[o*step + k*dil]
     STOP_GRADIENT = "stop_gradient"   # arg: None; the source's value, no gradient
     REDUCE = "reduce"             # arg: (kind, axes, differentiable); kind: sum, max, prod
     MATMUL = "matmul"             # src (a, b): (..., M, K) @ (..., K, N), equal batch shapes

@@ -94,6 +94,27 @@ class View:
                  for d, (b, _), r in zip(self.shape, widths, old)]
         return View(shape, self.strides, offset).with_mask(valid, fill)
 
+    def windows(self, spec: Sequence[Optional[tuple]]) -> Optional["View"]:
+        """Sliding windows: each axis with a ``(K, step, dilation, O)`` becomes two axes
+        ``(K, O)`` reading element ``o * step + k * dilation``. None where the axis is
+        masked: a mask of the sum of two indices is not a range of each."""
+        shape, strides, valid = [], [], []
+        for axis, (d, s, w) in enumerate(zip(self.shape, self.strides, spec)):
+            r = None if self.valid is None else self.valid[axis]
+            if w is None:
+                shape.append(d)
+                strides.append(s)
+                valid.append(r)
+                continue
+            if r is not None:
+                return None
+            k, step, dilation, o = w
+            shape += [k, o]
+            strides += [dilation * s, step * s]
+            valid += [None, None]
+        out = View(tuple(shape), tuple(strides), self.offset)
+        return out if self.valid is None else out.with_mask(valid, self.fill)
+
     def reshape(self, shape: Sequence[int]) -> Optional["View"]:
         """The same elements in row-major order as ``shape``; None if strides cannot
         say it (the source is then copied into a buffer of its own first)."""

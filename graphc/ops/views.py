@@ -1,7 +1,7 @@
 """View ops: new ways to read a buffer, never computed. Each composes into one ``View``.
 
 reshape, permute, broadcast, shrink (basic slicing, negative steps too), pad (a masked
-view: slicing's gradient) and stop_gradient. Consumers read them in place, inside their
+view: slicing's gradient) and stop_gradient; ``conv`` adds windows. Consumers read them in place, inside their
 own fused kernels (``schedule.resolve`` composes the chain; ``graphc.view`` has the
 rules). flip is a shrink with step -1; ``x[i]`` is a shrink and a reshape.
 """
@@ -341,19 +341,23 @@ def flip(x: Tensor, dims: Any = None, *, axis: Any = None) -> Tensor:
 
 
 def _vjp_shrink(node: Tensor, g: Tensor) -> list:
-    """Put ``g`` back where the slice took its elements from; zeros elsewhere."""
-    (x,) = node.src
-    flips = [(c - 1, -1, c) if step < 0 else (0, 1, c) for (_, step, c) in node.arg]
+    return [unshrink(g, node.arg, node.src[0].shape)]
+
+
+def unshrink(g: Tensor, slices: Sequence[tuple], shape: tuple) -> Tensor:
+    """``g`` put back where ``shrink(x, slices)`` took its elements from, in a tensor of
+    ``x``'s ``shape``; zeros elsewhere."""
+    flips = [(c - 1, -1, c) if step < 0 else (0, 1, c) for (_, step, c) in slices]
     g = shrink(g, flips)
     widths = []
-    for axis, ((start, step, count), n) in enumerate(zip(node.arg, x.shape)):
+    for axis, ((start, step, count), n) in enumerate(zip(slices, shape)):
         if step < 0:
             start, step = start + step * (count - 1), -step
         if step > 1:            # spread out: step - 1 zeros after each element
             g = _dilate(g, axis, step)
         span = step * (count - 1) + 1
         widths.append((start, n - start - span))
-    return [pad_constant(g, widths, 0.0)]
+    return pad_constant(g, widths, 0.0)
 
 
 def _dilate(g: Tensor, axis: int, step: int) -> Tensor:
