@@ -14,7 +14,7 @@ from typing import Callable
 import numpy as np
 import sympy as sp
 
-from . import graph, inspect, kir, ops, shapes
+from . import graph, inspect, kir, ops, schedule, shapes
 from .dtypes import BOOL
 from .graph import LEAVES, Op, Tensor, toposort
 from .ops import registry
@@ -254,6 +254,41 @@ def views_into_elementwise(roots: list) -> list:
     return substitute(roots, rule)
 
 
+def elementwise_in_anchor_space(roots: list) -> list:
+    """An elementwise node that reads a matmul (or an elementwise node) through a reshape
+    that merges or splits axes becomes the node computed in the matmul's own shape, its
+    other sources reshaped to it, and is reshaped after: ``relu(reshape(w @ cols) + b)``
+    -> ``reshape(relu(w @ cols + reshape(b)))``. It then runs in the matmul's epilogue
+    (a convolution's bias and activation: one kernel, not two). Only where every other
+    source's reshape is still a strided view, so that nothing is copied for it."""
+    def anchor_of(src: tuple):
+        for s in src:
+            if (s.op is Op.RESHAPE and s.src[0].op in (Op.MATMUL, Op.EW)
+                    and shapes.is_static(s.shape)
+                    and [d for d in s.shape if d != 1]
+                    != [d for d in s.src[0].shape if d != 1]):
+                return s.src[0]
+        return None
+
+    def rule(node: Tensor, src: tuple, uses: dict):
+        if node.op is not Op.EW:
+            return None
+        anchor = anchor_of(src)
+        if anchor is None:
+            return None
+        moved = []
+        for s in src:
+            if s.op is Op.RESHAPE and s.src[0] is anchor:
+                moved.append(anchor)
+                continue
+            r = ops.reshape(s, anchor.shape)
+            if schedule.resolve(r, {})[1] is None:
+                return None
+            moved.append(r)
+        return ops.reshape(ops.ew_node(node.arg, moved, anchor.shape, node.dtype), node.shape)
+    return substitute(roots, rule)
+
+
 def index_masks_in_place(roots: list) -> list:
     """A broadcast of an elementwise node that reads only index leaves and constants (a
     causal mask ``arange(T)[:, None] >= arange(T)[None, :]``, broadcast over the batch and
@@ -286,6 +321,7 @@ PASSES = [
     ("merge_elementwise", merge_elementwise, True),
     ("views_into_elementwise", views_into_elementwise, True),
     ("index_masks_in_place", index_masks_in_place, True),
+    ("elementwise_in_anchor_space", elementwise_in_anchor_space, True),
     ("split_reductions", split_reductions, True),
 ]
 

@@ -394,7 +394,14 @@ class _Builder:
         return self.groups
 
     def holder(self, root: Tensor) -> Tensor:
-        """The node whose buffer will hold ``root``: a copy for leaves and views."""
+        """The node whose buffer will hold ``root``: a copy for leaves and views, but a
+        reshape of a computed node is that node's buffer (its elements in the same
+        order: the result is read back as ``root``'s shape)."""
+        base = root
+        while base.op is Op.RESHAPE:
+            base = base.src[0]
+        if base is not root and base.op not in LEAVES and not is_view(base):
+            return base
         return self.materialise(root) if root.op in LEAVES or is_view(root) else root
 
 

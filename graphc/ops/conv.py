@@ -138,9 +138,9 @@ def fold(g: Tensor, spec: Sequence[Optional[tuple]], shape: tuple) -> Tensor:
 
 
 def place(g: Tensor, slices: Sequence[tuple], shape: tuple) -> Tensor:
-    """``unshrink``: ``g`` put where ``shrink(x, slices)`` read it, zeros elsewhere. Steps
-    over 1 are read as a gather at ``(i - start) / step`` where that divides, so no
-    buffer holds the spread-out copy."""
+    """``g`` put where ``shrink(x, slices)`` read it, zeros elsewhere: a slice's
+    gradient. Steps over 1 are read as a gather at ``(i - start) / step`` where that
+    divides, computed where it is read, so no buffer holds the spread-out copy."""
     if all(abs(step) == 1 for _, step, _ in slices):
         return unshrink(g, slices, shape)
     coords, indices, keep, unit = [], [], None, []
@@ -160,7 +160,9 @@ def place(g: Tensor, slices: Sequence[tuple], shape: tuple) -> Tensor:
     # the unit-step axes first, as views (the gather then reads them in place)
     g = unshrink(g, unit, tuple(n if abs(s) == 1 else c for (_, s, c), n in
                                 zip(slices, shape)))
-    spread = gather_node(g, coords, indices, shape, "fold")
+    spread = gather_node(g, coords, indices, shape, "fold", spread=tuple(
+        (0, 1, n) if abs(step) == 1 else (start, step, count)
+        for (start, step, count), n in zip(slices, shape)))
     return where(keep, spread, 0.0)
 
 
@@ -368,7 +370,9 @@ def _pool_geometry(x: Tensor, kernel_size: Ints, stride: Optional[Ints], padding
 
 
 def _taps(x: Tensor, kernel: tuple, stride: tuple, dilation: tuple, out: tuple) -> list:
-    """Each tap of the windows of (padded) ``x``: a strided slice, read in place."""
+    """Each tap of the windows of (padded) ``x``, in row-major order of the taps: a
+    strided slice, read in place. Each one's gradient is ``place``d back, and their sum
+    is one kernel."""
     taps = []
     for at in itertools.product(*(range(k) for k in kernel)):
         taps.append(shrink(x, [(0, 1, x.shape[0]), (0, 1, x.shape[1])] + [

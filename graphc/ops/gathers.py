@@ -54,10 +54,14 @@ _PASS_THROUGH = (Op.RESHAPE, Op.PERMUTE, Op.BROADCAST, Op.STOP_GRADIENT)
 class GatherMap:
     """Where a gather reads: one coordinate per source axis, ``("axis", d)`` (output axis
     ``d``) or ``("index", j)`` (index source ``j``). ``no_grad``: the row (along the one
-    indexed axis) that gets no gradient, an embedding's ``padding_idx``."""
+    indexed axis) that gets no gradient, an embedding's ``padding_idx``. ``spread``: per
+    output axis ``(start, step, count)`` where the gather puts its source, one element
+    each, as ``conv.place`` does (others masked to 0 by its consumer): the gradient is
+    then that slice rather than a scatter."""
 
     coords: tuple
     no_grad: Optional[int] = None
+    spread: Optional[tuple] = None    # a slice's gradient spread out: its own is that slice
 
 
 @dataclasses.dataclass(frozen=True)
@@ -176,12 +180,14 @@ def _varies(index: Tensor, axis: int) -> bool:
 # {{{ the ops
 
 def gather_node(x: Tensor, coords: Sequence[tuple], indices: Sequence[Tensor], shape: tuple,
-                op: str, no_grad: Optional[int] = None) -> Tensor:
+                op: str, no_grad: Optional[int] = None,
+                spread: Optional[tuple] = None) -> Tensor:
     """The ``GATHER`` of ``x`` at ``coords`` (see ``GatherMap``); each index tensor is
     broadcast to ``shape`` first."""
     shape = tuple(shapes.as_size(d, op) for d in shape)
     indices = [_spread(i, shape) for i in indices]
-    return Tensor(Op.GATHER, (x, *indices), shape, x.dtype, GatherMap(tuple(coords), no_grad))
+    return Tensor(Op.GATHER, (x, *indices), shape, x.dtype,
+                  GatherMap(tuple(coords), no_grad, spread))
 
 
 def scatter_sum(g: Tensor, indices: Sequence[Tensor], coords: Sequence[tuple],
@@ -207,6 +213,8 @@ def scatter_sum(g: Tensor, indices: Sequence[Tensor], coords: Sequence[tuple],
 def _vjp_gather(node: Tensor, g: Tensor) -> list:
     x, indices = node.src[0], node.src[1:]
     coords, row = node.arg.coords, node.arg.no_grad
+    if node.arg.spread is not None:
+        return [shrink(g, node.arg.spread)] + [None] * len(indices)
     if row is not None:      # the padding row: positions that read it send nothing back
         (j,) = [c[1] for c in coords if c[0] == "index"]
         n = x.shape[[c[0] for c in coords].index("index")]

@@ -341,36 +341,24 @@ def flip(x: Tensor, dims: Any = None, *, axis: Any = None) -> Tensor:
 
 
 def _vjp_shrink(node: Tensor, g: Tensor) -> list:
-    return [unshrink(g, node.arg, node.src[0].shape)]
+    from .conv import place       # (conv builds on views) steps over 1: a gather
+    return [place(g, node.arg, node.src[0].shape)]
 
 
 def unshrink(g: Tensor, slices: Sequence[tuple], shape: tuple) -> Tensor:
     """``g`` put back where ``shrink(x, slices)`` took its elements from, in a tensor of
-    ``x``'s ``shape``; zeros elsewhere."""
+    ``x``'s ``shape``; zeros elsewhere. Steps of 1 or -1 only (a pad: a view);
+    ``conv.place`` spreads larger steps out."""
     flips = [(c - 1, -1, c) if step < 0 else (0, 1, c) for (_, step, c) in slices]
     g = shrink(g, flips)
     widths = []
     for axis, ((start, step, count), n) in enumerate(zip(slices, shape)):
         if step < 0:
             start, step = start + step * (count - 1), -step
-        if step > 1:            # spread out: step - 1 zeros after each element
-            g = _dilate(g, axis, step)
         span = step * (count - 1) + 1
         widths.append((start, n - start - span))
     return pad_constant(g, widths, 0.0)
 
-
-def _dilate(g: Tensor, axis: int, step: int) -> Tensor:
-    """``g`` along ``axis`` with ``step - 1`` zeros after each element but the last."""
-    count = g.shape[axis]
-    split = g.shape[:axis + 1] + (1,) + g.shape[axis + 1:]
-    widths = [(0, 0)] * len(split)
-    widths[axis + 1] = (0, step - 1)
-    spread = reshape(pad_constant(reshape(g, split), widths, 0.0),
-                     g.shape[:axis] + (count * step,) + g.shape[axis + 1:])
-    keep = [(0, 1, n) for n in spread.shape]
-    keep[axis] = (0, 1, step * (count - 1) + 1)
-    return shrink(spread, keep)
 
 # }}}
 
