@@ -8,13 +8,17 @@ pass, ``model.parameters()`` the parameters to differentiate and update::
     loss = gc.mse_loss(model(x), y)
     step = gc.compile([x, y], loss, updates=optim.SGD(model.parameters(), lr=0.1).updates(loss))
 
-``Dropout`` draws its mask on the device (``gc.dropout``), in training mode only. Conv2d
-and BatchNorm2d need convolutions (issue 14): not yet.
+``Dropout`` draws its mask on the device (``gc.dropout``), in training mode only.
+``BatchNorm2d`` normalises by the batch's statistics while training; their running
+averages are buffers, which the graph cannot change as it runs: ``buffer_updates()``
+gives their new values, for the ``updates`` of the training step::
+
+    step = gc.compile([x, y], loss, updates={**opt.updates(loss), **model.buffer_updates()})
 """
 from __future__ import annotations
 
 import math
-from typing import Iterator, Optional, Sequence, Union
+from typing import Optional, Sequence, Union
 
 import numpy as np
 
@@ -22,64 +26,15 @@ from .. import graph, ops
 from ..errors import ShapeError
 from ..graph import Tensor
 from . import init
+from .conv import (AdaptiveAvgPool2d, AvgPool2d, Conv1d, Conv2d, ConvTranspose2d, Flatten,
+                   MaxPool2d)
+from .module import Module, unique_name
+from .norm import BatchNorm1d, BatchNorm2d, batch_norm
 
 __all__ = ["Module", "Linear", "Embedding", "LayerNorm", "Sequential", "ReLU", "Tanh",
-           "Sigmoid", "GELU", "Identity", "Dropout", "init", "layer_norm"]
-
-
-class Module:
-    """A piece of a model: its parameters (attributes that are parameters, and those of
-    attributes that are modules, in the order they were set) and its ``forward``."""
-
-    training = True
-
-    def __call__(self, *args, **kwargs) -> Tensor:
-        return self.forward(*args, **kwargs)
-
-    def forward(self, *args, **kwargs) -> Tensor:
-        raise NotImplementedError(f"{type(self).__name__} has no forward")
-
-    def named_parameters(self, prefix: str = "") -> Iterator[tuple[str, Tensor]]:
-        seen: set = set()
-        for name, value in vars(self).items():
-            if isinstance(value, Tensor) and value.op is graph.Op.PARAMETER:
-                if id(value) not in seen:
-                    seen.add(id(value))
-                    yield prefix + name, value
-            elif isinstance(value, Module):
-                for inner, p in value.named_parameters(f"{prefix}{name}."):
-                    if id(p) not in seen:
-                        seen.add(id(p))
-                        yield inner, p
-
-    def parameters(self) -> list:
-        return [p for _, p in self.named_parameters()]
-
-    def children(self) -> list:
-        return [v for v in vars(self).values() if isinstance(v, Module)]
-
-    def train(self, mode: bool = True) -> "Module":
-        """Set training mode (here and in every child); a graph built after it uses it."""
-        self.training = mode
-        for child in self.children():
-            child.train(mode)
-        return self
-
-    def eval(self) -> "Module":
-        return self.train(False)
-
-
-_names: dict = {}
-
-
-def _unique(name: Optional[str], base: str) -> str:
-    """``name``, else ``base``, ``base_1``, ... : every module's parameters have names of
-    their own, which ``gc.save`` keeps them by."""
-    if name is not None:
-        return name
-    count = _names.get(base, 0)
-    _names[base] = count + 1
-    return base if count == 0 else f"{base}_{count}"
+           "Sigmoid", "GELU", "Identity", "Dropout", "init", "layer_norm", "Conv1d",
+           "Conv2d", "ConvTranspose2d", "MaxPool2d", "AvgPool2d", "AdaptiveAvgPool2d",
+           "Flatten", "BatchNorm1d", "BatchNorm2d", "batch_norm"]
 
 
 class Linear(Module):
@@ -88,7 +43,7 @@ class Linear(Module):
 
     def __init__(self, in_features: int, out_features: int, bias: bool = True,
                  dtype: str = "float32", *, name: Optional[str] = None):
-        name = _unique(name, "linear")
+        name = unique_name(name, "linear")
         self.in_features, self.out_features = int(in_features), int(out_features)
         bound = 1.0 / math.sqrt(self.in_features) if self.in_features else 0.0
         self.weight = graph.parameter(np.zeros((out_features, in_features), dtype),
@@ -114,7 +69,7 @@ class Embedding(Module):
     def __init__(self, num_embeddings: int, embedding_dim: int,
                  padding_idx: Optional[int] = None, dtype: str = "float32", *,
                  name: Optional[str] = None):
-        name = _unique(name, "embedding")
+        name = unique_name(name, "embedding")
         self.padding_idx = padding_idx
         self.weight = graph.parameter(np.zeros((num_embeddings, embedding_dim), dtype),
                                       name=f"{name}.weight")
@@ -154,7 +109,7 @@ class LayerNorm(Module):
     def __init__(self, normalized_shape: Union[int, Sequence[int]], eps: float = 1e-5,
                  elementwise_affine: bool = True, bias: bool = True,
                  dtype: str = "float32", *, name: Optional[str] = None):
-        name = _unique(name, "layer_norm")
+        name = unique_name(name, "layer_norm")
         self.normalized_shape = ((normalized_shape,) if isinstance(normalized_shape, int)
                                  else tuple(normalized_shape))
         self.eps = eps

@@ -24,7 +24,7 @@ from typing import Any, Optional, Sequence, Union
 
 import numpy as np
 
-from .. import graph, shapes
+from .. import graph
 from ..dtypes import FLOATS
 from ..errors import DTypeError, ShapeError
 from ..graph import Op, Tensor
@@ -33,7 +33,7 @@ from .creation import iota
 from .elementwise import add, as_tensor, isnan, logical_and, logical_not, logical_or, where
 from .gathers import gather_node
 from .registry import Category, define
-from .views import (broadcast_to, pad_constant, permute, reshape, shrink, squeeze,
+from .views import (broadcast_to, pad_constant, permute, reshape, shrink,
                     unshrink, unsqueeze)
 
 __all__ = ["conv1d", "conv2d", "conv3d", "conv_transpose1d", "conv_transpose2d",
