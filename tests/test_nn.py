@@ -127,3 +127,112 @@ def test_the_seed_in_nn_style_trains_as_the_seed():
         a, b = a - 1e-6 * ga, b - 1e-6 * gb
         np.testing.assert_allclose(got, want, rtol=2e-4)
     assert len(step.kernels) == 2                      # still the seed's 2 launches
+
+
+# {{{ convolutions, pools, batch norm
+
+def test_conv_modules_match_torch():
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((2, 4, 9, 8)).astype(np.float32)
+    ours = nn.Sequential(nn.Conv2d(4, 6, 3, stride=2, padding=1, groups=2), nn.ReLU(),
+                         nn.MaxPool2d(2, ceil_mode=True), nn.Conv2d(6, 3, (2, 1), bias=False),
+                         nn.AvgPool2d(2, 1), nn.AdaptiveAvgPool2d(1), nn.Flatten())
+    theirs = torch.nn.Sequential(
+        torch.nn.Conv2d(4, 6, 3, stride=2, padding=1, groups=2), torch.nn.ReLU(),
+        torch.nn.MaxPool2d(2, ceil_mode=True), torch.nn.Conv2d(6, 3, (2, 1), bias=False),
+        torch.nn.AvgPool2d(2, 1), torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten())
+    _copy(ours, theirs)
+    _compare(ours, theirs, x, tol=1e-4)
+    up = nn.ConvTranspose2d(4, 2, 3, stride=2, padding=1, output_padding=1)
+    tup = torch.nn.ConvTranspose2d(4, 2, 3, stride=2, padding=1, output_padding=1)
+    _copy(up, tup)
+    _compare(up, tup, x, tol=1e-4)
+    line = nn.Conv1d(4, 2, 3, padding="same")
+    tline = torch.nn.Conv1d(4, 2, 3, padding="same")
+    _copy(line, tline)
+    _compare(line, tline, x[:, :, 0], tol=1e-4)
+
+
+def test_conv_initialisation_follows_torch():
+    conv = nn.Conv2d(16, 32, 5)
+    bound = 1 / math.sqrt(16 * 25)         # kaiming_uniform(a=sqrt(5)) and the bias's
+    w, b = conv.weight.value, conv.bias.value
+    assert w.shape == (32, 16, 5, 5) and b.shape == (32,)
+    assert np.abs(w).max() <= bound and np.abs(w).max() > 0.95 * bound
+    assert np.abs(b).max() <= bound
+    assert abs(w.std() - bound / math.sqrt(3)) < 0.05 * bound
+    assert nn.ConvTranspose2d(16, 32, 5).weight.shape == (16, 32, 5, 5)
+
+
+def _batch_norm_twins(dtype=np.float64):
+    rng = np.random.default_rng(2)
+    ours = nn.BatchNorm2d(3, momentum=0.2, dtype=np.dtype(dtype).name)
+    theirs = torch.nn.BatchNorm2d(3, momentum=0.2).to(torch.float64 if dtype == np.float64
+                                                      else torch.float32)
+    with torch.no_grad():
+        for p, t in ((ours.weight, theirs.weight), (ours.bias, theirs.bias)):
+            v = rng.standard_normal(3).astype(dtype)
+            p.set_value(v)
+            t.copy_(torch.tensor(v))
+    return ours, theirs
+
+
+def test_batch_norm_trains_and_evaluates_as_torch():
+    """Training: the batch's statistics, the gradients through them, and the running
+    statistics' updates (unbiased variance) as buffer updates; eval(): the running
+    statistics, in a function of its own."""
+    ours, theirs = _batch_norm_twins()
+    assert [n for n, _ in ours.named_buffers()] == ["running_mean", "running_var"]
+    assert len(ours.parameters()) == 2
+    x = gc.placeholder((4, 3, 5, 2), "float64")
+    y = ours(x)
+    grads = gc.grad(gc.sum(y * y * y), ours.parameters() + [x])
+    train = gc.compile([x], [y] + grads, updates=ours.buffer_updates())
+    rng = np.random.default_rng(3)
+    for _ in range(3):
+        value = rng.standard_normal(x.shape) * 2 + 1
+        got = train(value)
+        xt = torch.tensor(value, requires_grad=True)
+        want = theirs(xt)
+        (want ** 3).sum().backward()
+        for g, w in zip(got, [want, theirs.weight.grad, theirs.bias.grad, xt.grad]):
+            np.testing.assert_allclose(g, w.detach().numpy(), rtol=1e-10, atol=1e-10)
+        theirs.zero_grad()
+    np.testing.assert_allclose(ours.running_mean.value, theirs.running_mean.numpy(),
+                               rtol=1e-12)
+    np.testing.assert_allclose(ours.running_var.value, theirs.running_var.numpy(),
+                               rtol=1e-12)
+    ours.eval()
+    theirs.eval()
+    evaluate = gc.compile([x], ours(x))
+    assert ours.buffer_updates() == {}
+    value = rng.standard_normal(x.shape)
+    np.testing.assert_allclose(evaluate(value), theirs(torch.tensor(value)).detach().numpy(),
+                               rtol=1e-12, atol=1e-12)
+
+
+def test_batch_norm_inside_a_model_gives_every_buffer_update():
+    model = nn.Sequential(nn.Conv2d(1, 4, 3), nn.BatchNorm2d(4), nn.ReLU(),
+                          nn.Conv2d(4, 2, 3), nn.BatchNorm2d(2))
+    x = gc.placeholder((2, 1, 7, 7))
+    loss = gc.sum(model(x) ** 2)
+    updates = model.buffer_updates()
+    assert set(map(id, updates)) == set(map(id, model.buffers()))
+    assert len(model.buffers()) == 4 and len(model.parameters()) == 8
+    assert set(model.state_dict()) >= {"0.weight", "1.running_mean", "4.running_var"}
+    opt = optim.SGD(model.parameters(), lr=0.1)
+    step = gc.compile([x], loss, updates={**opt.updates(loss), **updates})
+    before = model[1].running_mean.value.copy()
+    step(np.random.default_rng(0).standard_normal(x.shape).astype(np.float32))
+    assert not np.array_equal(before, model[1].running_mean.value)
+
+
+def test_batch_norm_misuse_is_a_clear_error():
+    with pytest.raises(gc.ShapeError, match="BatchNorm2d"):
+        nn.BatchNorm2d(3)(gc.placeholder((2, 4, 5, 5)))
+    with pytest.raises(ValueError, match="running_mean"):
+        nn.batch_norm(gc.placeholder((2, 3)), None, None, training=False)
+    with pytest.raises(NotImplementedError, match="padding_mode"):
+        nn.Conv2d(1, 1, 3, padding_mode="reflect")
+
+# }}}
