@@ -1,8 +1,9 @@
 """The seed's network trained with Adam, as PyTorch's "two-layer net with optim" tutorial.
 
 The same fully-connected ReLU network as examples/two_layer_net.py (no biases, squared
-error, the same initial values), with ``graphc.optim.Adam`` in place of the hand-written
-update: ``opt.updates(loss)`` gives the new weights and the optimizer's state (both
+error, the same initial values), written in torch's nn style (``nn.Sequential`` of
+``nn.Linear`` and ``nn.ReLU``, ``mse_loss(reduction="sum")``), with
+``graphc.optim.Adam`` in place of the hand-written update: ``opt.updates(loss)`` gives the new weights and the optimizer's state (both
 moments of each weight, the step counter), all held on the device. On a CPU the whole
 step is still two launches: the moment updates are epilogues of the matmuls computing
 the weights' gradients. The learning rate is a 0-d placeholder, so ``--decay`` changes
@@ -20,7 +21,7 @@ import os
 import numpy as np
 
 import graphc as gc
-from graphc import optim
+from graphc import nn, optim
 
 # N is batch size; D_in is input dimension; H is hidden dimension; D_out is output dimension.
 N, D_in, H, D_out = 64, 1000, 100, 10
@@ -46,7 +47,7 @@ def train(steps: int = 500, device=None, dtype: str = "float32", seed: int = 0,
     losses : list of float
         The loss computed at each step, before that step's update.
     w1, w2 : numpy.ndarray
-        The weights after the last update.
+        The weights after the last update, (D_in, H) and (H, D_out) as the seed's.
     """
     rng = np.random.default_rng(seed)
     x_np, y_np, w1_np, w2_np = (
@@ -56,14 +57,18 @@ def train(steps: int = 500, device=None, dtype: str = "float32", seed: int = 0,
     x = gc.placeholder((N, D_in), dtype=dtype, name="x")
     y = gc.placeholder((N, D_out), dtype=dtype, name="y")
     lr = gc.placeholder((), dtype=dtype, name="lr")
-    w1 = gc.parameter(w1_np, name="w1")
-    w2 = gc.parameter(w2_np, name="w2")
+    model = nn.Sequential(nn.Linear(D_in, H, bias=False, dtype=dtype, name="w1"),
+                          nn.ReLU(),
+                          nn.Linear(H, D_out, bias=False, dtype=dtype, name="w2"))
+    # the seed's initial values (nn.Linear keeps its weight as (out, in))
+    model[0].weight.set_value(w1_np.T)
+    model[2].weight.set_value(w2_np.T)
 
-    loss = (x.mm(w1).clamp(min=0).mm(w2) - y).pow(2).sum()
-    opt = optim.Adam([w1, w2], lr=lr, name="adam")
+    loss = gc.mse_loss(model(x), y, reduction="sum")
+    opt = optim.Adam(model.parameters(), lr=lr, name="adam")
     step = gc.compile(inputs=[x, y, lr], outputs=[loss], updates=opt.updates(loss),
                       device=device)
-    saved = [w1, w2] + opt.state_tensors()
+    saved = model.parameters() + opt.state_tensors()
     if checkpoint and os.path.exists(checkpoint):
         gc.load(checkpoint, saved)
 
@@ -75,7 +80,7 @@ def train(steps: int = 500, device=None, dtype: str = "float32", seed: int = 0,
             print(t, float(loss_value))
     if checkpoint:
         gc.save(checkpoint, saved)
-    return losses, w1.value, w2.value
+    return losses, model[0].weight.value.T, model[2].weight.value.T
 
 
 def main() -> None:
