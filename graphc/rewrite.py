@@ -168,25 +168,31 @@ def split_reductions(roots: list) -> list:
     """``reduce(x, axes)`` with at least ``SPLIT_MIN_INPUTS`` elements per output and at
     most ``SPLIT_MAX_OUTPUTS`` outputs -> ``reduce(reduce(x, inner, keepdims), axes)``:
     ``inner`` the trailing axes of ``axes`` whose size is nearest the square root of the
-    reduced size (and at least ``SPLIT_MIN_INNER``), so both stages have work to share."""
+    reduced size (and at least ``SPLIT_MIN_INNER``), so both stages have work to share.
+    Over axes that end the shape past a kept axis (``_rows_first``), the trailing ones go
+    first whatever the sizes."""
     def rule(node: Tensor, src: tuple, uses: dict):
         if node.op is not Op.REDUCE or len(node.arg[1]) < 2:
             return None
         kind, axes, differentiable = node.arg
         (x,) = src
-        reduced = int(np.prod([x.shape[a] for a in axes]))
-        if reduced < SPLIT_MIN_INPUTS or node.numel() > SPLIT_MAX_OUTPUTS:
+        if not shapes.is_static(x.shape):
             return None
-        # the trailing axes whose size is nearest the square root of the reduced size
-        best = None
-        for k in range(1, len(axes)):
-            count = int(np.prod([x.shape[a] for a in axes[k:]]))
-            score = abs(np.log(count) - np.log(reduced) / 2)
-            if count >= SPLIT_MIN_INNER and (best is None or score < best[0]):
-                best = (score, axes[k:])
-        if best is None:
-            return None
-        inner = best[1]
+        inner = _rows_first(x.shape, axes)
+        if inner is None:
+            reduced = int(np.prod([x.shape[a] for a in axes]))
+            if reduced < SPLIT_MIN_INPUTS or node.numel() > SPLIT_MAX_OUTPUTS:
+                return None
+            # the trailing axes whose size is nearest the square root of the reduced size
+            best = None
+            for k in range(1, len(axes)):
+                count = int(np.prod([x.shape[a] for a in axes[k:]]))
+                score = abs(np.log(count) - np.log(reduced) / 2)
+                if count >= SPLIT_MIN_INNER and (best is None or score < best[0]):
+                    best = (score, axes[k:])
+            if best is None:
+                return None
+            inner = best[1]
         first = Tensor(Op.REDUCE, (x,), tuple(1 if i in inner else d for i, d in
                                                enumerate(x.shape)), x.dtype,
                        (kind, tuple(inner), differentiable))
@@ -197,6 +203,22 @@ def split_reductions(roots: list) -> list:
         second = Tensor(Op.REDUCE, (first,), shape, x.dtype, (kind, outer, differentiable))
         return second if shape == node.shape else ops.reshape(second, node.shape)
     return substitute(roots, rule)
+
+
+def _rows_first(shape: tuple, axes: tuple):
+    """The reduced axes that end ``shape`` where a kept axis lies before them (a batch
+    norm's ``(0, 2, 3)`` of NCHW): those first, along contiguous rows, then the rest;
+    reading across the kept axis at every step is several times slower. None otherwise,
+    or where the rows are short."""
+    trailing = []
+    for a in reversed(range(len(shape))):
+        if a not in axes:
+            break
+        trailing.insert(0, a)
+    if not trailing or len(trailing) == len(axes):
+        return None
+    rows = int(np.prod([shape[a] for a in trailing]))
+    return tuple(trailing) if rows >= SPLIT_MIN_INNER else None
 
 
 # An elementwise node this small is recomputed in a view's index space rather than read

@@ -60,7 +60,9 @@ def test_merge_elementwise_simplifies_across_nodes():
 
 def test_passes_are_named_and_dead_code_is_not_compiled():
     assert [name for name, _, _ in PASSES] == ["merge_elementwise", "views_into_elementwise",
-                                              "index_masks_in_place", "split_reductions"]
+                                              "index_masks_in_place",
+                                              "elementwise_in_anchor_space",
+                                              "split_reductions"]
     unused = gc.exp(y)                                # built, never asked for
     (out,) = run_passes([x * 2])
     assert all(n is not unused for n in toposort([out]))
@@ -83,6 +85,7 @@ def test_merged_graph_computes_the_same():
     ((256, 512), None, False, (1,)),           # the MLP's loss: rows first, then the column
     ((4, 64, 600), (1, 2), True, (2,)),        # 4 outputs of 38400
     ((3, 300, 200), None, True, (2,)),         # inner axes near the square root: 200
+    ((4, 130, 7, 9), (0, 2, 3), False, (2, 3)),  # a batch norm's: rows of 63 first
 ])
 @pytest.mark.parametrize("kind", ["sum", "max"])
 def test_large_reductions_with_few_outputs_split_in_two(shape, axis, keepdims, inner, kind):
@@ -106,6 +109,29 @@ def test_large_reductions_with_few_outputs_split_in_two(shape, axis, keepdims, i
 def test_small_or_many_output_reductions_stay_whole():
     small = gc.placeholder((64, 10), name="small")
     rows = gc.placeholder((300, 4000), name="rows")
-    for out in (gc.sum(small), gc.sum(rows, axis=1), gc.sum(rows, axis=0)):
+    short = gc.placeholder((300, 64, 4), name="short")   # rows of 4: read across them
+    for out in (gc.sum(small), gc.sum(rows, axis=1), gc.sum(rows, axis=0),
+                gc.sum(short, axis=(0, 2))):
         (same,) = split_reductions([out])
         assert same is out
+
+
+def test_elementwise_consumers_of_a_reshaped_matmul_run_in_its_epilogue():
+    """relu(reshape(a @ b) + bias) is computed in the matmul's shape, and the output that
+    reshapes it is its buffer: one kernel, the same numbers."""
+    a = gc.placeholder((6, 4, 5), "float64", name="a")
+    b = gc.placeholder((5, 8), "float64", name="b")
+    bias = gc.placeholder((1, 2, 4), "float64", name="bias")
+    out = gc.relu(gc.reshape(a @ b, (6, 8, 2, 2)).permute(0, 2, 3, 1).reshape(6, 2, 2, 2, 4)
+                  .sum(axis=3) + bias)
+    simple = gc.relu(gc.reshape(a @ b, (3, 2, 4, 8)) + 1.0)
+    fn = gc.compile([a, b], simple)
+    assert len(fn.kernels) == 1, fn.describe()
+    rng = np.random.default_rng(0)
+    va, vb, vbias = rng.standard_normal((6, 4, 5)), rng.standard_normal((5, 8)), \
+        rng.standard_normal((1, 2, 4))
+    np.testing.assert_allclose(fn(va, vb), np.maximum(0, (va @ vb).reshape(3, 2, 4, 8) + 1))
+    both = gc.compile([a, b, bias], [out, simple])
+    want = gc.evaluate([out, simple], {a: va, b: vb, bias: vbias})
+    for got, w in zip(both(va, vb, vbias), want):
+        np.testing.assert_allclose(got, w, rtol=1e-12)
