@@ -395,13 +395,13 @@ class _Builder:
 
     def holder(self, root: Tensor) -> Tensor:
         """The node whose buffer will hold ``root``: a copy for leaves and views, but a
-        reshape of a computed node is that node's buffer (its elements in the same
-        order: the result is read back as ``root``'s shape)."""
-        base = root
-        while base.op is Op.RESHAPE:
-            base = base.src[0]
-        if base is not root and base.op not in LEAVES and not is_view(base):
-            return base
+        view that reads a computed buffer whole and in order (a reshape of a matmul, of
+        a copy) is that buffer: the result is read back as ``root``'s shape."""
+        if is_view(root):
+            base, view = self.read(None, root)   # copies first what strides cannot say
+            if (view.is_contiguous and view.offset == 0
+                    and base.op not in LEAVES and base.numel() == root.numel()):
+                return base        # a computed buffer (or a copy already made), in order
         return self.materialise(root) if root.op in LEAVES or is_view(root) else root
 
 

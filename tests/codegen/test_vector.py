@@ -137,3 +137,22 @@ def test_large_transposed_operands_are_packed_into_rows(m):
     np.testing.assert_allclose(fn(xs, gs), xs.T @ gs, rtol=1e-10, atol=1e-10)
     unfused = gc.compile([x, g], out, fuse=False)    # the reference schedule packs nothing
     assert [k.kind for k in unfused.kernels] == ["matmul"]
+
+
+@pytest.mark.parametrize("shape, perm", [
+    ((4, 3, 8, 9), (1, 0, 2, 3)),        # whole planes moved: a convolution's columns
+    ((2, 9, 8, 10), (0, 3, 1, 2)),       # planes gathered across the source
+    ((3, 16, 9, 8), (2, 0, 3, 1)),
+])
+@pytest.mark.parametrize("dtype", ["float32", "float64", "int32"])
+def test_a_strided_copy_moves_a_plane_a_work_item(shape, perm, dtype):
+    x = gc.placeholder(shape, dtype)
+    y = gc.reshape(gc.permute(x, perm), (-1,))       # strides cannot say it: a copy
+    fn = gc.compile([x], y)
+    assert len(fn.kernels) == 1 and "one plane of the copy" in fn.kernels[0].source, \
+        fn.describe()
+    v = np.arange(np.prod(shape)).reshape(shape).astype(dtype)
+    np.testing.assert_array_equal(fn(v), np.transpose(v, perm).reshape(-1))
+    small = gc.placeholder((5, 2, 3), dtype)         # planes of 6: one element an item
+    fn = gc.compile([small], gc.reshape(gc.permute(small, (1, 0, 2)), (-1,)))
+    assert not any("one plane of the copy" in k.source for k in fn.kernels)
