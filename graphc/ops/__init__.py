@@ -13,7 +13,7 @@ Passes ask ``registry.opdef(node)`` and dispatch on its category.
 from __future__ import annotations
 
 from ..graph import Op, Tensor
-from . import (contract, conv, creation, elementwise, gathers, indexing, integers, joins,  # noqa: F401
+from . import (contract, conv, creation, einstein, elementwise, gathers, indexing, integers, joins,  # noqa: F401
                losses, methods, random, reduce, registry, scans, views)
 from .contract import matmul, mm, swap_last
 from .elementwise import *  # noqa: F401,F403  (every elementwise op, by name)
@@ -28,6 +28,7 @@ from .creation import *  # noqa: F401,F403  (arange, zeros, eye, tril, ...)
 from .creation import iota
 from .random import *  # noqa: F401,F403  (rand, randn, dropout, manual_seed, ...)
 from .conv import *  # noqa: F401,F403  (conv2d, max_pool2d, ...)
+from .einstein import bmm, einsum, tensordot  # noqa: F401
 from .joins import (cat, chunk, concatenate, expand, movedim, moveaxis, repeat,
                     repeat_interleave, roll, split, stack, tile, unflatten)
 from .gathers import (embedding, gather, index_add, index_select, one_hot, scatter_add,
@@ -47,7 +48,8 @@ methods.extend(__getitem__=indexing.getitem)
 ELEMENTWISE = list(elementwise.__all__)
 # the families that reach gc.<name> by their modules' __all__
 FAMILIES = (list(losses.__all__) + list(integers.__all__) + list(creation.__all__)
-            + list(random.__all__) + list(conv.__all__))
+            + list(random.__all__) + list(conv.__all__)
+            + list(einstein.__all__))
 __all__ = ELEMENTWISE + (
     "reshape permute transpose t broadcast_to sum mean max min softmax log_softmax "
     "logsumexp matmul mm flip pad shrink stop_gradient unsqueeze squeeze flatten "
