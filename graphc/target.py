@@ -85,7 +85,7 @@ class Target:
     chains_rows = True          # matmuls over the same rows run as one chain of blocks
     packs_transposed = True     # transposed matmul operands are first copied into rows
     vector_epilogues = True     # matmul epilogues run once per accumulator vector
-    copies_planes = True        # a strided copy moves a plane (its last two axes) an item
+    planes = True               # scalar elementwise kernels run a plane (2 axes) an item
     matmul_model = "registers"  # "registers": a work-item a register tile; "workgroups"
     scatter_rows = True         # a scatter's work-item sums a bucket's whole row of columns
 
@@ -222,7 +222,7 @@ class GPUTarget(Target):
     chains_rows = False
     packs_transposed = False
     vector_epilogues = False
-    copies_planes = False
+    planes = False
     matmul_model = "workgroups"
 
     @classmethod

@@ -1,15 +1,17 @@
-// A copy of a strided view (a convolution's columns), one plane of the copy (its last
-// two axes, $R x $J) a work-item: the loops walk the source's rows, and each work-item
-// writes one contiguous run. By element, with the index unravelled for every one, the
-// same copy ran 4x slower.
+// One work-item per plane of the index space (its last two axes, $R x $J), looping over
+// the plane's elements: the multi-index is unravelled once a plane rather than once an
+// element, and loads along the loop walk the source's rows. On a CPU a convolution's
+// column copy ran 7x faster so than by element, and its masked sums (a pad's copy, a
+// fold) several times faster.
 $qualifier void $name($args)
 {
     const int p = $gid(0);
 $guard
 $outer
-    const __global $T* restrict s = $src + $base;
-    __global $T* restrict d = $dst + p * $PLANE;
-    for (int r = 0; r < $R; r++)
-        for (int j = 0; j < $J; j++)
-            d[r * $J + j] = s[r * $SR + j * $SJ];
+    for (int $row = 0; $row < $R; $row++) {
+        for (int $col = 0; $col < $J; $col++) {
+            const int i = (p * $R + $row) * $J + $col;
+$body
+        }
+    }
 }

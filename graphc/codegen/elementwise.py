@@ -1,6 +1,6 @@
-"""Elementwise kernels: one work-item per element (or per vector of neighbours), the
-block-by-block transposed copy that packs a matmul operand on a CPU, and the copy of a
-strided view by planes (a convolution's columns) on a CPU."""
+"""Elementwise kernels: one work-item per element (or per vector of neighbours), or
+one plane (the last two axes), and the block-by-block transposed copy that packs a matmul
+operand on a CPU."""
 from __future__ import annotations
 
 from typing import Optional
@@ -43,50 +43,47 @@ def _transposed_copy(w: KernelWriter) -> Optional[Skeleton]:
     return Skeleton("transpose", fields, (Q // W, P // W), (1, 1))
 
 
-PLANE_MIN = 64          # a copy by planes needs planes of this many elements at least
+PLANE_MIN = 64          # elements of a plane, at least, for a work-item to run it whole
 
 
-def _plane_copy(w: KernelWriter) -> Optional[Skeleton]:
-    """The kernel of a group that only copies a strided, unmasked view of 3 or more axes
-    into a buffer of its own, one plane (the last two axes) a work-item, on targets that
-    copy so (CPUs); None for any other group."""
-    nodes = w.group.nodes
+def _by_planes(w: KernelWriter, lanes: int) -> bool:
+    """Does this group run a plane a work-item (``kernels/planes.cl``)? On targets that do
+    so (CPUs), for index spaces of 3 or more axes whose planes are large enough, where the
+    body is not computed as vectors (masked loads, gathers), or is a copy: reading
+    strided rows one element a work-item, the index arithmetic costs more than the copy."""
     shape = w.group.space
-    if not w.target.copies_planes or len(nodes) != 1 or len(shape) < 3:
-        return None
-    node = nodes[0]
-    if node.arg != operand(0) or len(node.src) != 1:
-        return None
-    base, view = w.load_of[id(node.src[0])]
-    R, J = shape[-2:]
+    if not w.target.planes or len(shape) < 3:
+        return False
     planes = int(np.prod(shape[:-2], dtype=np.int64))
-    if view.masked or view.is_contiguous or R * J < PLANE_MIN or planes < 2:
-        return None
-    src = w.arg(w.buffer_of(base), node=base)
-    dst = w.arg(w.buffer_of(node), write=True, node=node)
-    symbol = sp.Symbol("v0_i", real=True)
-    w.loads[symbol] = base
-    w.expression[node] = symbol
-    outer = list(range(len(shape) - 2))
-    terms = [str(view.offset)] + [f"x{d} * {view.strides[d]}" for d in outer
-                                  if view.strides[d] and shape[d] != 1]
+    if shape[-2] * shape[-1] < PLANE_MIN or planes < 2 * w.target.compute_units:
+        return False
+    nodes = w.group.nodes
+    copy = len(nodes) == 1 and nodes[0].arg == operand(0) and len(nodes[0].src) == 1
+    return lanes == 1 or copy
+
+
+def _planes(w: KernelWriter) -> Skeleton:
+    shape = w.group.space
+    nd = len(shape)
+    space = _Space(shape, "i", lambda d: f"x{d}")
+    body = w.body(w.group.nodes, space, "            ")
+    planes = int(np.prod(shape[:-2], dtype=np.int64))
     local = w.target.elementwise_group(planes, 1)
-    fields = {"T": w.T, "src": src, "dst": dst, "R": R, "J": J, "PLANE": R * J,
-              "SR": view.strides[-2], "SJ": view.strides[-1], "base": " + ".join(terms),
+    fields = {"R": shape[-2], "J": shape[-1], "row": f"x{nd - 2}", "col": f"x{nd - 1}",
               "outer": "\n".join("    " + line for line in unravel(
-                  shape[:-2], "p", lambda d: f"x{d}", outer)),
+                  shape[:-2], "p", lambda d: f"x{d}", list(range(nd - 2)))),
+              "body": "\n".join(body),
               "guard": "" if planes % local == 0 else f"    if (p >= {planes})\n        return;"}
     return Skeleton("planes", fields, (-(-planes // local) * local,), (local,))
 
 
 @writes("elementwise")
 def write_elementwise(w: KernelWriter) -> Skeleton:
-    """The fused elementwise kernel of ``w``'s group (or its transposed copy, or its copy
-    by planes)."""
-    for special in (_transposed_copy, _plane_copy):
-        skeleton = special(w)
-        if skeleton is not None:
-            return skeleton
+    """The fused elementwise kernel of ``w``'s group (or its transposed copy): a vector or
+    an element a work-item, or a plane."""
+    transposed = _transposed_copy(w)
+    if transposed is not None:
+        return transposed
     shape = w.group.space
     size = int(np.prod(shape, dtype=np.int64))
     space = _Space(shape, "i", lambda d: f"x{d}")
@@ -94,6 +91,8 @@ def write_elementwise(w: KernelWriter) -> Skeleton:
     # loads allow: PoCL vectorises arithmetic across work-items by itself, but calls
     # exp, tanh, ... one lane at a time (explicit vectors: tanh(x)*y+1 2.8x faster)
     lanes = w._vector_lanes(space)
+    if _by_planes(w, lanes):
+        return _planes(w)
     lines = w.body(w.group.nodes, space, "    ", lanes=lanes)
     index = ["    " + line
              for line in unravel(shape, "i", space.index, list(range(len(shape))))]

@@ -225,7 +225,7 @@ def test_gpu_target_from_a_device_has_no_cpu_habits(cache_home):
                            child=_passing_below({"float32": 16, "float64": 8}, calls))
     assert isinstance(t, target.GPUTarget) and calls == []      # GPUs are not probed
     assert t.lanes(np.float32) == 1 and t.widest(np.float32) == 16
-    assert not (t.shares_launches or t.chains_rows or t.packs_transposed or t.copies_planes)
+    assert not (t.shares_launches or t.chains_rows or t.packs_transposed or t.planes)
     assert t.matmul_model == "workgroups" and t.elementwise_group(10_000, 1) == 256
 
 

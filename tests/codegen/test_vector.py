@@ -149,10 +149,10 @@ def test_a_strided_copy_moves_a_plane_a_work_item(shape, perm, dtype):
     x = gc.placeholder(shape, dtype)
     y = gc.reshape(gc.permute(x, perm), (-1,))       # strides cannot say it: a copy
     fn = gc.compile([x], y)
-    assert len(fn.kernels) == 1 and "one plane of the copy" in fn.kernels[0].source, \
+    assert len(fn.kernels) == 1 and "One work-item per plane" in fn.kernels[0].source, \
         fn.describe()
     v = np.arange(np.prod(shape)).reshape(shape).astype(dtype)
     np.testing.assert_array_equal(fn(v), np.transpose(v, perm).reshape(-1))
     small = gc.placeholder((5, 2, 3), dtype)         # planes of 6: one element an item
     fn = gc.compile([small], gc.reshape(gc.permute(small, (1, 0, 2)), (-1,)))
-    assert not any("one plane of the copy" in k.source for k in fn.kernels)
+    assert not any("One work-item per plane" in k.source for k in fn.kernels)
