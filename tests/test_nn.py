@@ -236,3 +236,14 @@ def test_batch_norm_misuse_is_a_clear_error():
         nn.Conv2d(1, 1, 3, padding_mode="reflect")
 
 # }}}
+
+
+def test_batch_norm_over_a_none_batch_matches_torch():
+    ours, theirs = nn.BatchNorm2d(3), torch.nn.BatchNorm2d(3)
+    x = gc.placeholder((None, 3, 4, 4))
+    step = gc.compile([x], ours(x), updates=ours.buffer_updates())
+    for n in (2, 5):           # one program per batch size, the statistics of each
+        value = np.random.default_rng(n).standard_normal((n, 3, 4, 4)).astype(np.float32)
+        np.testing.assert_allclose(step(value), theirs(torch.tensor(value)).detach().numpy(),
+                                   rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(ours.running_var.value, theirs.running_var.numpy(), rtol=1e-6)

@@ -56,10 +56,8 @@ def running_statistics(x: Tensor, running_mean: Tensor, running_var: Tensor,
     """(mean, var) after one training step, as torch updates them: ``(1 - momentum) *
     running + momentum * batch``, the batch's variance unbiased."""
     axes = _stats_axes(x, "batch_norm")
-    count = int(np.prod([x.shape[a] for a in axes]))
     mean = ops.mean(x, axes)
-    centred = x - ops.reshape(mean, (1, x.shape[1]) + (1,) * (x.ndim - 2))
-    unbiased = ops.sum(centred * centred, axes) / max(count - 1, 1)
+    unbiased = ops.var(x, axes, correction=1)
     return ((1 - momentum) * running_mean + momentum * ops.stop_gradient(mean),
             (1 - momentum) * running_var + momentum * ops.stop_gradient(unbiased))
 
