@@ -280,6 +280,40 @@ def index_masks_in_place(roots: list) -> list:
     return substitute(roots, rule)
 
 
+def batch_sums_into_matmul(roots: list) -> list:
+    """A sum over batch axes of a batched matmul is one matmul whose contraction runs over
+    those axes too: ``sum_b P_b @ Q_b = [P_0 | P_1 | ...] @ [Q_0; Q_1; ...]``. The weight
+    gradient of ``x (B, T, D) @ w (D, E)`` was B products of (D, T) @ (T, E) and then a
+    sum over B; it is one product of K = B*T, (D, B*T) @ (B*T, E). For ``x`` in rows
+    both merged operands are views (``x``'s rows, transposed, and the incoming gradient's
+    rows); otherwise the matmul kernel reads one copy of them. The matmul must have no
+    other consumer."""
+    def rule(node: Tensor, src: tuple, uses: dict):
+        if node.op is not Op.REDUCE or node.arg[0] != "sum":
+            return None
+        (m,) = src
+        axes = node.arg[1]
+        if (m.op is not Op.MATMUL or uses[id(node.src[0])] != 1
+                or not all(a < m.ndim - 2 for a in axes)):
+            return None
+        return ops.reshape(_contract_batch(*m.src, axes), node.shape)
+    return substitute(roots, rule)
+
+
+def _contract_batch(p: Tensor, q: Tensor, axes: tuple) -> Tensor:
+    """``sum(p @ q, axes)`` of batched ``p`` (..., M, K) and ``q`` (..., K, N), ``axes``
+    among the batch axes, as one matmul: the summed axes moved next to K and merged with
+    it (the kept batch axes stay a batch)."""
+    n = p.ndim - 2
+    kept = [a for a in range(n) if a not in axes]
+    rows = ops.permute(p, tuple(kept) + (n,) + tuple(axes) + (n + 1,))
+    cols = ops.permute(q, tuple(kept) + tuple(axes) + (n, n + 1))
+    batch = tuple(p.shape[a] for a in kept)
+    rows = ops.reshape(rows, batch + (p.shape[-2], -1))
+    cols = ops.reshape(cols, batch + (-1, q.shape[-1]))
+    return ops.matmul(rows, cols)
+
+
 # A float power whose exponent comes from a constant array of at most this many distinct
 # values, each giving an integer exponent of at most this size, is a select over them
 POWER_MAX_DISTINCT = 8
@@ -340,6 +374,7 @@ def _select_powers(expr: sp.Expr, symbol: sp.Symbol, values: np.ndarray) -> sp.E
 PASSES = [
     ("merge_elementwise", merge_elementwise, True),
     ("integer_powers", integer_powers, False),
+    ("batch_sums_into_matmul", batch_sums_into_matmul, True),
     ("views_into_elementwise", views_into_elementwise, True),
     ("index_masks_in_place", index_masks_in_place, True),
     ("split_reductions", split_reductions, True),
