@@ -331,8 +331,9 @@ def integer_powers(roots: list) -> list:
         if node.op is not Op.EW or node.dtype.kind != "f":
             return None
         expr = node.arg
+        exponents = set().union(*(p.exp.free_symbols for p in expr.atoms(sp.Pow)))
         for k, s in enumerate(src):
-            values = _constant_values(s)
+            values = _constant_values(s) if operand(k) in exponents else None
             if values is not None:
                 expr = _select_powers(expr, operand(k), values)
         return None if expr is node.arg else ops.ew_node(expr, src, node.shape, node.dtype)
