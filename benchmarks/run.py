@@ -92,12 +92,16 @@ class Result:
 
 
 def interleave(contenders: dict[str, Callable], rounds: int, inner: int = 1, skip: int = 0,
-               warmup: int = 1, budget_s: float = float("inf"), min_rounds: int = 3) -> Result:
+               warmup: int = 1, budget_s: float = float("inf"), min_rounds: int = 3,
+               settle_s: float = 0.0) -> Result:
     """Run the contenders in interleaved rounds. In each round every contender makes
     ``inner`` calls in a row, of which the first ``skip`` are not timed (the first calls
     after a switch pay for the previous runtime's threads: OpenBLAS and OpenMP threads
-    still spinning, PoCL's asleep) and the median of the rest is kept. Stops after
-    ``budget_s`` seconds once ``min_rounds`` rounds are done."""
+    still spinning, PoCL's asleep) and the median of the rest is kept. With ``settle_s``
+    each contender's turn starts after that long asleep: OpenBLAS's threads spin for
+    about 0.1 s after numpy's last product, and on two cores they took half the CPU from
+    the next SGEMM kernel (1024^3: 25 ms instead of 10.5). Stops after ``budget_s``
+    seconds once ``min_rounds`` rounds are done."""
     names = list(contenders)
     for _ in range(warmup):
         for name in names:
@@ -108,6 +112,7 @@ def interleave(contenders: dict[str, Callable], rounds: int, inner: int = 1, ski
         k = r % len(names)
         for name in names[k:] + names[:k]:
             f = contenders[name]
+            time.sleep(settle_s)
             for _ in range(skip):
                 f()
             calls = []
@@ -303,6 +308,7 @@ def gemm_section(args, use_torch: bool, rows: list, info: dict) -> None:
     import pyopencl.array as cla
 
     import graphc as gc
+    from graphc import runtime
     sizes = [1024] if args.quick else [1024, 2048]
     for n in sizes:
         rng = np.random.default_rng(n)
@@ -334,17 +340,39 @@ def gemm_section(args, use_torch: bool, rows: list, info: dict) -> None:
         quick = n <= 1024
         res = interleave(contenders, rounds=(8 if args.quick else 15) if quick else 5,
                          inner=4 if quick else 2, skip=1, warmup=0,
-                         budget_s=(6 if args.quick else 12) if quick else 20, min_rounds=3)
+                         budget_s=(6 if args.quick else 12) if quick else 20, min_rounds=3,
+                         settle_s=0.15)
         fn(ad, bd)
+        time.sleep(0.15)
         prof = fn.profile(ad, bd, repeat=8 if quick else 3)
         kernel = sum(k.seconds for k in prof)
+        transfer = read_back_seconds(fn, n)
+        peak = runtime.peak_rates(fn.ctx)["gflops"]
         flop = 2.0 * n ** 3
         for name in contenders:
             note = ""
             if name.startswith("graphc"):
-                note = (f"kernel alone {flop / kernel / 1e9:.0f} GFLOP/s; "
+                share = f" ({flop / kernel / 1e9 / peak:.0%} of the probed peak)"
+                note = (f"kernel alone {flop / kernel / 1e9:.0f} GFLOP/s{share}; call "
+                        f"{fmt_time(prof.call_seconds)} = kernel {fmt_time(kernel)} + read "
+                        f"back {fmt_time(transfer)} + host "
+                        f"{fmt_time(max(prof.call_seconds - kernel - transfer, 0.0))}; "
                         f"global {fn.kernels[-1].global_size} local {fn.kernels[-1].local_size}")
             add_row(rows, f"SGEMM {n}^3", name, res, name, flop, note)
+
+
+def read_back_seconds(fn, n: int) -> float:
+    """The median time to read an n x n float32 result into a fresh numpy array, as a
+    call returns it (np.empty, then a blocking copy out of the device buffer)."""
+    import numpy as np
+    import pyopencl as cl
+    buf = cl.Buffer(fn.queue.context, cl.mem_flags.READ_WRITE, 4 * n * n)
+    times = []
+    for _ in range(9):
+        t0 = time.perf_counter()
+        cl.enqueue_copy(fn.queue, np.empty((n, n), np.float32), buf)
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
 
 
 def elementwise_section(args, use_torch: bool, rows: list, info: dict) -> None:

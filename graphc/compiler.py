@@ -21,11 +21,28 @@ from .ops.gathers import check_indices, index_checks
 if TYPE_CHECKING:
     from . import runtime
 
-try:
-    import pyopencl as cl
-    import pyopencl.array as cl_array
-except ImportError:  # pragma: no cover
-    cl = cl_array = None
+
+
+class _Loaded:
+    """A module imported at its first use, after ``graphc.runtime`` (which prepares the
+    environment PoCL reads when pyopencl loads it). Building, differentiating and
+    evaluating graphs needs no driver, so ``import graphc`` does not load pyopencl
+    (~60 ms of it); the first compile does."""
+
+    def __init__(self, name: str):
+        self._name = name
+        self._module = None
+
+    def __getattr__(self, attr: str) -> Any:
+        if self._module is None:
+            import importlib
+            from . import runtime  # noqa: F401  (first: it sets up the driver's environment)
+            self._module = importlib.import_module(self._name)
+        return getattr(self._module, attr)     # looked up each time: tests patch it
+
+
+cl = _Loaded("pyopencl")
+cl_array = _Loaded("pyopencl.array")
 
 
 def _update_pairs(updates: Any) -> list:
@@ -299,7 +316,7 @@ class Function:
                             f"got {len(args)}")
         checked = []
         for p, a in zip(self.inputs, args):
-            if cl_array is not None and isinstance(a, cl_array.Array):
+            if isinstance(a, cl_array.Array):
                 from . import runtime      # imported by compile already
                 if runtime.released(a.base_data):
                     raise ValueError(f"input {p.name!r}: the pyopencl array's buffer was "

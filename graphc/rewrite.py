@@ -18,7 +18,7 @@ from . import graph, inspect, kir, ops, schedule, shapes
 from .dtypes import BOOL
 from .graph import LEAVES, Op, Tensor, toposort
 from .ops import registry
-from .symbolic import Where, operand, xreplace_ieee
+from .symbolic import Equal, Where, operand, xreplace_ieee
 
 
 def rebuild(node: Tensor, src: tuple) -> Tensor:
@@ -337,10 +337,102 @@ def index_masks_in_place(roots: list) -> list:
     return substitute(roots, rule)
 
 
+def batch_sums_into_matmul(roots: list) -> list:
+    """A sum over batch axes of a batched matmul is one matmul whose contraction runs over
+    those axes too: ``sum_b P_b @ Q_b = [P_0 | P_1 | ...] @ [Q_0; Q_1; ...]``. The weight
+    gradient of ``x (B, T, D) @ w (D, E)`` was B products of (D, T) @ (T, E) and then a
+    sum over B; it is one product of K = B*T, (D, B*T) @ (B*T, E). For ``x`` in rows
+    both merged operands are views (``x``'s rows, transposed, and the incoming gradient's
+    rows); otherwise the matmul kernel reads one copy of them. The matmul must have no
+    other consumer."""
+    def rule(node: Tensor, src: tuple, uses: dict):
+        if node.op is not Op.REDUCE or node.arg[0] != "sum":
+            return None
+        (m,) = src
+        axes = node.arg[1]
+        if (m.op is not Op.MATMUL or uses[id(node.src[0])] != 1
+                or not all(a < m.ndim - 2 for a in axes)):
+            return None
+        return ops.reshape(_contract_batch(*m.src, axes), node.shape)
+    return substitute(roots, rule)
+
+
+def _contract_batch(p: Tensor, q: Tensor, axes: tuple) -> Tensor:
+    """``sum(p @ q, axes)`` of batched ``p`` (..., M, K) and ``q`` (..., K, N), ``axes``
+    among the batch axes, as one matmul: the summed axes moved next to K and merged with
+    it (the kept batch axes stay a batch)."""
+    n = p.ndim - 2
+    kept = [a for a in range(n) if a not in axes]
+    rows = ops.permute(p, tuple(kept) + (n,) + tuple(axes) + (n + 1,))
+    cols = ops.permute(q, tuple(kept) + tuple(axes) + (n, n + 1))
+    batch = tuple(p.shape[a] for a in kept)
+    rows = ops.reshape(rows, batch + (p.shape[-2], -1))
+    cols = ops.reshape(cols, batch + (-1, q.shape[-1]))
+    return ops.matmul(rows, cols)
+
+
+# A float power whose exponent comes from a constant array of at most this many distinct
+# values, each giving an integer exponent of at most this size, is a select over them
+POWER_MAX_DISTINCT = 8
+POWER_MAX_EXPONENT = 16
+
+
+def integer_powers(roots: list) -> list:
+    """``x ** c`` for a constant array ``c`` whose distinct values give a few small integer
+    exponents (``x ** constant([1., 2., 3.])``, and its gradient's ``x ** (c - 1)``)
+    becomes a select over those values, each branch an integer power that the kernel IR
+    writes as products: ``where(c == 1, x, where(c == 2, x*x, x*x*x))``. A generic
+    ``pow`` per element cost ~150 times ``x ** 3.0`` on PoCL. Each branch gives np.power's
+    result for its integral exponent: negative bases, ``0 ** 0 == nan ** 0 == 1``, inf."""
+    def rule(node: Tensor, src: tuple, uses: dict):
+        if node.op is not Op.EW or node.dtype.kind != "f":
+            return None
+        expr = node.arg
+        exponents = set().union(*(p.exp.free_symbols for p in expr.atoms(sp.Pow)))
+        for k, s in enumerate(src):
+            values = _constant_values(s) if operand(k) in exponents else None
+            if values is not None:
+                expr = _select_powers(expr, operand(k), values)
+        return None if expr is node.arg else ops.ew_node(expr, src, node.shape, node.dtype)
+    return substitute(roots, rule)
+
+
+def _constant_values(t: Tensor):
+    """The distinct values of ``t`` if it is a constant array read through moves (a pad
+    would add its fill) with at most ``POWER_MAX_DISTINCT`` of them, else None."""
+    while t.op in _MOVES:
+        t = t.src[0]
+    if t.op is not Op.CONST or t.arg.uniform is not None:
+        return None
+    values = np.unique(t.arg.array)
+    return values if len(values) <= POWER_MAX_DISTINCT else None
+
+
+def _select_powers(expr: sp.Expr, symbol: sp.Symbol, values: np.ndarray) -> sp.Expr:
+    """``expr`` with every power whose exponent is a formula of ``symbol`` alone, integral
+    and small at each of ``values``, as a select over ``values`` (``expr`` itself if none)."""
+    replace = {}
+    for p in expr.atoms(sp.Pow):
+        base, ex = p.args
+        if ex.free_symbols != {symbol}:
+            continue
+        exponents = [ex.xreplace({symbol: sp.Float(v)}) for v in values.tolist()]
+        if not all(e.is_Number and e.is_finite and float(e) == int(e)
+                   and abs(int(e)) <= POWER_MAX_EXPONENT for e in exponents):
+            continue
+        select = base ** int(exponents[-1])
+        for v, e in zip(values[-2::-1].tolist(), exponents[-2::-1]):
+            select = Where(Equal(symbol, sp.Float(v)), base ** int(e), select)
+        replace[p] = select
+    return expr.xreplace(replace) if replace else expr
+
+
 # (name, pass, is a fusion: skipped when compiling with fuse=False). Dead code needs no pass:
 # every stage walks the graph from the roots, so a node nothing asks for is never reached.
 PASSES = [
     ("merge_elementwise", merge_elementwise, True),
+    ("integer_powers", integer_powers, False),
+    ("batch_sums_into_matmul", batch_sums_into_matmul, True),
     ("views_into_elementwise", views_into_elementwise, True),
     ("index_masks_in_place", index_masks_in_place, True),
     ("elementwise_in_anchor_space", elementwise_in_anchor_space, True),

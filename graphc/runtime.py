@@ -152,8 +152,10 @@ def _first_working(candidates: list, what: str) -> "cl.Device":
     """The first device that compiles a trivial kernel: a driver may list a device that
     cannot compile for this machine (pip's PoCL 3.0 on CPUs its LLVM 14 does not know, such
     as a Zen 5). Which vector widths a working device compiles is the target's probe."""
+    from . import target
     failures = []
     for device in candidates:
+        target.probe_early(device)      # its child process builds while _probe does
         error = _probe(device)
         if error is None:
             return device

@@ -11,12 +11,14 @@ This module does not import pyopencl; the probe's child process does.
 """
 from __future__ import annotations
 
+import concurrent.futures
 import dataclasses
 import json
 import os
 import subprocess
 import sys
 import tempfile
+import threading
 from typing import Any, Callable, Optional
 
 import numpy as np
@@ -413,18 +415,67 @@ def compiled_widths(device: Any, fp64: bool = True,
     ``$XDG_CACHE_HOME/graphc/widths.json``. pip's PoCL 3.0 reports 16 floats on CPUs
     whose AVX-512 builtins its LLVM 14 then calls with a broken ABI: only a real build
     and run tells."""
+    key, dtypes = _device_key(device), (["float32", "float64"] if fp64 else ["float32"])
+    kept = _kept_widths(key, dtypes)
+    if kept is not None:
+        return kept
+    with _EARLY_LOCK:
+        early = _EARLY.get((key, fp64)) if child is None else None
+    if early is not None:
+        return early.result()
+    return _probe_and_keep(device, key, dtypes, child)
+
+
+def _device_key(device: Any) -> str:
+    return device_key(device.platform.name.strip(), device.name.strip(),
+                      device.driver_version.strip())
+
+
+def _probe_and_keep(device: Any, key: str, dtypes: list,
+                    child: Optional[Callable[[list], dict]]) -> dict:
     platform, name = device.platform.name.strip(), device.name.strip()
-    key = device_key(platform, name, device.driver_version.strip())
-    dtypes = ["float32", "float64"] if fp64 else ["float32"]
-    table = _load(_widths_path())
-    kept = table.get(key)
-    if isinstance(kept, dict) and all(kept.get(d) in (1, *WIDTHS[d]) for d in dtypes):
-        return {d: int(kept[d]) for d in dtypes}      # an edited width is probed again
     widths = widest_compiling(dtypes, child or (lambda p: run_child(platform, name, p)))
     table = _load(_widths_path())
     table[key] = widths
     _save(_widths_path(), table)
     return widths
+
+
+def _kept_widths(key: str, dtypes: list) -> Optional[dict]:
+    """The verdict kept on disk for ``key``, if it has every one of ``dtypes``."""
+    kept = _load(_widths_path()).get(key)
+    if isinstance(kept, dict) and all(kept.get(d) in (1, *WIDTHS[d]) for d in dtypes):
+        return {d: int(kept[d]) for d in dtypes}      # an edited width is probed again
+    return None
+
+
+# the probes started by ``probe_early``, by (device key, fp64)
+_EARLY: dict = {}
+_EARLY_LOCK = threading.Lock()
+
+
+def probe_early(device: Any) -> None:
+    """Start probing a CPU device's widths (``compiled_widths``) in a thread, unless its
+    verdict is on disk, so that the child process builds its kernels while this process
+    checks the device and lowers the graph; ``compiled_widths`` then waits for it. With
+    cold caches the two builds had run one after the other (~1 s each on PoCL)."""
+    if device.type & CL_DEVICE_TYPE_GPU:
+        return
+    fp64 = bool(device.double_fp_config)
+    key, dtypes = _device_key(device), (["float32", "float64"] if fp64 else ["float32"])
+    if _kept_widths(key, dtypes) is not None:
+        return
+    with _EARLY_LOCK:
+        if (key, fp64) in _EARLY:
+            return
+        _EARLY[(key, fp64)] = future = concurrent.futures.Future()
+
+    def run() -> None:
+        try:
+            future.set_result(_probe_and_keep(device, key, dtypes, None))
+        except BaseException as e:  # noqa: BLE001 - handed to whoever waits for it
+            future.set_exception(e)
+    threading.Thread(target=run, name="graphc-width-probe").start()
 
 
 def _load(path: str) -> dict:

@@ -39,10 +39,15 @@ def test_tuning_times_every_matmul_and_keeps_the_fastest(cache):
     for p in problems:
         assert p.M * p.N * p.K >= tune.TUNE_MIN and kept[p.key]["seconds"] > 0
         plan = {k: v for k, v in kept[p.key].items() if k != "seconds"}
-        timed = codegen.matmul_plans(p, target)[:tune.CANDIDATES]
-        if "order" in timed[0]:      # and the model's first walking the other way
-            timed.append(dict(timed[0], order={"nm": "mn", "mn": "nm"}[timed[0]["order"]]))
-        assert plan in timed
+        assert plan in _timed(p, target)
+
+
+def _timed(problem, target) -> list:
+    """The plans tuning times: the model's first few, and its first walking the other way."""
+    timed = codegen.matmul_plans(problem, target)[:tune.CANDIDATES]
+    if "order" in timed[0]:
+        timed.append(dict(timed[0], order={"nm": "mn", "mn": "nm"}[timed[0]["order"]]))
+    return timed
 
 
 def test_kept_plans_are_used_without_tuning(cache, monkeypatch):
@@ -190,3 +195,18 @@ def test_the_key_names_graphc_version(cache, monkeypatch):
     _tuned(cache, monkeypatch)
     (key,) = json.loads(cache.read_text())
     assert key.endswith(f"graphc {gc.__version__}")
+
+
+def test_the_models_plan_stays_unless_another_is_faster_by_the_margin():
+    assert tune.pick([1.0, 0.99, 1.2]) == 0                   # within noise: the model's
+    assert tune.pick([1.0, 1.5, 1.0 - 2 * tune.MARGIN]) == 2
+    assert tune.pick([0.5, 0.9, 0.7]) == 0
+
+
+def test_timing_returns_the_models_plan_or_a_faster_one(cache):
+    a, outs, feed = _graph()
+    fn = gc.compile([a], outs)
+    ctx = runtime.device_context()
+    problems = codegen.matmul_problems(fn.schedule)
+    for problem, (plan, seconds) in zip(problems, tune.time_plans(ctx, problems, repeat=2)):
+        assert seconds > 0 and plan in _timed(problem, ctx.target)
