@@ -162,6 +162,7 @@ def _recomputed(t: Tensor) -> Tensor:
 SPLIT_MIN_INPUTS = 1 << 15
 SPLIT_MAX_OUTPUTS = 64
 SPLIT_MIN_INNER = 32
+ROWS_FIRST_MIN = 1 << 12     # a rows-first split pays for its second launch from here
 
 
 def split_reductions(roots: list) -> list:
@@ -209,7 +210,7 @@ def _rows_first(shape: tuple, axes: tuple):
     """The reduced axes that end ``shape`` where a kept axis lies before them (a batch
     norm's ``(0, 2, 3)`` of NCHW): those first, along contiguous rows, then the rest;
     reading across the kept axis at every step is several times slower. None otherwise,
-    or where the rows are short."""
+    or where the rows are short or the whole is small."""
     trailing = []
     for a in reversed(range(len(shape))):
         if a not in axes:
@@ -218,7 +219,9 @@ def _rows_first(shape: tuple, axes: tuple):
     if not trailing or len(trailing) == len(axes):
         return None
     rows = int(np.prod([shape[a] for a in trailing]))
-    return tuple(trailing) if rows >= SPLIT_MIN_INNER else None
+    reduced = int(np.prod([shape[a] for a in axes]))
+    return tuple(trailing) if rows >= SPLIT_MIN_INNER and reduced >= ROWS_FIRST_MIN \
+        else None
 
 
 # An elementwise node this small is recomputed in a view's index space rather than read
