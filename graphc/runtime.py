@@ -118,9 +118,21 @@ def _describe(device) -> str:
     return f"{device.platform.name.strip()}: {device.name.strip()}"
 
 
+# OpenCL platforms that simulate a device to check kernels, 100-1000x slower than a real
+# one: picked only by name (``GRAPHC_DEVICE=oclgrind``), never as the default nor as "cpu"
+# or "gpu" (Oclgrind's device reports every device type, GPU included).
+SIMULATORS = ("oclgrind",)
+
+
+def simulated(device) -> bool:
+    """Is ``device`` a simulator's (Oclgrind's), to be used only when named?"""
+    return any(s in _describe(device).lower() for s in SIMULATORS)
+
+
 def select_device(device: Union[None, str, "cl.Device"] = None) -> "cl.Device":
     """The device for ``device=``: a ``pyopencl.Device``, ``"cpu"``, ``"gpu"``, a name
-    substring, or None for ``$GRAPHC_DEVICE``, else the first GPU, else the first CPU."""
+    substring, or None for ``$GRAPHC_DEVICE``, else the first GPU, else the first CPU.
+    A simulator (Oclgrind) is chosen only by a substring of its name."""
     if isinstance(device, cl.Device):
         return device
     if device is not None and not isinstance(device, str):
@@ -132,15 +144,17 @@ def select_device(device: Union[None, str, "cl.Device"] = None) -> "cl.Device":
         wanted = spec.strip().lower()
         kinds = {"cpu": cl.device_type.CPU, "gpu": cl.device_type.GPU}
         if wanted in kinds:
-            match = [d for d in found if d.type & kinds[wanted]]
+            match = [d for d in found if d.type & kinds[wanted] and not simulated(d)]
         else:
             match = [d for d in found if wanted in _describe(d).lower()]
         if not match:
             listed = "; ".join(_describe(d) for d in found)
             origin = "device=" if device is not None else "GRAPHC_DEVICE="
             raise DeviceError(f"{origin}{spec!r} matches no OpenCL device; available: "
-                              f"{listed}. Use 'cpu', 'gpu' or part of a device name")
+                              f"{listed}. Use 'cpu', 'gpu' or part of a device name (a "
+                              "simulator such as Oclgrind is chosen by name only)")
         return _first_working(match, f"{spec!r}")
+    found = [d for d in found if not simulated(d)] or found
     gpus = [d for d in found if d.type & cl.device_type.GPU]
     if gpus and distributed.size > 1:   # ranks on a node share its GPUs round-robin
         gpus = gpus[distributed.local_rank % len(gpus):] + gpus[:distributed.local_rank % len(gpus)]

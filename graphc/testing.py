@@ -37,10 +37,12 @@ TOLERANCE = {np.dtype(np.float32): dict(rtol=1e-4, atol=1e-5),
 
 
 def devices_under_test() -> list:
-    """The device ``GRAPHC_DEVICE`` names, else every device that compiles a kernel."""
+    """The device ``GRAPHC_DEVICE`` names, else every device that compiles a kernel but a
+    simulator's (Oclgrind's: named, it is tested as any other)."""
     if os.environ.get("GRAPHC_DEVICE"):
         return [runtime.select_device()]
-    return [d for d in runtime.devices() if runtime._probe(d) is None]
+    return [d for d in runtime.devices()
+            if not runtime.simulated(d) and runtime._probe(d) is None]
 
 
 def pytest_generate_tests(metafunc: Any) -> None:

@@ -229,6 +229,23 @@ def test_gpu_target_from_a_device_has_no_cpu_habits(cache_home):
     assert t.matmul_model == "workgroups" and t.elementwise_group(10_000, 1) == 256
 
 
+def test_oclgrind_device_gives_a_sane_gpu_target(cache_home):
+    """Oclgrind's simulator reports every device type (15), one compute unit, scalar
+    vector widths, 32 KiB of local memory and 128 MiB in all: a GPU target, not probed,
+    whose kernels fit its limits."""
+    calls: list = []
+    t = target.from_device(_device("gpu", 1, 1, type=15, max_compute_units=1,
+                                   max_work_group_size=1024, local_mem_size=32 << 10,
+                                   global_mem_size=128 << 20, name="Oclgrind Simulator",
+                                   platform=SimpleNamespace(name="Oclgrind")),
+                           child=_passing_below({"float32": 16, "float64": 8}, calls))
+    assert isinstance(t, target.GPUTarget) and calls == [] and t.compute_units == 1
+    assert t.lanes(np.float32) == t.lanes(np.float64) == 1 and t.fp64
+    assert t.elementwise_group(10_000, 1) == 256 and t.group_size(4096) == 1024
+    assert t.reduction(1, 10_000, False) == ("group", 1, 256)
+    assert t.scan(10, False) == (1, 10) and t.maxmask_group(500) == 64
+
+
 def test_described_targets_need_no_device():
     cpu, gpu = target.CPUTarget.describe(), target.GPUTarget.describe()
     assert (cpu.lanes("float32"), cpu.lanes("float64"), cpu.compute_units) == (16, 8, 2)

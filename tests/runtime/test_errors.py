@@ -473,6 +473,33 @@ def test_unknown_device_lists_available_devices():
         runtime.select_device("nonexistent-device")
 
 
+def test_a_simulator_is_chosen_only_by_name(monkeypatch):
+    """Oclgrind's device reports every device type, GPU included: never the default, nor
+    "gpu" or "cpu", nor a device the pytest plugin tests unless GRAPHC_DEVICE names it."""
+    from types import SimpleNamespace
+    from graphc import testing
+
+    def fake(platform, name, kind):
+        return SimpleNamespace(platform=SimpleNamespace(name=platform), name=name,
+                               type=kind, int_ptr=id(name))
+    oclgrind = fake("Oclgrind", "Oclgrind Simulator", 15)
+    pocl = fake("Portable Computing Language", "cpu-haswell-AMD EPYC", 2)
+    monkeypatch.setattr(runtime, "devices", lambda: [oclgrind, pocl])
+    monkeypatch.setattr(runtime, "_probe", lambda device: None)
+    monkeypatch.delenv("GRAPHC_DEVICE", raising=False)
+    assert runtime.simulated(oclgrind) and not runtime.simulated(pocl)
+    assert runtime.select_device() is pocl and runtime.select_device("cpu") is pocl
+    with pytest.raises(gc.DeviceError, match="'gpu' matches no OpenCL device.*by name"):
+        runtime.select_device("gpu")
+    assert runtime.select_device("oclgrind") is oclgrind
+    assert testing.devices_under_test() == [pocl]
+    monkeypatch.setenv("GRAPHC_DEVICE", "Oclgrind")
+    assert runtime.select_device() is oclgrind and testing.devices_under_test() == [oclgrind]
+    monkeypatch.setattr(runtime, "devices", lambda: [oclgrind])
+    monkeypatch.delenv("GRAPHC_DEVICE")
+    assert runtime.select_device() is oclgrind      # the only device: better than none
+
+
 def test_device_of_wrong_type():
     with pytest.raises(TypeError, match="device="):
         runtime.select_device(3)
