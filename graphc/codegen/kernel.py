@@ -382,21 +382,15 @@ class KernelWriter:
             return 1                 # index leaves are computed from a scalar offset
         shape = space.shape
         size = int(np.prod(shape, dtype=np.int64))
-        if lanes == 1 or not shape:
+        if lanes == 1 or size % lanes or not shape:
             return 1
-        rows = False           # a load in rows of the innermost axis: lanes must divide it
         for base, view in self.load_of.values():
             if view.masked:
                 return 1
             if space.offset(view) == space.flat:
                 continue
-            if view.strides[-1] not in (0, 1):
+            if shape[-1] % lanes or view.strides[-1] not in (0, 1):
                 return 1
-            rows = True
-        # narrower vectors where the widest do not divide the rows (a convolution's
-        # columns, 24 or 26 long): a row of 24 as 8-lane vectors copies 3.5x faster
-        while lanes > 1 and (size % lanes or (rows and shape[-1] % lanes)):
-            lanes //= 2
         return lanes
 
     # }}}

@@ -162,6 +162,26 @@ def _random_numbers():
             gc.dropout(x, 0.3)]
     return [x], outs, {}, {x: rng.standard_normal((6, 9))}
 
+
+
+@case("convolution")
+def _convolutions():
+    """conv2d with a pad (its copy, the columns copied by planes on a CPU, the matmul
+    with bias and relu), a strided max pool, and the gradients: the fold of the columns'
+    gradient (planes), a strided slice's spread-out gradient (gathers), the weight's
+    contraction; a transposed convolution."""
+    rng = _rng()
+    x = gc.placeholder((2, 3, 9, 8), name="x")
+    w = gc.parameter((rng.standard_normal((4, 3, 3, 3)) * 0.3).astype("float32"), name="cw")
+    b = gc.parameter(rng.standard_normal(4).astype("float32"), name="cb")
+    wt = gc.placeholder((4, 2, 3, 3), name="wt")
+    h = gc.max_pool2d(gc.relu(gc.conv2d(x, w, b, padding=1)), 3, 2, 1)
+    loss = gc.sum(h * h)
+    gw, gb, gx = gc.grad(loss, [w, b, x])
+    up = gc.conv_transpose2d(h, wt, stride=2, padding=1, output_padding=1)
+    feed = {x: rng.standard_normal((2, 3, 9, 8)), wt: rng.standard_normal((4, 2, 3, 3))}
+    return [x, wt], [loss, gx, up], {w: w - 0.01 * gw, b: b - 0.01 * gb}, feed
+
 # }}}
 
 
