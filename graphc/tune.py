@@ -13,7 +13,6 @@ import json
 import os
 import threading
 import warnings
-from typing import Optional
 
 import numpy as np
 

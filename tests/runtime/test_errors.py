@@ -9,6 +9,7 @@ import pytest
 
 import graphc as gc
 from graphc import runtime
+from graphc import target as graphc_target
 
 
 def ph(*shape, dtype="float32", name=None):
@@ -486,6 +487,7 @@ def test_a_simulator_is_chosen_only_by_name(monkeypatch):
     pocl = fake("Portable Computing Language", "cpu-haswell-AMD EPYC", 2)
     monkeypatch.setattr(runtime, "devices", lambda: [oclgrind, pocl])
     monkeypatch.setattr(runtime, "_probe", lambda device: None)
+    monkeypatch.setattr(graphc_target, "probe_early", lambda device: None)
     monkeypatch.delenv("GRAPHC_DEVICE", raising=False)
     assert runtime.simulated(oclgrind) and not runtime.simulated(pocl)
     assert runtime.select_device() is pocl and runtime.select_device("cpu") is pocl
