@@ -73,7 +73,8 @@ def _planes(w: KernelWriter) -> Skeleton:
               "outer": "\n".join("    " + line for line in unravel(
                   shape[:-2], "p", lambda d: f"x{d}", list(range(nd - 2)))),
               "body": "\n".join(body),
-              "guard": "" if planes % local == 0 else f"    if (p >= {planes})\n        return;"}
+              "guard": ("" if planes % local == 0
+                        else f"    if (p >= {planes})\n        return;")}
     return Skeleton("planes", fields, (-(-planes // local) * local,), (local,))
 
 

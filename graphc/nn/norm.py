@@ -76,7 +76,8 @@ class _BatchNorm(Module):
         self.num_features, self.eps, self.momentum = int(num_features), eps, momentum
         self.weight = self.bias = None
         if affine:
-            self.weight = graph.parameter(np.ones(num_features, dtype), name=f"{name}.weight")
+            self.weight = graph.parameter(np.ones(num_features, dtype),
+                                          name=f"{name}.weight")
             self.bias = graph.parameter(np.zeros(num_features, dtype), name=f"{name}.bias")
         self.track_running_stats = track_running_stats
         if track_running_stats:
@@ -89,9 +90,9 @@ class _BatchNorm(Module):
     def forward(self, x: Tensor) -> Tensor:
         kind = type(self).__name__
         if x.ndim not in self.dims or x.shape[1] != self.num_features:
+            ranks = " or ".join(map(str, self.dims))
             raise ShapeError(f"{kind}: input of shape {x.shape} is not (N, "
-                             f"{self.num_features}, ...) with {' or '.join(map(str, self.dims))}"
-                             " dimensions")
+                             f"{self.num_features}, ...) with {ranks} dimensions")
         batch_stats = self.training or not self.track_running_stats
         if self.training and self.track_running_stats:
             mean, var = running_statistics(x, self.running_mean, self.running_var,

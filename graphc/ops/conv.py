@@ -225,7 +225,7 @@ def _conv(x: Any, weight: Any, bias: Any, stride: Ints, padding: Any, dilation: 
     kernel = tuple(weight.shape[2:])
     if c % groups or c_out % groups or c_group * groups != c:
         raise ShapeError(f"{op}: input has {c} channels and weight {weight.shape} expects "
-                         f"{c_group} per group × {groups} groups (and C_out {c_out} must be "
+                         f"{c_group} per group x {groups} groups (and C_out {c_out} must be "
                          "a multiple of groups)")
     stride = _ints(stride, nd, op, "stride")
     dilation = _ints(dilation, nd, op, "dilation")
@@ -354,15 +354,16 @@ def _pool_geometry(x: Tensor, kernel_size: Ints, stride: Optional[Ints], padding
     """(kernel, stride, dilation, per-axis (before, after) padding, output sizes). The
     padding after covers the last window ``ceil_mode`` adds."""
     kernel = _ints(kernel_size, nd, op, "kernel_size")
-    stride = kernel if stride is None or (not isinstance(stride, int) and len(stride) == 0) \
-        else _ints(stride, nd, op, "stride")
+    empty = stride is None or (not isinstance(stride, int) and len(stride) == 0)
+    stride = kernel if empty else _ints(stride, nd, op, "stride")   # torch's [] is None
     padding = _ints(padding, nd, op, "padding", least=0)
     dilation = _ints(dilation, nd, op, "dilation")
     if any(2 * p > d * (k - 1) + 1 for p, k, d in zip(padding, kernel, dilation)):
         raise ValueError(f"{op}: padding {padding} should be at most half of the kernel "
                          f"size {kernel}, as in torch")
     out = tuple(_out_size(n, k, s, d, p, p, op, a + 2, ceil=bool(ceil_mode))
-                for a, (n, k, s, d, p) in enumerate(zip(x.shape[2:], kernel, stride, dilation, padding)))
+                for a, (n, k, s, d, p) in enumerate(zip(x.shape[2:], kernel, stride,
+                                                        dilation, padding)))
     pads = tuple((p, max(p, (o - 1) * s + d * (k - 1) + 1 - n - p))
                  for n, k, s, d, p, o in zip(x.shape[2:], kernel, stride, dilation, padding,
                                              out))

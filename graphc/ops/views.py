@@ -1,9 +1,10 @@
 """View ops: new ways to read a buffer, never computed. Each composes into one ``View``.
 
 reshape, permute, broadcast, shrink (basic slicing, negative steps too), pad (a masked
-view: slicing's gradient) and stop_gradient; ``conv`` adds windows. Consumers read them in place, inside their
-own fused kernels (``schedule.resolve`` composes the chain; ``graphc.view`` has the
-rules). flip is a shrink with step -1; ``x[i]`` is a shrink and a reshape.
+view: slicing's gradient) and stop_gradient; ``conv`` adds windows. Consumers read them
+in place, inside their own fused kernels (``schedule.resolve`` composes the chain;
+``graphc.view`` has the rules). flip is a shrink with step -1; ``x[i]`` is a shrink and
+a reshape. A slice's gradient with a step over 1 is ``conv.place``'s gather.
 """
 from __future__ import annotations
 
