@@ -74,7 +74,6 @@ def resnet_block(rng, n):
 
 
 def contenders(case, lr=1e-4):
-    import numpy as np
     import pyopencl.array as cla
     import torch
     import torch.nn.functional as F
@@ -137,26 +136,12 @@ def main() -> None:
         print(f"[conv.py] {name}: {time.perf_counter() - started:.0f} s", file=sys.stderr,
               flush=True)
 
-    from graphc import runtime
-    d = step.device
-    ctx = runtime.device_context()
-    peaks, target = runtime.peak_rates(ctx), ctx.target
-    core = run.openblas_core(np)
-    print(f"device: {d.name.strip()} | {d.platform.name.strip()} ({d.platform.version.strip()})")
-    print(f"graphc target: {type(target).__name__}, {target.compute_units} compute units; "
-          f"probed peaks {peaks['gflops']:.0f} GFLOP/s (float32 FMA), {peaks['gbps']:.1f} "
-          "GB/s (copy)")
-    print(f"numpy {np.__version__}{f' ({core} kernels)' if core else ''}; PyTorch "
-          f"{torch.__version__} ({'oneDNN' if torch.backends.mkldnn.is_available() else 'no oneDNN'}), "
-          f"{torch.get_num_threads()} threads; {os.cpu_count()} CPUs, load average "
-          f"{load_before[0]:.1f} at start, {os.getloadavg()[0]:.1f} at end")
+    run.print_machine(step, load_before)
     print("one training step (forward, backward, SGD update), float32; vs torch: median over "
           "rounds of graphc / PyTorch in the same round (below 1 = graphc faster)\n")
     header = ("workload", "graphc", "PyTorch", "vs torch", "graphc GFLOP/s",
               "torch GFLOP/s", "graphc step", "rounds")
-    widths = [max(len(str(r[c])) for r in rows + [header]) for c in range(len(header))]
-    for r in [header] + rows:
-        print("  ".join(str(c).ljust(w) for c, w in zip(r, widths)).rstrip())
+    run.print_columns(header, rows)
     for name, profile in profiles:
         print(f"\n{name}: graphc's kernels (Function.profile)\n{profile}")
     print(f"\n({time.perf_counter() - started:.0f} s)")

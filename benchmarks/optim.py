@@ -101,7 +101,6 @@ def main() -> None:
     os.environ.setdefault("POCL_CACHE_DIR", str(cache / "pocl"))
     os.environ.setdefault("XDG_CACHE_HOME", str(cache / "xdg"))
     started, load_before = time.perf_counter(), os.getloadavg()
-    import numpy as np
     import torch
     torch.set_num_threads(os.cpu_count() or 1)
     rows, step = [], None
@@ -111,24 +110,12 @@ def main() -> None:
         print(f"[optim.py] {name}: {time.perf_counter() - started:.0f} s", file=sys.stderr,
               flush=True)
 
-    from graphc import runtime
-    d = step.device
-    ctx = runtime.device_context()
-    peaks, t = runtime.peak_rates(ctx), ctx.target
-    core = run.openblas_core(np)
-    print(f"device: {d.name.strip()} | {d.platform.name.strip()} ({d.platform.version.strip()})")
-    print(f"graphc target: {type(t).__name__}, {t.compute_units} compute units; probed peaks "
-          f"{peaks['gflops']:.0f} GFLOP/s (float32 FMA), {peaks['gbps']:.1f} GB/s (copy)")
-    print(f"numpy {np.__version__}{f' ({core} kernels)' if core else ''}; PyTorch "
-          f"{torch.__version__}, {torch.get_num_threads()} threads; {os.cpu_count()} CPUs, "
-          f"load average {load_before[0]:.1f} at start, {os.getloadavg()[0]:.1f} at end")
+    run.print_machine(step, load_before)
     print("seed step (N=64, 1000-100-10, float32) with each optimizer; vs torch: median "
           "over rounds of graphc / PyTorch in the same round (below 1 = graphc faster)\n")
     header = ("optimizer", "graphc", "PyTorch eager", "vs torch", "best vs torch",
               "graphc step", "rounds")
-    widths = [max(len(str(r[c])) for r in rows + [header]) for c in range(len(header))]
-    for r in [header] + rows:
-        print("  ".join(str(c).ljust(w) for c, w in zip(r, widths)).rstrip())
+    run.print_columns(header, rows)
     print(f"\n({time.perf_counter() - started:.0f} s)")
 
 

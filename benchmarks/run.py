@@ -621,6 +621,35 @@ def print_table(rows: list, markdown: bool) -> None:
 # }}}
 
 
+def print_machine(step, load_before: tuple) -> None:
+    """The lines every side-by-side table is printed under: ``step``'s device, graphc's
+    target and probed peaks, numpy's BLAS kernels, PyTorch's threads, the load."""
+    import numpy as np
+    import torch
+
+    from graphc import runtime
+    d = step.device
+    ctx = runtime.device_context()
+    peaks, target = runtime.peak_rates(ctx), ctx.target
+    core = openblas_core(np)
+    onednn = "oneDNN" if torch.backends.mkldnn.is_available() else "no oneDNN"
+    print(f"device: {d.name.strip()} | {d.platform.name.strip()} ({d.platform.version.strip()})")
+    print(f"graphc target: {type(target).__name__}, {target.compute_units} compute units; "
+          f"probed peaks {peaks['gflops']:.0f} GFLOP/s (float32 FMA), {peaks['gbps']:.1f} "
+          "GB/s (copy)")
+    print(f"numpy {np.__version__}{f' ({core} kernels)' if core else ''}; PyTorch "
+          f"{torch.__version__} ({onednn}), {torch.get_num_threads()} threads; "
+          f"{os.cpu_count()} CPUs, load average {load_before[0]:.1f} at start, "
+          f"{os.getloadavg()[0]:.1f} at end")
+
+
+def print_columns(header: tuple, rows: list) -> None:
+    """``rows`` under ``header``, each column as wide as its widest cell."""
+    widths = [max(len(str(r[c])) for r in rows + [header]) for c in range(len(header))]
+    for r in [header] + rows:
+        print("  ".join(str(c).ljust(w) for c, w in zip(r, widths)).rstrip())
+
+
 def openblas_core(np) -> str:
     """The kernel set numpy's OpenBLAS chose at run time ("Haswell", "SkylakeX"), or ""."""
     import ctypes

@@ -208,18 +208,25 @@ def _padding(padding: Any, nd: int, kernel: tuple, stride: tuple, dilation: tupl
     return tuple((p, p) for p in _ints(padding, nd, op, "padding", least=0))
 
 
-def _conv(x: Any, weight: Any, bias: Any, stride: Ints, padding: Any, dilation: Ints,
-          groups: int, nd: int, op: str) -> Tensor:
+def _operands(x: Any, weight: Any, groups: Any, nd: int, op: str, layout: str) -> tuple:
+    """(input with a batch axis, weight, whether the input had none), checked: the
+    weight's rank (``layout``: its leading axes) and dtype, and ``groups``."""
     x, unbatched = _batched(x, nd, op)
     weight = as_tensor(weight, x, op)
     if weight.ndim != nd + 2:
-        raise ShapeError(f"{op}: weight of shape {weight.shape} is not (C_out, C_in / "
-                         f"groups, {', '.join(['k'] * nd)}); it needs {nd + 2} dimensions")
+        raise ShapeError(f"{op}: weight of shape {weight.shape} is not {layout}, "
+                         f"{', '.join(['k'] * nd)}); it needs {nd + 2} dimensions")
     if weight.dtype != x.dtype:
         raise DTypeError(f"{op}: input is {x.dtype} and weight {weight.dtype}; give both "
                          "the same dtype")
     if not isinstance(groups, (int, np.integer)) or isinstance(groups, bool) or groups < 1:
         raise ValueError(f"{op}: groups must be a positive int, got {groups!r}")
+    return x, weight, unbatched
+
+
+def _conv(x: Any, weight: Any, bias: Any, stride: Ints, padding: Any, dilation: Ints,
+          groups: int, nd: int, op: str) -> Tensor:
+    x, weight, unbatched = _operands(x, weight, groups, nd, op, "(C_out, C_in / groups")
     n, c = x.shape[:2]
     c_out, c_group = weight.shape[:2]
     kernel = tuple(weight.shape[2:])
@@ -283,16 +290,7 @@ def _conv_transpose(x: Any, weight: Any, bias: Any, stride: Ints, padding: Ints,
                     op: str) -> Tensor:
     """The gradient of a convolution with respect to its input: ``weight.T @ x`` per
     position, each tap's column added where the convolution would have read it."""
-    x, unbatched = _batched(x, nd, op)
-    weight = as_tensor(weight, x, op)
-    if weight.ndim != nd + 2:
-        raise ShapeError(f"{op}: weight of shape {weight.shape} is not (C_in, C_out / "
-                         f"groups, {', '.join(['k'] * nd)}); it needs {nd + 2} dimensions")
-    if weight.dtype != x.dtype:
-        raise DTypeError(f"{op}: input is {x.dtype} and weight {weight.dtype}; give both "
-                         "the same dtype")
-    if not isinstance(groups, (int, np.integer)) or isinstance(groups, bool) or groups < 1:
-        raise ValueError(f"{op}: groups must be a positive int, got {groups!r}")
+    x, weight, unbatched = _operands(x, weight, groups, nd, op, "(C_in, C_out / groups")
     n, c = x.shape[:2]
     c_in, c_group = weight.shape[:2]
     kernel = tuple(weight.shape[2:])
