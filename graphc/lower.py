@@ -9,6 +9,7 @@ its launches and their math); the runtime (``compiler.Function``) executes it.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import os
 from typing import Any, Callable, Optional, Union
 
@@ -152,7 +153,8 @@ def lower(outputs: Any, updates: Any = None, target: Any = None, *, fuse: bool =
         roots = passes.run_passes(outputs + [v for _, v in updates], fuse)
         outputs, updates = roots[:len(outputs)], [
             (p, v) for (p, _), v in zip(updates, roots[len(outputs):])]
-    sched = schedule(outputs, updates, fuse, pack_transposed=fuse and target.packs_transposed)
+    sched = schedule(outputs, updates, fuse, pack_transposed=fuse and target.packs_transposed,
+                     panel_width=functools.partial(codegen.panel_width, target))
     found = plans(codegen.matmul_problems(sched)) if callable(plans) else dict(plans or {})
     if share is None:
         share = fuse and os.environ.get("GRAPHC_LAUNCHES", "shared") != "each"

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import Callable
+from typing import Callable, Optional
 
 import numpy as np
 import sympy as sp
@@ -384,6 +384,40 @@ def _contract_batch(p: Tensor, q: Tensor, axes: tuple) -> Tensor:
     return ops.matmul(rows, cols)
 
 
+def shared_matrices_into_rows(roots: list) -> list:
+    """A batched matmul whose second operand is one matrix broadcast over the batch is one
+    2-D matmul over the rows of every batch item: ``x (B, T, D) @ w (D, E)`` is ``(B*T, D)
+    @ (D, E)`` reshaped, and so is its input gradient ``g @ w.T``. One product of M = B*T
+    is tiled (and, on a CPU, reads ``w`` from panels) as a whole, rather than B products
+    of T rows each re-reading ``w``. The first operand must be a batch of its own (a
+    broadcast one would be copied whole)."""
+    def rule(node: Tensor, src: tuple, uses: dict):
+        if node.op is not Op.MATMUL or node.ndim < 3 or not shapes.is_static(node.shape):
+            return None
+        a, b = src
+        shared = _shared_matrix(b)
+        if shared is None or a.op is Op.BROADCAST:
+            return None
+        rows = ops.matmul(ops.reshape(a, (-1, a.shape[-1])), shared)
+        return ops.reshape(rows, node.shape)
+    return substitute(roots, rule)
+
+
+def _shared_matrix(b: Tensor) -> Optional[Tensor]:
+    """The one matrix that batched operand ``b`` broadcasts over its batch axes (also
+    with its last two axes swapped after the broadcast: a gradient's ``w.T``), or None."""
+    swap = tuple(range(b.ndim - 2)) + (b.ndim - 1, b.ndim - 2)
+    swapped = b.op is Op.PERMUTE and b.arg == swap
+    inner = b.src[0] if swapped else b
+    if inner.op is not Op.BROADCAST:
+        return None
+    (shared,) = inner.src
+    if any(d != 1 for d in shared.shape[:-2]) or shared.shape[-2:] != inner.shape[-2:]:
+        return None
+    shared = ops.reshape(shared, shared.shape[-2:])
+    return ops.transpose(shared) if swapped else shared
+
+
 # A float power whose exponent comes from a constant array of at most this many distinct
 # values, each giving an integer exponent of at most this size, is a select over them
 POWER_MAX_DISTINCT = 8
@@ -446,6 +480,7 @@ PASSES = [
     ("merge_elementwise", merge_elementwise, True),
     ("integer_powers", integer_powers, False),
     ("batch_sums_into_matmul", batch_sums_into_matmul, True),
+    ("shared_matrices_into_rows", shared_matrices_into_rows, True),
     ("views_into_elementwise", views_into_elementwise, True),
     ("index_masks_in_place", index_masks_in_place, True),
     ("elementwise_in_anchor_space", elementwise_in_anchor_space, True),

@@ -25,7 +25,7 @@ op of a category the scheduler does not know is an error.
 from __future__ import annotations
 
 import dataclasses
-from typing import Iterable, Optional
+from typing import Callable, Iterable, Optional
 
 import numpy as np
 
@@ -112,6 +112,7 @@ class Group:
     outputs: list = dataclasses.field(default_factory=list)    # nodes written to buffers
     index: int = -1
     joined: bool = False          # nodes that read nothing of it joined it (siblings)
+    panels: int = 0               # matmul: B is read from a copy in panels this wide
 
     def members(self) -> list:
         return self.prologue + ([self.anchor] if self.anchor is not None else []) + self.nodes
@@ -130,18 +131,25 @@ class Schedule:
 
 
 class _Builder:
-    def __init__(self, roots: list, fuse: bool = True, pack_transposed: bool = False):
+    def __init__(self, roots: list, fuse: bool = True, pack_transposed: bool = False,
+                 panel_width: Optional[Callable] = None):
         self.roots, self.fuse, self.pack_transposed = roots, fuse, pack_transposed
+        self.panel_width = panel_width
         self.group_of: dict[int, Group] = {}
         self.groups: list[Group] = []
         self.bases: dict[int, Tensor] = {}    # id(view) -> the copy that materialises it
         self.copies: set[int] = set()         # ids of the copy nodes
+        self.panels: dict[int, Tensor] = {}   # id(matmul) -> the copy of B in panels
 
     # {{{ dependencies
 
     def read(self, consumer: Optional[Tensor], src: Tensor) -> tuple[Tensor, View]:
         """The buffer node and view through which ``consumer`` reads ``src``, making copy
-        kernels for views that strides cannot express."""
+        kernels for views that strides cannot express. A matmul whose B was copied into
+        panels reads that copy, whole and in its own order."""
+        if consumer is not None and id(consumer) in self.panels and src is consumer.src[1]:
+            copy = self.panels[id(consumer)]
+            return copy, View.contiguous(copy.shape)
         while True:
             bases = self.bases
             if consumer is not None and id(consumer) in self.copies:
@@ -222,6 +230,25 @@ class _Builder:
         a_m, a_k = view.strides[-2:]
         M, K = a.shape[-2:]
         return a_m == 1 and a_k != 1 and K >= PACK_MIN_K and M * K >= PACK_MIN_SIZE
+
+    def pack_panels(self, node: Tensor, group: Group) -> None:
+        """Copy B of matmul ``node`` into panels, where ``panel_width`` (the target's
+        rule) asks for it: panel p holds columns p*w .. p*w+w-1 of every k, one after
+        the other, so that a work-item's tile reads its B as one stream."""
+        a, b = node.src
+        if self.panel_width is None or a is b:
+            return
+        views = [resolve(s, self.bases)[1] for s in node.src]
+        width = 0 if None in views else self.panel_width(node, *views)
+        if not width:
+            return
+        *batch, K, N = b.shape
+        nb = len(batch)
+        split = Tensor(Op.RESHAPE, (b,), (*batch, K, N // width, width), b.dtype)
+        order = tuple(range(nb)) + (nb + 1, nb, nb + 2)
+        panels = Tensor(Op.PERMUTE, (split,), (*batch, N // width, K, width), b.dtype, order)
+        self.panels[id(node)] = self.materialise(panels)
+        group.panels = width
 
     def can_join(self, node: Tensor, group: Group) -> bool:
         """May ``node`` be computed in ``group``'s main body without a race or a cycle?"""
@@ -364,11 +391,13 @@ class _Builder:
             elif kind is Category.SCAN:
                 self.place_scan(node)
             elif kind is Category.CONTRACT:
-                self.new_group("matmul", node.shape, node)
+                group = self.new_group("matmul", node.shape, node)
                 if self.pack_transposed and self.worth_packing(node):
                     self.materialise(node.src[0])
+                self.pack_panels(node, group)
                 for s in node.src:
-                    self.read_plain(s)
+                    if not (s is node.src[1] and group.panels):
+                        self.read_plain(s)
             elif kind is Category.INDEX:
                 self.new_group("maxmask", node.shape, node)
                 self.read_plain(node.src[0])
@@ -426,15 +455,19 @@ PACK_MIN_SIZE = 1 << 20        # rows from this reduction length and size on (CP
 
 
 def schedule(outputs: list, updates: list, fuse: bool = True,
-             pack_transposed: bool = False) -> Schedule:
+             pack_transposed: bool = False,
+             panel_width: Optional[Callable] = None) -> Schedule:
     """Fuse the graph of ``outputs`` and ``updates`` ([(parameter, new value)]) into kernels.
 
     ``fuse=False`` gives every elementwise node and reduction a kernel of its own (the
     reference that fusion is tested against); updates may still be written in place.
     ``pack_transposed`` copies large transposed first operands of matmuls into rows
-    (``_Builder.worth_packing``), for CPUs.
+    (``_Builder.worth_packing``), for CPUs. ``panel_width(matmul, a view, b view)`` says
+    how wide the panels are that a matmul's B is first copied into (0: none; fused
+    schedules only).
     """
-    builder = _Builder(list(outputs) + [v for _, v in updates], fuse, pack_transposed)
+    builder = _Builder(list(outputs) + [v for _, v in updates], fuse, pack_transposed,
+                       panel_width if fuse else None)
     builder.build()
     outputs = [builder.holder(o) for o in outputs]
     updates = [(p, builder.holder(v)) for p, v in updates]

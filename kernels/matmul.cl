@@ -15,7 +15,7 @@ $qualifier void $name($args)
     const int m0 = min(own_m, $M - $TM);
 $batch_index
     const __global $T* restrict a = $A + ($a_base) + m0 * $a_m;
-    const __global $T* restrict b = $B + ($b_base) + n0 * $b_n;
+    const __global $T* restrict b = $B + ($b_base) + n0 * $b_tile;
     // per k: $NV vectors ($VT) of operand $P along its free dimension times $TS scalars of
     // operand $S, into $TS x $NV vector accumulators
     $VT tile[$TS][$NV];

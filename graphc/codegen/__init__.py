@@ -15,7 +15,8 @@ from .launches import (  # noqa: F401
     CHAIN_MAX_MACS, LAUNCH_SHARE_BYTES, LAUNCH_SHARE_FLOPS, ROW_BLOCKS_PER_CORE,
     merge_launches, row_chains)
 from .matmul import (  # noqa: F401
-    MatmulProblem, _matmul_geometry, bare_matmul, matmul_plans, matmul_problems)
+    MatmulProblem, _matmul_geometry, bare_matmul, matmul_plans, matmul_problems,
+    panel_width)
 from .matmul_model import _matmul_plan, _matmul_plans_gpu  # noqa: F401
 from .program import INT_LIMIT, generate, program_source  # noqa: F401
 from .space import _Space, unravel  # noqa: F401

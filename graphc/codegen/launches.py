@@ -78,8 +78,9 @@ class _ChainFinder:
         self.in_place = set(sched.in_place)
 
     def plain(self, g: Group) -> bool:
-        """A 2-D matmul that writes nothing in place."""
-        return (g.kind == "matmul" and len(g.space) == 2
+        """A 2-D matmul that writes nothing in place and reads its B in place (a
+        matmul large enough for panels is too large to gain from a chain)."""
+        return (g.kind == "matmul" and len(g.space) == 2 and not g.panels
                 and not any(id(n) in self.in_place for n in g.outputs))
 
     def sources(self, g: Group) -> set:

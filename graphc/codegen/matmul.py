@@ -31,18 +31,52 @@ class MatmulProblem:
     b_n: int
     nbatch: int
     dtype: str
+    b_panel: int = 0       # B copied into panels this many columns wide (0: read in place)
 
     @property
     def key(self) -> str:
+        panel = f" panels{self.b_panel}" if self.b_panel else ""
         return (f"{self.dtype} {self.nbatch}x{self.M}x{self.N}x{self.K} "
-                f"a{self.a_m},{self.a_k} b{self.b_k},{self.b_n}")
+                f"a{self.a_m},{self.a_k} b{self.b_k},{self.b_n}{panel}")
 
 
 def _problem(group: Group, a_view: View, b_view: View) -> MatmulProblem:
     a, b = group.anchor.src
     nbatch = int(np.prod(group.space[:-2], dtype=np.int64))
     return MatmulProblem(a.shape[-2], b.shape[-1], a.shape[-1], *a_view.strides[-2:],
-                         *b_view.strides[-2:], nbatch, np.dtype(a.dtype).name)
+                         *b_view.strides[-2:], nbatch, np.dtype(a.dtype).name,
+                         group.panels)
+
+
+# A matmul's B is copied into panels (``schedule._Builder.pack_panels``) on a CPU from
+# this many multiply-adds and this M on, where B's rows are this many bytes apart or more
+# (or B is not in rows): a tile's strip of B in place is then a short piece of a row per
+# k, a new page every k or few (1024^3: 61% of the FMA peak), read from panels one stream
+# (1024^3: 90%; the copy costs a read and a write of B)
+PANEL_MIN = 1 << 24
+PANEL_MIN_M = 128
+PANEL_MIN_ROW_BYTES = 1024
+
+
+def panel_width(target: Target, node, a_view: View, b_view: View) -> int:
+    """How wide the panels are that matmul ``node``'s B is first copied into on
+    ``target`` (0: none): the widest of 4, 2 or 1 vectors that divides N, so that no
+    tile straddles two panels, where the matmul is large, B is far from compact, and B's
+    batch axes are its own (a broadcast B would be copied once per batch item)."""
+    if target.matmul_model != "registers" or not target.packs_transposed:
+        return 0
+    a, b = node.src
+    *batch, M, N = node.shape
+    K = a.shape[-1]
+    if M < PANEL_MIN_M or int(np.prod(node.shape, dtype=np.int64)) * K < PANEL_MIN:
+        return 0
+    if any(s == 0 and d > 1 for s, d in zip(b_view.strides[:-2], batch)):
+        return 0
+    b_k, b_n = b_view.strides[-2:]
+    if b_n == 1 and abs(b_k) * np.dtype(node.dtype).itemsize < PANEL_MIN_ROW_BYTES:
+        return 0
+    wide = target.lanes(np.dtype(node.dtype))
+    return next((w * wide for w in (4, 2, 1) if N % (w * wide) == 0), 0)
 
 
 def matmul_problems(sched: Schedule) -> list:
@@ -63,9 +97,14 @@ def matmul_plans(problem: MatmulProblem, target: Target) -> list:
     if target.matmul_model == "workgroups":
         return _matmul_plans_gpu(p.M, p.N, p.K, p.a_m, p.b_n, p.nbatch, target)
     dtype = np.dtype(p.dtype)
-    return _matmul_plan(p.M, p.N, p.K, p.a_m, p.a_k, p.b_k, p.b_n, p.nbatch, dtype,
-                        target.compute_units, ranked=True, wide=target.lanes(dtype),
-                        registers=target.vector_registers(dtype))
+    plans = _matmul_plan(p.M, p.N, p.K, p.a_m, p.a_k, p.b_k, p.b_n, p.nbatch, dtype,
+                         target.compute_units, ranked=True, wide=target.lanes(dtype),
+                         registers=target.vector_registers(dtype))
+    if p.b_panel:      # a tile is one panel wide, vectors along its rows
+        plans = [plan for plan in plans if plan["variant"] == "outer"
+                 and plan["role"] == "rows" and plan["TN"] == p.b_panel
+                 and not plan["gather"]]
+    return plans
 
 
 def _matmul_geometry(problem: MatmulProblem, plan: dict, target: Target) -> tuple:
@@ -95,11 +134,11 @@ def bare_matmul(problem: MatmulProblem, plan: dict, target: Target, name: str) -
     p = problem
     T = cl_type(np.dtype(p.dtype))
     span_a = (p.M - 1) * p.a_m + (p.K - 1) * p.a_k + 1
-    span_b = (p.K - 1) * p.b_k + (p.N - 1) * p.b_n + 1
+    span_b = p.K * p.N if p.b_panel else (p.K - 1) * p.b_k + (p.N - 1) * p.b_n + 1
     fields = {"T": T, "TM": plan["TM"], "TN": plan["TN"], "M": p.M, "N": p.N, "K": p.K,
               "A": "A", "B": "B", "batch_index": "", "a_base": f"batch * {span_a}",
               "b_base": f"batch * {span_b}", "a_m": p.a_m, "a_k": p.a_k, "b_k": p.b_k,
-              "b_n": p.b_n, "epilogue": "                C[i] = acc;",
+              "b_n": p.b_n, "b_tile": _b_tile(p), "epilogue": "                C[i] = acc;",
               "vector_epilogue": (f"                vstore{plan['W']}(acc, 0, C + i);"
                                   if target.vector_epilogues and plan["variant"] == "outer"
                                   and plan["role"] == "rows" and plan["W"] > 1 else ""),
@@ -109,6 +148,12 @@ def bare_matmul(problem: MatmulProblem, plan: dict, target: Target, name: str) -
     source = templates.render(template, name=name, **KERNEL_FORM, **fields)
     gsize, lsize = _matmul_geometry(problem, plan, target)
     return source, gsize, lsize, (p.nbatch * span_a, p.nbatch * span_b, p.nbatch * p.M * p.N)
+
+
+def _b_tile(problem: MatmulProblem) -> int:
+    """How far B's first element of a tile moves per column of C: a column in place,
+    or K a column from panel to panel (a tile's n0 is a whole number of panels)."""
+    return problem.K if problem.b_panel else problem.b_n
 
 
 def _matmul_fields(plan: dict, fields: dict) -> tuple:
@@ -263,7 +308,8 @@ def write_matmul(w: KernelWriter) -> Skeleton:
                   batch_shape, "batch", lambda d: f"x{d}", list(range(nb)))),
               "a_base": base_offset(views["A"][1]), "b_base": base_offset(views["B"][1]),
               "a_m": problem.a_m, "a_k": problem.a_k, "b_k": problem.b_k,
-              "b_n": problem.b_n, "epilogue": "\n".join(epilogue),
+              "b_n": problem.b_n, "b_tile": _b_tile(problem),
+              "epilogue": "\n".join(epilogue),
               "vector_epilogue": vector_epilogue}
     template, fields = _matmul_fields(plan, fields)
     gsize, lsize = _matmul_geometry(problem, plan, w.target)

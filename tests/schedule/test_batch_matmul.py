@@ -1,6 +1,8 @@
-"""A batched activation times a shared weight: the weight's gradient is one matmul over
-the merged batch and rows (``batch_sums_into_matmul``), not a product per batch item and
-a sum; values and gradients equal gc.evaluate's and torch's."""
+"""A batched activation times a shared weight is one matmul in both directions: the
+product and the input's gradient over the rows of every batch item
+(``shared_matrices_into_rows``), the weight's gradient over the merged batch and rows
+(``batch_sums_into_matmul``), not a product per batch item and a sum; values and
+gradients equal gc.evaluate's and torch's."""
 from __future__ import annotations
 
 import numpy as np
@@ -10,7 +12,7 @@ from hypothesis import given, strategies as st
 import graphc as gc
 from graphc.graph import Op, toposort
 from graphc import rewrite
-from graphc.rewrite import batch_sums_into_matmul
+from graphc.rewrite import batch_sums_into_matmul, shared_matrices_into_rows
 
 rng = np.random.default_rng(0)
 
@@ -51,6 +53,21 @@ def test_the_weight_gradient_is_one_matmul_with_the_batch_in_its_contraction(mon
     unmerged = gc.compile([x], [loss, gx, gw])
     monkeypatch.undo()
     assert len(gc.compile([x], [loss, gx, gw]).kernels) == len(unmerged.kernels) - 1
+
+
+def test_the_product_and_the_input_gradient_are_2d_matmuls_over_all_rows():
+    x, w, loss, (gx, gw) = grads_of((4, 8, 16), (16, 5))
+    roots = shared_matrices_into_rows([loss, gx])
+    products = [n for n in toposort(roots) if n.op is Op.MATMUL]
+    assert sorted(n.shape for n in products) == [(32, 5), (32, 16)]   # x @ w, g @ w.T
+    assert all(n.ndim == 2 for n in products)
+    fn = gc.compile([x], [loss, gx, gw])
+    computed = [n for k in fn.kernels for n in k.nodes if n.op is Op.MATMUL]
+    assert all(n.ndim == 2 for n in computed) and len(computed) == 3
+    # a batch of first operands times a batch of second ones stays batched
+    a, b = gc.placeholder((3, 4, 5)), gc.placeholder((3, 5, 2))
+    (kept,) = shared_matrices_into_rows([a @ b])
+    assert kept.op is Op.MATMUL and kept.shape == (3, 4, 2)
 
 
 def test_a_very_long_merged_contraction_stays_batched():

@@ -61,6 +61,7 @@ def test_merge_elementwise_simplifies_across_nodes():
 def test_passes_are_named_and_dead_code_is_not_compiled():
     assert [name for name, _, _ in PASSES] == ["merge_elementwise", "integer_powers",
                                               "batch_sums_into_matmul",
+                                              "shared_matrices_into_rows",
                                               "views_into_elementwise",
                                               "index_masks_in_place",
                                               "elementwise_in_anchor_space",
