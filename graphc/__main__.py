@@ -1,7 +1,11 @@
-"""``python -m graphc devices``: the OpenCL platforms and devices graphc sees."""
+"""``python -m graphc devices``: the OpenCL platforms and devices graphc sees.
+``python -m graphc peaks [device]``: measure the default (or named) device's FMA and copy
+peaks again and keep them (benchmarks and roofline tables read them)."""
 from __future__ import annotations
 
+import os
 import sys
+from typing import Optional
 
 from . import runtime
 from .errors import DeviceError
@@ -28,7 +32,8 @@ def devices() -> int:
               f"compiles kernels: {'yes' if works else 'NO: ' + str(runtime._probe(d))}")
         if works:
             widths = runtime.context_for(d).target
-            print(f"    vectors it compiles (probed): float32 {widths.widest('float32')}, "
+            how = "probed" if widths.compiled is not None else "reported"
+            print(f"    vectors it compiles ({how}): float32 {widths.widest('float32')}, "
                   f"float64 {widths.widest('float64')}; graphc uses float32 "
                   f"{widths.lanes('float32')}, float64 {widths.lanes('float64')}")
         peaks = runtime.known_peaks(d)
@@ -39,10 +44,29 @@ def devices() -> int:
     return 0 if default is not None else 1
 
 
+def peaks(device: Optional[str]) -> int:
+    try:
+        ctx = runtime.device_context(device)
+    except DeviceError as e:
+        print(e, file=sys.stderr)
+        return 1
+    if runtime.busy():
+        print("warning: this machine is busy (load average "
+              f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs): the peaks may read low",
+              file=sys.stderr)
+    found = runtime.peak_rates(ctx, fresh=True)
+    print(f"{ctx.device.name.strip()}: {found['gflops']:.0f} GFLOP/s float32 FMA, "
+          f"{found['gbps']:.1f} GB/s copy (kept in {runtime._peaks_path()})")
+    return 0
+
+
 def main(argv: list[str]) -> int:
     if argv[:1] == ["devices"]:
         return devices()
-    print("usage: python -m graphc devices", file=sys.stderr)
+    if argv[:1] == ["peaks"] and len(argv) <= 2:
+        return peaks(argv[1] if len(argv) == 2 else None)
+    print("usage: python -m graphc devices | python -m graphc peaks [device]",
+          file=sys.stderr)
     return 2
 
 

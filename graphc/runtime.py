@@ -377,11 +377,37 @@ def known_peaks(device: "cl.Device") -> Optional[dict]:
     return {k: float(found[k]) for k in ("gflops", "gbps")}
 
 
-def peak_rates(ctx: DeviceContext) -> dict:
-    """float32 FMA GFLOP/s and copy GB/s of the device, measured once and cached on disk."""
-    found = known_peaks(ctx.device)
+# a peak measured while the machine's load average was at least this share of its cores
+# is used by this process only, not kept: a probe shared with other work reads low (one
+# such probe, kept, read 248 GFLOP/s on a CPU that reaches 485 alone)
+BUSY_LOAD = 0.75
+
+
+def busy() -> bool:
+    """Is this machine busy with other work (by its 1-minute load average)?"""
+    try:
+        return os.getloadavg()[0] >= BUSY_LOAD * (os.cpu_count() or 1)
+    except OSError:          # pragma: no cover - no load average on this system
+        return False
+
+
+def peak_rates(ctx: DeviceContext, fresh: bool = False) -> dict:
+    """float32 FMA GFLOP/s and copy GB/s of the device, measured once and kept on disk
+    (``fresh``: measured again, and kept whatever the load). A measurement taken on a
+    busy machine (``busy``) is not kept unless ``fresh``: the next process measures
+    again."""
+    found = None if fresh else known_peaks(ctx.device)
     if found is not None:
         return found
+    if fresh or not busy():
+        peaks = _measure_peaks(ctx)
+        _keep_peaks(ctx.device, peaks)
+        return peaks
+    return _measure_peaks(ctx)
+
+
+def _measure_peaks(ctx: DeviceContext) -> dict:
+    """The FMA and copy probes, each the best of 4 timed launches after an untimed one."""
     width = min(16, ctx.target.widest(np.float32))    # a width the device compiles
     program = ctx.build(_probe_source(width))
     queue = ctx.queue
@@ -405,7 +431,11 @@ def peak_rates(ctx: DeviceContext) -> dict:
 
     flops = items * 4096 * 8 * width * 2 / best(fma, items, local)
     bandwidth = 2 * n * 4 / best(copy, n // 4, None)
-    peaks = {"gflops": flops / 1e9, "gbps": bandwidth / 1e9}
+    return {"gflops": flops / 1e9, "gbps": bandwidth / 1e9}
+
+
+def _keep_peaks(device: "cl.Device", peaks: dict) -> None:
+    """Write ``peaks`` into the table on disk under ``device``'s key (best effort)."""
     path = _peaks_path()
     try:
         os.makedirs(os.path.dirname(path), exist_ok=True)
@@ -415,11 +445,10 @@ def peak_rates(ctx: DeviceContext) -> dict:
         except (OSError, ValueError):
             table = {}
         table = table if isinstance(table, dict) else {}
-        table[_device_key(ctx.device)] = peaks
+        table[_device_key(device)] = peaks
         with open(path, "w") as f:
             json.dump(table, f, indent=1)
     except OSError:
         pass
-    return peaks
 
 # }}}

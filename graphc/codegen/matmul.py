@@ -48,32 +48,40 @@ def _problem(group: Group, a_view: View, b_view: View) -> MatmulProblem:
                          group.panels)
 
 
-# A matmul's B is copied into panels (``schedule._Builder.pack_panels``) on a CPU from
-# this many multiply-adds and this M on, where B's rows are this many bytes apart or more
-# (or B is not in rows): a tile's strip of B in place is then a short piece of a row per
-# k, a new page every k or few (1024^3: 61% of the FMA peak), read from panels one stream
-# (1024^3: 90%; the copy costs a read and a write of B)
-PANEL_MIN = 1 << 24
-PANEL_MIN_M = 128
+# A matmul's B is copied into panels (``schedule._Builder.pack_panels``) on a CPU where
+# B's rows are this many bytes apart or more (or B is not in rows): a tile's strip of B in
+# place is then a short piece of a row per k, a new page every k or few. 1024^3 float32
+# ran at 61% of the FMA peak so, and at ~89% from panels: a matmul takes PANEL_SAVES of
+# its time at the peak less, against the copy (a read and a write of B at the probed copy
+# rate) and its launch.
 PANEL_MIN_ROW_BYTES = 1024
+PANEL_SAVES = 0.5
+PANEL_LAUNCH = 20e-6        # seconds
+# the peaks assumed where none were probed: the 2-core EPYC's (Zen 5)
+DEFAULT_GFLOPS, DEFAULT_GBPS = 485.0, 105.0
 
 
 def panel_width(target: Target, node, a_view: View, b_view: View) -> int:
     """How wide the panels are that matmul ``node``'s B is first copied into on
     ``target`` (0: none): the widest of 4, 2 or 1 vectors that divides N, so that no
-    tile straddles two panels, where the matmul is large, B is far from compact, and B's
-    batch axes are its own (a broadcast B would be copied once per batch item)."""
+    tile straddles two panels. Only where B is far from compact, its batch axes are its
+    own (a broadcast B would be copied once per batch item), and the time the panels
+    save at the target's probed FMA peak is more than the copy's at its copy rate."""
     if target.matmul_model != "registers" or not target.packs_transposed:
         return 0
     a, b = node.src
     *batch, M, N = node.shape
     K = a.shape[-1]
-    if M < PANEL_MIN_M or int(np.prod(node.shape, dtype=np.int64)) * K < PANEL_MIN:
-        return 0
     if any(s == 0 and d > 1 for s, d in zip(b_view.strides[:-2], batch)):
         return 0
+    itemsize = np.dtype(node.dtype).itemsize
     b_k, b_n = b_view.strides[-2:]
-    if b_n == 1 and abs(b_k) * np.dtype(node.dtype).itemsize < PANEL_MIN_ROW_BYTES:
+    if b_n == 1 and abs(b_k) * itemsize < PANEL_MIN_ROW_BYTES:
+        return 0
+    flops = 2.0 * int(np.prod(node.shape, dtype=np.int64)) * K
+    saved = PANEL_SAVES * flops / ((target.peak_gflops or DEFAULT_GFLOPS) * 1e9)
+    copied = 2.0 * b.numel() * itemsize / ((target.peak_gbps or DEFAULT_GBPS) * 1e9)
+    if saved <= copied + PANEL_LAUNCH:
         return 0
     wide = target.lanes(np.dtype(node.dtype))
     return next((w * wide for w in (4, 2, 1) if N % (w * wide) == 0), 0)

@@ -39,6 +39,30 @@ def test_a_peaks_file_holding_nonsense_is_ignored(tmp_path, monkeypatch, content
     assert runtime.known_peaks(device) is None
 
 
+def test_peaks_measured_on_a_busy_machine_are_not_kept(tmp_path, monkeypatch):
+    """Unless asked for afresh (``python -m graphc peaks``): then they are kept."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    ctx = runtime.device_context()
+    monkeypatch.setattr(runtime, "busy", lambda: True)
+    measured = runtime.peak_rates(ctx)
+    assert measured["gflops"] > 0 and measured["gbps"] > 0
+    assert runtime.known_peaks(ctx.device) is None
+    again = runtime.peak_rates(ctx, fresh=True)
+    assert runtime.known_peaks(ctx.device) == again
+    monkeypatch.setattr(runtime, "busy", lambda: False)
+    assert runtime.peak_rates(ctx) == again          # kept: not measured again
+
+
+def test_python_m_graphc_peaks_measures_and_keeps_them(tmp_path):
+    env = dict(os.environ, XDG_CACHE_HOME=str(tmp_path))
+    done = subprocess.run([sys.executable, "-m", "graphc", "peaks"], capture_output=True,
+                          text=True, env=env, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert "GFLOP/s float32 FMA" in done.stdout and "GB/s copy" in done.stdout
+    table = json.loads((tmp_path / "graphc" / "peaks.json").read_text())
+    assert [set(v) for v in table.values()] == [{"gflops", "gbps"}]
+
+
 def test_an_edited_peaks_entry_is_ignored(tmp_path, monkeypatch):
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
     device = runtime.device_context().device
