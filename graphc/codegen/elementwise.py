@@ -1,6 +1,6 @@
 """Elementwise kernels: one work-item per element (or per vector of neighbours), or
-one plane (the last two axes), and the block-by-block transposed copy that packs a matmul
-operand on a CPU."""
+one plane (the last two axes), and the copies by blocks of vectors that pack a matmul
+operand on a CPU (a transposed one into rows, B into panels)."""
 from __future__ import annotations
 
 from typing import Optional
@@ -43,6 +43,52 @@ def _transposed_copy(w: KernelWriter) -> Optional[Skeleton]:
     return Skeleton("transpose", fields, (Q // W, P // W), (1, 1))
 
 
+def _block_copy(w: KernelWriter) -> Optional[Skeleton]:
+    """The kernel of a group that only copies a stack of planes whose rows are vectors
+    of the source, along its rows (unit stride along the last axis) or across them
+    (unit stride along the next-to-last: a transpose a plane); None for any other group.
+    A matmul's B copied into panels is such a copy, through any of B's layouts."""
+    nodes, shape = w.group.nodes, w.group.space
+    if not w.target.packs_transposed or len(nodes) != 1 or len(shape) < 3:
+        return None
+    node = nodes[0]
+    if node.arg != operand(0) or len(node.src) != 1:
+        return None
+    base, view = w.load_of[id(node.src[0])]
+    W = w.target.lanes(w.dtype)
+    *outer, P, Q = shape
+    S_p, S_q = view.strides[-2:]
+    rows = S_q == 1
+    if W == 1 or view.masked or Q % W or not (rows or (S_p == 1 and P % W == 0)):
+        return None
+    src = w.arg(w.buffer_of(base), node=base)
+    dst = w.arg(w.buffer_of(node), write=True, node=node)
+    symbol = sp.Symbol("v0_i", real=True)
+    w.loads[symbol] = base
+    w.expression[node] = symbol
+    VT, digits, pad = f"{w.T}{W}", "0123456789abcdef", " " * 8
+    if rows:
+        moves = [f"{pad}if (p0 + {r} < {P})\n{pad}    vstore{W}(vload{W}(0, {src} + src "
+                 f"+ (p0 + {r}) * {S_p} + q0), 0, {dst} + dst + (p0 + {r}) * {Q} + q0);"
+                 for r in range(W)]
+    else:
+        moves = [f"{pad}const {VT} c{c} = vload{W}(0, {src} + src + (q0 + {c}) * {S_q} "
+                 f"+ p0);" for c in range(W)]
+        moves += [f"{pad}vstore{W}(({VT})(" + ", ".join(f"c{c}.s{digits[r]}" for c in
+                                                        range(W))
+                  + f"), 0, {dst} + dst + (p0 + {r}) * {Q} + q0);" for r in range(W)]
+    nd = len(outer)
+    planes = int(np.prod(outer, dtype=np.int64))
+    terms = [str(view.offset)] + [f"x{d} * {s}" for d, s in enumerate(view.strides[:nd])
+                                  if s]
+    fields = {"W": W, "P": P, "Q": Q, "PQ": P * Q, "how": ("read along the source's rows" if rows else "read across the source's rows, "
+                     "down its columns, reassembled lane by lane in registers"),
+              "outer": "\n".join("    " + line for line in unravel(
+                  tuple(outer), "plane", lambda d: f"x{d}", list(range(nd)))),
+              "src_plane": " + ".join(terms), "moves": "\n".join(moves)}
+    return Skeleton("blocks", fields, (-(-P // W), planes), (1, 1))
+
+
 PLANE_MIN = 64          # elements of a plane, at least, for a work-item to run it whole
 
 
@@ -82,9 +128,9 @@ def _planes(w: KernelWriter) -> Skeleton:
 def write_elementwise(w: KernelWriter) -> Skeleton:
     """The fused elementwise kernel of ``w``'s group (or its transposed copy): a vector or
     an element a work-item, or a plane."""
-    transposed = _transposed_copy(w)
-    if transposed is not None:
-        return transposed
+    copy = _transposed_copy(w) or _block_copy(w)
+    if copy is not None:
+        return copy
     shape = w.group.space
     size = int(np.prod(shape, dtype=np.int64))
     space = _Space(shape, "i", lambda d: f"x{d}")

@@ -149,10 +149,38 @@ def test_a_strided_copy_moves_a_plane_a_work_item(shape, perm, dtype):
     x = gc.placeholder(shape, dtype)
     y = gc.reshape(gc.permute(x, perm), (-1,))       # strides cannot say it: a copy
     fn = gc.compile([x], y)
-    assert len(fn.kernels) == 1 and "One work-item per plane" in fn.kernels[0].source, \
-        fn.describe()
+    # or vectors of rows, where its planes' rows are vectors of the source
+    assert len(fn.kernels) == 1 and ("One work-item per plane" in fn.kernels[0].source
+                                     or "copy of a stack of planes" in
+                                     fn.kernels[0].source), fn.describe()
     v = np.arange(np.prod(shape)).reshape(shape).astype(dtype)
     np.testing.assert_array_equal(fn(v), np.transpose(v, perm).reshape(-1))
     small = gc.placeholder((5, 2, 3), dtype)         # planes of 6: one element an item
     fn = gc.compile([small], gc.reshape(gc.permute(small, (1, 0, 2)), (-1,)))
     assert not any("One work-item per plane" in k.source for k in fn.kernels)
+
+
+@pytest.mark.parametrize("shape, perm, how", [
+    ((5, 37, 64), (1, 0, 2), "along"),      # rows moved whole; 37 rows, not blocks of W
+    ((2, 64, 6, 32), (0, 2, 1, 3), "along"),
+    ((64, 3, 32), (1, 2, 0), "across"),     # each plane a transpose
+    ((48, 32), None, "across"),             # B transposed into panels, as x @ w.T reads
+])
+@pytest.mark.parametrize("dtype", ["float32", "float64", "int32"])
+def test_a_copy_of_vector_rows_moves_blocks_of_vectors(shape, perm, how, dtype):
+    x = gc.placeholder(shape, dtype)
+    if perm is None:         # w (N, K) read as w.T (K, N) in panels of 16 columns
+        view = gc.permute(gc.reshape(gc.transpose(x), (32, 3, 16)), (1, 0, 2))
+    else:
+        view = gc.permute(x, perm)
+    y = gc.reshape(view, (-1,))
+    fn = gc.compile([x], y)
+    lanes = fn.ctx.target.lanes(np.dtype(dtype))
+    sources = [k.source for k in fn.kernels]
+    if lanes > 1 and view.shape[-1] % lanes == 0 and (
+            how == "along" or view.shape[-2] % lanes == 0):
+        assert len(sources) == 1 and f"{how} the source's rows" in sources[0], \
+            fn.describe()
+    v = np.arange(np.prod(shape)).reshape(shape).astype(dtype)
+    want = gc.evaluate(y, {x: v})
+    np.testing.assert_array_equal(fn(v), want)
