@@ -49,12 +49,17 @@ def _problem(group: Group, a_view: View, b_view: View) -> MatmulProblem:
 
 
 # A matmul's B is copied into panels (``schedule._Builder.pack_panels``) on a CPU where
-# B's rows are this many bytes apart or more (or B is not in rows): a tile's strip of B in
-# place is then a short piece of a row per k, a new page every k or few. 1024^3 float32
-# ran at 61% of the FMA peak so, and at ~89% from panels: a matmul takes PANEL_SAVES of
-# its time at the peak less, against the copy (a read and a write of B at the probed copy
-# rate) and its launch.
+# B's rows are this many bytes apart or more (or B is not in rows), k at least PANEL_MIN_K
+# long and M at least PANEL_MIN_M: a tile's strip of B in place is then a short piece of a
+# row per k, a new page every k or few, and every strip is read by many tiles. 1024^3
+# float32 ran at 61% of the FMA peak so, and at ~89% from panels: a matmul takes
+# PANEL_SAVES of its time at the peak less, against the copy (a read and a write of B at
+# the probed copy rate) and its launch. With fewer rows or a shorter k the strips were
+# cheap enough in place: a LeNet step's weight gradients (M = 64 channels) and a ResNet
+# block's input gradients (k = 64 channels) ran 29% and 8% slower with panels.
 PANEL_MIN_ROW_BYTES = 1024
+PANEL_MIN_M = 256
+PANEL_MIN_K = 256
 PANEL_SAVES = 0.5
 PANEL_LAUNCH = 20e-6        # seconds
 # the peaks assumed where none were probed: the 2-core EPYC's (Zen 5)
@@ -64,14 +69,16 @@ DEFAULT_GFLOPS, DEFAULT_GBPS = 485.0, 105.0
 def panel_width(target: Target, node, a_view: View, b_view: View) -> int:
     """How wide the panels are that matmul ``node``'s B is first copied into on
     ``target`` (0: none): the widest of 4, 2 or 1 vectors that divides N, so that no
-    tile straddles two panels. Only where B is far from compact, its batch axes are its
-    own (a broadcast B would be copied once per batch item), and the time the panels
+    tile straddles two panels. Only where M and k are long, B is far from compact, its
+    batch axes are its own (a broadcast B would be copied once per batch item), and the time the panels
     save at the target's probed FMA peak is more than the copy's at its copy rate."""
     if target.matmul_model != "registers" or not target.packs_transposed:
         return 0
     a, b = node.src
     *batch, M, N = node.shape
     K = a.shape[-1]
+    if M < PANEL_MIN_M or K < PANEL_MIN_K:
+        return 0
     if any(s == 0 and d > 1 for s, d in zip(b_view.strides[:-2], batch)):
         return 0
     itemsize = np.dtype(node.dtype).itemsize

@@ -32,7 +32,7 @@ def _tol(dtype) -> float:
 
 @pytest.mark.parametrize("M, K, N, dtype", [(256, 512, 1024, "float32"),
                                             (1000, 256, 256, "float32"),   # M % tile
-                                            (200, 400, 256, "float64")])
+                                            (300, 400, 256, "float64")])
 def test_rows_of_b_through_panels_with_an_epilogue(M, K, N, dtype):
     rng = np.random.default_rng(M)
     x = gc.placeholder((M, K), dtype, name="x")
@@ -63,7 +63,7 @@ def test_a_transposed_b_is_transposed_into_its_panels():
 
 def test_batched_b_and_a_slice_of_b_have_panels_per_batch():
     rng = np.random.default_rng(2)
-    a = gc.placeholder((3, 160, 256), name="a")
+    a = gc.placeholder((3, 256, 256), name="a")
     b = gc.placeholder((3, 256, 600), name="b")
     out = a @ b[:, :, 8:520]               # a slice: rows 600 apart, 512 columns read
     fn = gc.compile([a, b], out)
@@ -100,6 +100,10 @@ def test_small_compact_or_broadcast_b_stays_in_place():
     a, b = gc.placeholder((64, 1000)), gc.placeholder((1000, 100))          # small
     cases.append(([a, b], a @ b))
     a, b = gc.placeholder((1024, 1040)), gc.placeholder((1040, 24))         # rows 96 B
+    cases.append(([a, b], a @ b))
+    a, b = gc.placeholder((64, 4096)), gc.placeholder((4096, 1024))         # 64 rows
+    cases.append(([a, b], a @ b))
+    a, b = gc.placeholder((4096, 64)), gc.placeholder((64, 1024))           # k of 64
     cases.append(([a, b], a @ b))
     # a broadcast B times a broadcast A: no rows to merge (shared_matrices_into_rows),
     # and panels of B would be copied once per batch item
