@@ -53,6 +53,18 @@ def test_peaks_measured_on_a_busy_machine_are_not_kept(tmp_path, monkeypatch):
     assert runtime.peak_rates(ctx) == again          # kept: not measured again
 
 
+def test_a_kept_peak_is_only_ever_raised(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    ctx = runtime.device_context()
+    (tmp_path / "graphc").mkdir()
+    path = tmp_path / "graphc" / "peaks.json"
+    key = runtime._device_key(ctx.device)
+    path.write_text(json.dumps({key: {"gflops": 1e9, "gbps": 1e-3}}))
+    kept = runtime.peak_rates(ctx, fresh=True)
+    assert kept["gflops"] == 1e9 and kept["gbps"] > 1e-3       # the copy probe raised it
+    assert runtime.known_peaks(ctx.device) == kept
+
+
 def test_python_m_graphc_peaks_measures_and_keeps_them(tmp_path):
     env = dict(os.environ, XDG_CACHE_HOME=str(tmp_path))
     done = subprocess.run([sys.executable, "-m", "graphc", "peaks"], capture_output=True,
