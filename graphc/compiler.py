@@ -367,15 +367,15 @@ class Function:
         if self.stream is not None:
             args = (*args, self.stream.draw())
         checked = self._check_args(args)
-        variant = self._variant(tuple(p.shape if shapes.is_static(p.shape) else tuple(a.shape)
-                                      for p, a in zip(self.inputs, checked)))
+        variant = self._current if not self.symbolic else self._variant(
+            tuple(p.shape if shapes.is_static(p.shape) else tuple(a.shape)
+                  for p, a in zip(self.inputs, checked)))
         return locked(variant.stripes, lambda: self._locked_call(variant, checked, timed))
 
     def _locked_call(self, variant: "_Variant", checked: list, timed: bool) -> tuple[list, list]:
         with self._lock:
             self._current = variant
-            return variant.call(checked, self.updates, timed, self.device_outputs,
-                                self._allreduce)
+            return variant.call(checked, timed, self.device_outputs, self._allreduce)
 
     def _allreduce(self, step: HostAllreduce, fed: dict) -> None:
         """Read the values to the host, combine them across ranks, write them back.
@@ -399,6 +399,10 @@ class Function:
                             is_blocking=False)
 
     # }}}
+
+
+def _nbytes(t: Tensor) -> int:
+    return t.numel() * t.dtype.itemsize
 
 
 def _fits(p: Tensor, shape: tuple) -> bool:
@@ -446,8 +450,17 @@ class _Variant:
             ref.node for spec in program.kernels for ref in spec.args
             if ref.kind in ("param", "spare"))]
         self.stripes = stripes(p.arg for p in self.params)
-        self.final_copies = [(c.param, self.temps[c.source.slot]) for c in program.copies]
-        self.output_buffers = [self.temps[ref.slot] for ref in program.outputs]
+        # what each call needs, worked out once: sizes are products computed in numpy
+        self.param_args = [p.arg for p in self.params]
+        self.updated = [p.arg for p, _ in updates]
+        self.spares = [(p.arg, _nbytes(p)) for p, _ in updates] if transactional else []
+        self.final_copies = [(c.param.arg, self.temps[c.source.slot], _nbytes(c.param))
+                             for c in program.copies]
+        buffers = iter(self.temps[ref.slot] for ref in program.outputs)
+        self.reads = [(o.shape, o.dtype, next(buffers) if o.numel() else None)
+                      for o in outputs]
+        self.last_read = max((i for i, r in enumerate(self.reads) if r[2] is not None),
+                             default=-1)
 
     def buffer(self, ref: BufferRef, fed: dict) -> Any:
         if ref.kind == "temp":
@@ -485,39 +498,44 @@ class _Variant:
             entry = self.bound[key] = (kernels, buffers)
         return entry[0]
 
-    def sync_params(self, updates: list) -> None:
+    def sync_params(self) -> None:
         """Make each parameter's buffer on this device current, with a spare for each one
-        this call updates."""
-        for p in self.params:
-            p.arg.upload(self.ctx)
-        for p, _ in updates if self.transactional else ():
-            p.arg.ensure_spare(self.ctx, p.numel() * p.dtype.itemsize)
+        a call updates."""
+        for state in self.param_args:
+            state.upload(self.ctx)
+        for state, nbytes in self.spares:
+            state.ensure_spare(self.ctx, nbytes)
 
-    def call(self, checked: list, updates: list, timed: bool, device_outputs: bool,
+    def call(self, checked: list, timed: bool, device_outputs: bool,
              allreduce: Any) -> tuple[list, list]:
-        """Upload, launch, apply ``updates``, and return the outputs (numpy arrays, or new
-        pyopencl arrays with ``device_outputs``) with the kernels' events if ``timed``."""
-        # fed indices out of range: an error before anything runs (pyopencl arrays stay on
-        # the device unread: the kernels clamp them)
-        check_indices(self.index_checks, {id(p): a for p, a in zip(self.inputs, checked)
-                                          if isinstance(a, np.ndarray)})
-        self.sync_params(updates)
+        """Upload, launch, apply the updates, and return the outputs (numpy arrays, or new
+        pyopencl arrays with ``device_outputs``) with the kernels' events if ``timed``.
+
+        Every command is enqueued without a wait, and the call waits once, for the last
+        (a blocking read of the last output, where there is one): each wait costs a
+        wake-up of this thread by PoCL's, ~10-20 us on a 2-core VM. The copies of host
+        inputs and outputs hold their arrays (pyopencl's events) until the queue is done."""
+        if self.index_checks:   # fed indices out of range: an error before anything runs
+            check_indices(self.index_checks, {id(p): a for p, a in zip(self.inputs, checked)
+                                              if isinstance(a, np.ndarray)})
+        self.sync_params()
         queue = self.ctx.queue
-        events = []
+        events: list = []
+        held: list = []         # the copies' events: each waits for its copy when dropped
         fed = {}
         for p, a in zip(self.inputs, checked):
             if isinstance(a, np.ndarray):
                 buf = self.staging[id(p)]
                 if a.size:              # an empty input is read by no kernel
-                    cl.enqueue_copy(queue, buf, a, is_blocking=False)
+                    held.append(cl.enqueue_copy(queue, buf, a, is_blocking=False))
                 fed[id(p)] = buf
             else:
                 _produced(a, queue)
                 fed[id(p)] = a.data
         kernels = self.kernels(fed)
         if not self.transactional:      # from here on the device buffers may change
-            for param, _ in updates:
-                param.arg.writing_in_place()
+            for state in self.updated:
+                state.writing_in_place()
         try:
             for step, kernel in zip(self.program.steps, kernels):
                 if isinstance(step, HostAllreduce):
@@ -528,33 +546,32 @@ class _Variant:
                                                    spec.local_size)
                 if timed:
                     events.append(event)
-            for param, temp in self.final_copies:   # the temporary may be larger (reused)
-                state = param.arg
+            for state, temp, nbytes in self.final_copies:   # the temporary may be larger
                 target = (state.spare if self.transactional else state.current)(self.ctx)
-                cl.enqueue_copy(queue, target, temp,
-                                byte_count=param.numel() * param.dtype.itemsize)
-            results = self._outputs(queue, device_outputs)
+                cl.enqueue_copy(queue, target, temp, byte_count=nbytes)
+            results = self._outputs(queue, device_outputs, held)
         finally:
             queue.finish()      # nothing of this call still runs when it returns or raises
         if self.transactional:
-            _commit([param.arg for param, _ in updates], self.ctx)
+            _commit(self.updated, self.ctx)
         return results, events
 
-    def _outputs(self, queue: Any, on_device: bool) -> list:
-        """Enqueue the outputs' copies out of the temporaries (which later calls reuse);
-        an empty output is a new empty array."""
-        buffers = iter(self.output_buffers)
+    def _outputs(self, queue: Any, on_device: bool, held: list) -> list:
+        """Enqueue the outputs' copies out of the temporaries (which later calls reuse),
+        the last read to the host blocking; an empty output is a new empty array."""
         results = []
-        for o in self.outputs:
+        last = -1 if on_device else self.last_read
+        for i, (shape, dtype, buffer) in enumerate(self.reads):
             if not on_device:
-                results.append(np.empty(o.shape, o.dtype))
-                if o.numel():
-                    cl.enqueue_copy(queue, results[-1], next(buffers), is_blocking=False)
-            elif not o.numel():
-                results.append(cl_array.zeros(queue, o.shape, o.dtype))
+                results.append(np.empty(shape, dtype))
+                if buffer is not None:
+                    held.append(cl.enqueue_copy(queue, results[-1], buffer,
+                                                is_blocking=i == last))
+            elif buffer is None:
+                results.append(cl_array.zeros(queue, shape, dtype))
             else:
-                results.append(cl_array.empty(queue, o.shape, o.dtype))
-                cl.enqueue_copy(queue, results[-1].data, next(buffers),
+                results.append(cl_array.empty(queue, shape, dtype))
+                cl.enqueue_copy(queue, results[-1].data, buffer,
                                 byte_count=results[-1].nbytes)
         return results
 
