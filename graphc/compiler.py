@@ -314,21 +314,22 @@ class Function:
             names = ", ".join(repr(p.name) for p in self.inputs)
             raise TypeError(f"this function takes {len(self.inputs)} inputs ({names}), "
                             f"got {len(args)}")
-        checked = []
+        from . import runtime      # imported by compile already
+        checked, device_array, context = [], cl_array.Array, self.ctx.context
         for p, a in zip(self.inputs, args):
-            if isinstance(a, cl_array.Array):
-                from . import runtime      # imported by compile already
+            if isinstance(a, device_array):
                 if runtime.released(a.base_data):
                     raise ValueError(f"input {p.name!r}: the pyopencl array's buffer was "
                                      "released (.release()); pass an array whose buffer "
                                      "is alive")
-                if a.context != self.ctx.context:
+                if a.context is not context and a.context != context:
                     raise ValueError(f"input {p.name!r}: the pyopencl array lives in another "
                                      "context; make it on this function's queue (fn.queue)")
                 if a.dtype != p.dtype:
                     raise TypeError(f"input {p.name!r}: expected dtype {p.dtype}, got "
                                     f"{a.dtype}; convert with .astype(np.{p.dtype})")
-                if not _fits(p, a.shape) or not a.flags.c_contiguous or a.offset:
+                if (a.shape != p.shape and not _fits(p, a.shape) or not a.flags.c_contiguous
+                        or a.offset):
                     raise ValueError(f"input {p.name!r}: expected a contiguous pyopencl "
                                      f"array of shape {shapes.public(p.shape)} and dtype "
                                      f"{p.dtype}, got shape {a.shape}, dtype {a.dtype}")
@@ -598,7 +599,7 @@ def _produced(a: Any, queue: Any) -> None:
     before this call's kernels read it: those of another queue (all of them, whether ``a``
     records their events or not), and those its events name. Our in-order queue runs its
     own commands first anyway."""
-    if a.queue is not None and a.queue != queue:
+    if a.queue is not queue and a.queue is not None and a.queue != queue:
         a.queue.finish()
     if a.events:
         cl.wait_for_events(a.events)
