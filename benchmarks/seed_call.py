@@ -40,6 +40,7 @@ def bare_loop(step, device_args) -> dict:
     import pyopencl as cl
 
     from graphc.lower import Launch
+    step(*device_args)                  # the parameters' buffers on the device
     variant, queue = step.current, step.queue
     fed = {id(p): a.data for p, a in zip(variant.inputs, device_args)}
     kernels = [k for k in variant.kernels(fed) if k is not None]
