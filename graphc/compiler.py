@@ -526,16 +526,7 @@ class _Variant:
         queue = self.ctx.queue
         events: list = []
         held: list = []         # the copies' events: each waits for its copy when dropped
-        fed = {}
-        for p, a in zip(self.inputs, checked):
-            if isinstance(a, np.ndarray):
-                buf = self.staging[id(p)]
-                if a.size:              # an empty input is read by no kernel
-                    held.append(cl.enqueue_copy(queue, buf, a, is_blocking=False))
-                fed[id(p)] = buf
-            else:
-                _produced(a, queue)
-                fed[id(p)] = a.data
+        fed = self._feed(checked, queue, held)
         kernels = self.kernels(fed)
         if not self.transactional:      # from here on the device buffers may change
             for state in self.updated:
@@ -559,6 +550,21 @@ class _Variant:
         if self.transactional:
             commit(self.updated, self.ctx)
         return results, events
+
+    def _feed(self, checked: list, queue: Any, held: list) -> dict:
+        """The buffer of each input (by id of its placeholder): numpy arrays copied to
+        their staging buffers (the copies' events into ``held``), pyopencl arrays' own."""
+        fed = {}
+        for p, a in zip(self.inputs, checked):
+            if isinstance(a, np.ndarray):
+                buf = self.staging[id(p)]
+                if a.size:              # an empty input is read by no kernel
+                    held.append(cl.enqueue_copy(queue, buf, a, is_blocking=False))
+                fed[id(p)] = buf
+            else:
+                self.ctx.wait_produced(a)
+                fed[id(p)] = a.data
+        return fed
 
     def _outputs(self, queue: Any, on_device: bool, held: list) -> list:
         """Enqueue the outputs' copies out of the temporaries (which later calls reuse),
@@ -595,14 +601,3 @@ def _check_group_sizes(program: Any, specs: list, device: Any) -> None:
                 f"but {device.name.strip()} runs it in at most {most}; please report this "
                 "with the output of `python -m graphc devices`, and compile for another "
                 "device meanwhile")
-
-
-def _produced(a: Any, queue: Any) -> None:
-    """Wait for the commands producing pyopencl array ``a`` that may not have finished
-    before this call's kernels read it: those of another queue (all of them, whether ``a``
-    records their events or not), and those its events name. Our in-order queue runs its
-    own commands first anyway."""
-    if a.queue is not queue and a.queue is not None and a.queue != queue:
-        a.queue.finish()
-    if a.events:
-        cl.wait_for_events(a.events)
