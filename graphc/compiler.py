@@ -13,7 +13,7 @@ from .codegen import BufferRef
 from .lower import HostAllreduce, Launch, lower
 from .errors import CodegenError, DeviceError, DTypeError, GraphcError, ShapeError
 from .graph import Op, Tensor, toposort
-from .params import Commit, locked, stripes
+from .params import commit, locked, stripes
 from .ops import as_tensor
 from .ops import random
 from .ops.gathers import check_indices, index_checks
@@ -314,21 +314,22 @@ class Function:
             names = ", ".join(repr(p.name) for p in self.inputs)
             raise TypeError(f"this function takes {len(self.inputs)} inputs ({names}), "
                             f"got {len(args)}")
-        checked = []
+        from . import runtime      # imported by compile already
+        checked, device_array, context = [], cl_array.Array, self.ctx.context
         for p, a in zip(self.inputs, args):
-            if isinstance(a, cl_array.Array):
-                from . import runtime      # imported by compile already
+            if isinstance(a, device_array):
                 if runtime.released(a.base_data):
                     raise ValueError(f"input {p.name!r}: the pyopencl array's buffer was "
                                      "released (.release()); pass an array whose buffer "
                                      "is alive")
-                if a.context != self.ctx.context:
+                if a.context is not context and a.context != context:
                     raise ValueError(f"input {p.name!r}: the pyopencl array lives in another "
                                      "context; make it on this function's queue (fn.queue)")
                 if a.dtype != p.dtype:
                     raise TypeError(f"input {p.name!r}: expected dtype {p.dtype}, got "
                                     f"{a.dtype}; convert with .astype(np.{p.dtype})")
-                if not _fits(p, a.shape) or not a.flags.c_contiguous or a.offset:
+                if (a.shape != p.shape and not _fits(p, a.shape) or not a.flags.c_contiguous
+                        or a.offset):
                     raise ValueError(f"input {p.name!r}: expected a contiguous pyopencl "
                                      f"array of shape {shapes.public(p.shape)} and dtype "
                                      f"{p.dtype}, got shape {a.shape}, dtype {a.dtype}")
@@ -367,15 +368,15 @@ class Function:
         if self.stream is not None:
             args = (*args, self.stream.draw())
         checked = self._check_args(args)
-        variant = self._variant(tuple(p.shape if shapes.is_static(p.shape) else tuple(a.shape)
-                                      for p, a in zip(self.inputs, checked)))
+        variant = self._current if not self.symbolic else self._variant(
+            tuple(p.shape if shapes.is_static(p.shape) else tuple(a.shape)
+                  for p, a in zip(self.inputs, checked)))
         return locked(variant.stripes, lambda: self._locked_call(variant, checked, timed))
 
     def _locked_call(self, variant: "_Variant", checked: list, timed: bool) -> tuple[list, list]:
         with self._lock:
             self._current = variant
-            return variant.call(checked, self.updates, timed, self.device_outputs,
-                                self._allreduce)
+            return variant.call(checked, timed, self.device_outputs, self._allreduce)
 
     def _allreduce(self, step: HostAllreduce, fed: dict) -> None:
         """Read the values to the host, combine them across ranks, write them back.
@@ -399,6 +400,10 @@ class Function:
                             is_blocking=False)
 
     # }}}
+
+
+def _nbytes(t: Tensor) -> int:
+    return t.numel() * t.dtype.itemsize
 
 
 def _fits(p: Tensor, shape: tuple) -> bool:
@@ -446,8 +451,17 @@ class _Variant:
             ref.node for spec in program.kernels for ref in spec.args
             if ref.kind in ("param", "spare"))]
         self.stripes = stripes(p.arg for p in self.params)
-        self.final_copies = [(c.param, self.temps[c.source.slot]) for c in program.copies]
-        self.output_buffers = [self.temps[ref.slot] for ref in program.outputs]
+        # what each call needs, worked out once: sizes are products computed in numpy
+        self.param_args = [p.arg for p in self.params]
+        self.updated = [p.arg for p, _ in updates]
+        self.spares = [(p.arg, _nbytes(p)) for p, _ in updates] if transactional else []
+        self.final_copies = [(c.param.arg, self.temps[c.source.slot], _nbytes(c.param))
+                             for c in program.copies]
+        buffers = iter(self.temps[ref.slot] for ref in program.outputs)
+        self.reads = [(o.shape, o.dtype, next(buffers) if o.numel() else None)
+                      for o in outputs]
+        self.last_read = max((i for i, r in enumerate(self.reads) if r[2] is not None),
+                             default=-1)
 
     def buffer(self, ref: BufferRef, fed: dict) -> Any:
         if ref.kind == "temp":
@@ -485,39 +499,38 @@ class _Variant:
             entry = self.bound[key] = (kernels, buffers)
         return entry[0]
 
-    def sync_params(self, updates: list) -> None:
+    def sync_params(self) -> None:
         """Make each parameter's buffer on this device current, with a spare for each one
-        this call updates."""
-        for p in self.params:
-            p.arg.upload(self.ctx)
-        for p, _ in updates if self.transactional else ():
-            p.arg.ensure_spare(self.ctx, p.numel() * p.dtype.itemsize)
+        a call updates."""
+        for state in self.param_args:
+            state.upload(self.ctx)
+        for state, nbytes in self.spares:
+            state.ensure_spare(self.ctx, nbytes)
 
-    def call(self, checked: list, updates: list, timed: bool, device_outputs: bool,
+    def call(self, checked: list, timed: bool, device_outputs: bool,
              allreduce: Any) -> tuple[list, list]:
-        """Upload, launch, apply ``updates``, and return the outputs (numpy arrays, or new
-        pyopencl arrays with ``device_outputs``) with the kernels' events if ``timed``."""
+        """Upload, launch, apply the updates, and return the outputs (numpy arrays, or new
+        pyopencl arrays with ``device_outputs``) with the kernels' events if ``timed``.
+
+        Every command is enqueued without a wait and the call waits once, for the last (a
+        blocking read of the last output, where there is one): each wait is a round trip
+        through PoCL's threads (a blocking read of 4 bytes from an idle queue took 12 us at
+        best, 40 us median, on the 2-core VM). The copies of host inputs and outputs keep
+        their arrays (in pyopencl's events, which wait when dropped) until the queue is done."""
         # fed indices out of range: an error before anything runs (pyopencl arrays stay on
         # the device unread: the kernels clamp them)
-        check_indices(self.index_checks, {id(p): a for p, a in zip(self.inputs, checked)
-                                          if isinstance(a, np.ndarray)})
-        self.sync_params(updates)
+        if self.index_checks:
+            check_indices(self.index_checks, {id(p): a for p, a in zip(self.inputs, checked)
+                                              if isinstance(a, np.ndarray)})
+        self.sync_params()
         queue = self.ctx.queue
-        events = []
-        fed = {}
-        for p, a in zip(self.inputs, checked):
-            if isinstance(a, np.ndarray):
-                buf = self.staging[id(p)]
-                if a.size:              # an empty input is read by no kernel
-                    cl.enqueue_copy(queue, buf, a, is_blocking=False)
-                fed[id(p)] = buf
-            else:
-                _produced(a, queue)
-                fed[id(p)] = a.data
+        events: list = []
+        held: list = []         # the copies' events: each waits for its copy when dropped
+        fed = self._feed(checked, queue, held)
         kernels = self.kernels(fed)
         if not self.transactional:      # from here on the device buffers may change
-            for param, _ in updates:
-                param.arg.writing_in_place()
+            for state in self.updated:
+                state.writing_in_place()
         try:
             for step, kernel in zip(self.program.steps, kernels):
                 if isinstance(step, HostAllreduce):
@@ -528,33 +541,47 @@ class _Variant:
                                                    spec.local_size)
                 if timed:
                     events.append(event)
-            for param, temp in self.final_copies:   # the temporary may be larger (reused)
-                state = param.arg
+            for state, temp, nbytes in self.final_copies:   # the temporary may be larger
                 target = (state.spare if self.transactional else state.current)(self.ctx)
-                cl.enqueue_copy(queue, target, temp,
-                                byte_count=param.numel() * param.dtype.itemsize)
-            results = self._outputs(queue, device_outputs)
+                cl.enqueue_copy(queue, target, temp, byte_count=nbytes)
+            results = self._outputs(queue, device_outputs, held)
         finally:
             queue.finish()      # nothing of this call still runs when it returns or raises
         if self.transactional:
-            _commit([param.arg for param, _ in updates], self.ctx)
+            commit(self.updated, self.ctx)
         return results, events
 
-    def _outputs(self, queue: Any, on_device: bool) -> list:
-        """Enqueue the outputs' copies out of the temporaries (which later calls reuse);
-        an empty output is a new empty array."""
-        buffers = iter(self.output_buffers)
-        results = []
-        for o in self.outputs:
-            if not on_device:
-                results.append(np.empty(o.shape, o.dtype))
-                if o.numel():
-                    cl.enqueue_copy(queue, results[-1], next(buffers), is_blocking=False)
-            elif not o.numel():
-                results.append(cl_array.zeros(queue, o.shape, o.dtype))
+    def _feed(self, checked: list, queue: Any, held: list) -> dict:
+        """The buffer of each input (by id of its placeholder): numpy arrays copied to
+        their staging buffers (the copies' events into ``held``), pyopencl arrays' own."""
+        fed = {}
+        for p, a in zip(self.inputs, checked):
+            if isinstance(a, np.ndarray):
+                buf = self.staging[id(p)]
+                if a.size:              # an empty input is read by no kernel
+                    held.append(cl.enqueue_copy(queue, buf, a, is_blocking=False))
+                fed[id(p)] = buf
             else:
-                results.append(cl_array.empty(queue, o.shape, o.dtype))
-                cl.enqueue_copy(queue, results[-1].data, next(buffers),
+                self.ctx.wait_produced(a)
+                fed[id(p)] = a.data
+        return fed
+
+    def _outputs(self, queue: Any, on_device: bool, held: list) -> list:
+        """Enqueue the outputs' copies out of the temporaries (which later calls reuse),
+        the last read to the host blocking; an empty output is a new empty array."""
+        results = []
+        last = -1 if on_device else self.last_read
+        for i, (shape, dtype, buffer) in enumerate(self.reads):
+            if not on_device:
+                results.append(np.empty(shape, dtype))
+                if buffer is not None:
+                    held.append(cl.enqueue_copy(queue, results[-1], buffer,
+                                                is_blocking=i == last))
+            elif buffer is None:
+                results.append(cl_array.zeros(queue, shape, dtype))
+            else:
+                results.append(cl_array.empty(queue, shape, dtype))
+                cl.enqueue_copy(queue, results[-1].data, buffer,
                                 byte_count=results[-1].nbytes)
         return results
 
@@ -574,26 +601,3 @@ def _check_group_sizes(program: Any, specs: list, device: Any) -> None:
                 f"but {device.name.strip()} runs it in at most {most}; please report this "
                 "with the output of `python -m graphc devices`, and compile for another "
                 "device meanwhile")
-
-
-def _produced(a: Any, queue: Any) -> None:
-    """Wait for the commands producing pyopencl array ``a`` that may not have finished
-    before this call's kernels read it: those of another queue (all of them, whether ``a``
-    records their events or not), and those its events name. Our in-order queue runs its
-    own commands first anyway."""
-    if a.queue is not None and a.queue != queue:
-        a.queue.finish()
-    if a.events:
-        cl.wait_for_events(a.events)
-
-
-def _commit(states: list, ctx: "runtime.DeviceContext") -> None:
-    """Every command succeeded: the new values become current, all at once. A Ctrl-C
-    before ``commit.done`` is set leaves every parameter as it was; after it, every
-    parameter has its new value (whoever reads it next applies it, see ``graphc.params``)."""
-    commit = Commit()
-    for state in states:
-        state.stage(commit, ctx)
-    commit.done = True
-    for state in states:
-        state.settled()

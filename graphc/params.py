@@ -143,6 +143,18 @@ class ParamState:
             self.now = Snapshot(array, False, None, 0)
 
 
+def commit(states: list, ctx: Any) -> None:
+    """Every command of a call on ``ctx`` succeeded: the new values of ``states`` become
+    current, all at once. A Ctrl-C before ``done`` is set leaves every parameter as it was;
+    after it, every parameter has its new value (whoever reads it next applies it)."""
+    new = Commit()
+    for state in states:
+        state.stage(new, ctx)
+    new.done = True
+    for state in states:
+        state.settled()
+
+
 def stripes(states: Any) -> list:
     """The locks ``locked`` takes for ``states``, in the one order."""
     return sorted({state.stripe for state in states})

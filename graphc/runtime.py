@@ -245,6 +245,16 @@ class DeviceContext:
                               f"bytes ({limit / 2**20:.1f} MiB, max_mem_alloc_size): split "
                               "the work into smaller calls, or use a device with more "
                               "memory")
+    def wait_produced(self, a: Any) -> None:
+        """Wait for the commands producing pyopencl array ``a`` that may not have finished
+        before the kernels enqueued next on this queue read it: those of another queue
+        (all of them, whether ``a`` records their events or not), and those its events
+        name. This in-order queue runs its own commands first anyway."""
+        if a.queue is not self.queue and a.queue is not None and a.queue != self.queue:
+            a.queue.finish()
+        if a.events:
+            cl.wait_for_events(a.events)
+
     def write(self, buffer: "cl.Buffer", array: np.ndarray) -> None:
         """Copy ``array`` into ``buffer`` (done when this returns)."""
         cl.enqueue_copy(self.queue, buffer, np.ascontiguousarray(array))
