@@ -25,10 +25,12 @@ except ImportError:  # pragma: no cover
 
 CANDIDATES = 8          # plans timed per problem: the cost model's best few (and its
                         # first walking the tiles of C the other way)
-# a matmul of fewer multiply-adds runs in microseconds whatever its plan (launch-bound, and
-# timing noise decides): it is not timed, and nothing is kept for it, so that the cost
-# model (which may change between versions) chooses its plan at every compile
-TUNE_MIN = 1 << 21
+# a matmul of fewer multiply-adds is not timed, and nothing is kept for it, so that the
+# cost model (which may change between versions) chooses its plan at every compile: it runs
+# in tens of microseconds, in a launch shared with other kernels or in a chain by rows, and
+# a bare kernel's time says little of that. The seed's x.T @ gh (6.4M) kept a plan 3%
+# faster alone that made the seed's launch of it 52 -> 70 us.
+TUNE_MIN = 1 << 24
 _lock = threading.Lock()
 
 

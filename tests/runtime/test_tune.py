@@ -13,6 +13,7 @@ from graphc import codegen, runtime, tune
 @pytest.fixture
 def cache(tmp_path, monkeypatch):
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    monkeypatch.setattr(tune, "TUNE_MIN", 1 << 21)     # matmuls small enough to time fast
     return tmp_path / "graphc" / "tuning.json"
 
 
