@@ -25,6 +25,7 @@ import numpy as np
 
 import graphc as gc
 from graphc import runtime, schedule
+from graphc.codegen import matmul
 from graphc.target import CPUTarget, GPUTarget
 
 TOL = dict(rtol=2e-4, atol=2e-5)     # of float32 (some float64 outputs are float32 cast)
@@ -131,6 +132,21 @@ def _packed_operand():
         x: rng.standard_normal((48, 32)), g: rng.standard_normal((48, 16))}
 
 
+@case("panels")
+def _panels():
+    """Matmuls reading B from panels (on a CPU, from ``matmul.PANEL_MIN_M`` rows and
+    ``PANEL_MIN_K`` long; the job lowers the thresholds): B in rows (k = 40, the last
+    block of rows short), B transposed (the copy a transpose a plane), a batch of B."""
+    rng = _rng()
+    a, b = gc.placeholder((20, 40), name="a"), gc.placeholder((40, 64), name="b")
+    w = gc.placeholder((32, 48), name="w")
+    c, d = gc.placeholder((24, 48), name="c"), gc.placeholder((2, 16, 48), name="d")
+    e = gc.placeholder((2, 48, 32), name="e")
+    outs = [gc.relu(a @ b), c @ w.T, d @ e]
+    feed = {t: rng.standard_normal(t.shape) for t in (a, b, w, c, d, e)}
+    return list(feed), outs, {}, feed
+
+
 @case("scan")
 def _scans():
     rng = _rng()
@@ -226,6 +242,9 @@ def main(argv: list) -> int:
     ctx = runtime.context_for(device)
     # the packed transposed operand, reached at small sizes
     schedule.PACK_MIN_K, schedule.PACK_MIN_SIZE = 16, 256
+    # and B copied into panels
+    matmul.PANEL_MIN_M = matmul.PANEL_MIN_K = 16
+    matmul.PANEL_MIN_ROW_BYTES, matmul.PANEL_SAVES = 64, 1e6
     launched: collections.Counter = collections.Counter()
     kinds: dict = {}
     for kind, target in targets(device).items():
