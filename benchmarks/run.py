@@ -296,7 +296,7 @@ def mlp_section(args, use_torch: bool, rows: list, info: dict) -> None:
     label = f"MLP step, N={N} {D_in}-{H}-{D_out}"
     for name in contenders:
         note = ""
-        if name.startswith("graphc"):
+        if name.startswith("graphc") and not _base_row(args, name):
             top = max(prof, key=lambda k: k.seconds)
             note = (f"{len(step.kernels)} kernels; slowest {top.name} "
                     f"{top.seconds * 1e3:.0f} ms ({top.share:.0%})")
@@ -354,7 +354,7 @@ def gemm_section(args, use_torch: bool, rows: list, info: dict) -> None:
         flop = 2.0 * n ** 3
         for name in contenders:
             note = ""
-            if name.startswith("graphc"):
+            if name.startswith("graphc") and not _base_row(args, name):
                 share = f" ({flop / product / 1e9 / peak:.0%} of the probed peak)"
                 copies = (f" + B into panels {fmt_time(kernel - product)}"
                           if kernel > product else "")
@@ -365,6 +365,12 @@ def gemm_section(args, use_torch: bool, rows: list, info: dict) -> None:
                         f"{fmt_time(max(prof.call_seconds - kernel - transfer, 0.0))}; "
                         f"global {fn.kernels[-1].global_size} local {fn.kernels[-1].local_size}")
             add_row(rows, f"SGEMM {n}^3", name, res, name, flop, note)
+
+
+def _base_row(args, name: str) -> bool:
+    """Is ``name`` the row of graphc at ``--against``'s commit (whose kernels the notes,
+    made from this checkout's function, do not describe)?"""
+    return args.base is not None and args.base.ref in name
 
 
 def read_back_seconds(fn, n: int) -> float:
