@@ -11,7 +11,6 @@ This module does not import pyopencl; the probe's child process does.
 """
 from __future__ import annotations
 
-import concurrent.futures
 import dataclasses
 import json
 import os
@@ -426,6 +425,18 @@ def compiled_widths(device: Any, fp64: bool = True,
     return _probe_and_keep(device, key, dtypes, child)
 
 
+def compiled_before(device: Any) -> bool:
+    """Has ``device``, with this driver, built and run the probe's vector kernel correctly
+    in an earlier process (a verdict on disk, wider than scalar)? Then it compiles
+    kernels, and ``runtime`` skips the trivial build that checks a device before use:
+    ~40 ms even with PoCL's cache warm, the first build of a process."""
+    if device.type & CL_DEVICE_TYPE_GPU:
+        return False
+    fp64 = bool(device.double_fp_config)
+    kept = _kept_widths(_device_key(device), ["float32", "float64"] if fp64 else ["float32"])
+    return kept is not None and kept["float32"] > 1
+
+
 def _device_key(device: Any) -> str:
     return device_key(device.platform.name.strip(), device.name.strip(),
                       device.driver_version.strip())
@@ -468,6 +479,7 @@ def probe_early(device: Any) -> None:
     with _EARLY_LOCK:
         if (key, fp64) in _EARLY:
             return
+        import concurrent.futures     # with logging, ~3 ms: not at ``import graphc``
         _EARLY[(key, fp64)] = future = concurrent.futures.Future()
 
     def run() -> None:
