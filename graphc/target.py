@@ -358,16 +358,44 @@ def device_key(platform: str, device: str, driver: str) -> str:
     return f"{platform} | {device} | {driver} | widths {_PROBE_VERSION}"
 
 
+WIDTH_CHILD = os.path.join(os.path.dirname(os.path.abspath(__file__)), "width_child.py")
+
+
+def opencl_library() -> Optional[str]:
+    """The OpenCL library (the ICD loader) this process has loaded, pyopencl's: read from
+    ``/proc/self/maps`` (Linux), else None (then the child imports pyopencl, ``_CHILD``)."""
+    try:
+        with open("/proc/self/maps") as f:
+            for line in f:
+                parts = line.split(None, 5)
+                if len(parts) == 6 and os.path.basename(parts[5]).startswith("libOpenCL"):
+                    return parts[5].strip()
+    except OSError:
+        pass
+    return None
+
+
 def run_child(platform: str, device: str, pairs: list,
               timeout: float = PROBE_TIMEOUT) -> dict:
     """Build and run the probe kernel for each ``"dtype:width"`` of ``pairs`` in one
     child process, in order, and return {pair: passed}. A crash or a hang (killed after
     ``timeout`` seconds) fails the pair it stopped at and leaves the rest unknown
     (absent). The child inherits the environment but has its own PoCL cache, so that a
-    half-written kernel never reaches the real cache, nor a stale one the verdict."""
+    half-written kernel never reaches the real cache, nor a stale one the verdict. It
+    calls the OpenCL library this process loaded through ctypes (``width_child.py``)
+    where that library is known: a child importing numpy and pyopencl took ~1 s more of
+    the 2 CPU cores on the path to a first loss with cold caches."""
     with tempfile.TemporaryDirectory(prefix="graphc-probe-") as cache:
         env = dict(os.environ, POCL_CACHE_DIR=cache)
-        args = [sys.executable, "-c", _CHILD, platform, device, _KERNEL] + list(pairs)
+        library = opencl_library()
+        if library is None:
+            args = [sys.executable, "-c", _CHILD, platform, device, _KERNEL]
+        else:       # the same loader through ctypes: no numpy or pyopencl to import
+            args = [sys.executable, "-S", WIDTH_CHILD, library, platform, device, _KERNEL]
+            # pyopencl's wheel ships its drivers beside its loader, found by its rpath
+            env["LD_LIBRARY_PATH"] = os.pathsep.join(
+                [os.path.dirname(library)] + [p for p in [env.get("LD_LIBRARY_PATH")] if p])
+        args += list(pairs)
         try:
             done = subprocess.run(args, env=env, capture_output=True, text=True,
                                   timeout=timeout)
