@@ -392,9 +392,10 @@ def run_child(platform: str, device: str, pairs: list,
             args = [sys.executable, "-c", _CHILD, platform, device, _KERNEL]
         else:       # the same loader through ctypes: no numpy or pyopencl to import
             args = [sys.executable, "-S", WIDTH_CHILD, library, platform, device, _KERNEL]
-            # pyopencl's wheel ships its drivers beside its loader, found by its rpath
+            # pyopencl's wheel ships drivers beside its loader, which the loader finds
+            # there only when pyopencl loaded it: the child looks there last
             env["LD_LIBRARY_PATH"] = os.pathsep.join(
-                [os.path.dirname(library)] + [p for p in [env.get("LD_LIBRARY_PATH")] if p])
+                [p for p in [env.get("LD_LIBRARY_PATH")] if p] + [os.path.dirname(library)])
         args += list(pairs)
         try:
             done = subprocess.run(args, env=env, capture_output=True, text=True,
