@@ -44,6 +44,7 @@ sees a CUDA GPU, PyTorch CUDA runs too (graphc then runs on that GPU through Ope
 from __future__ import annotations
 
 import argparse
+import compileall
 import json
 import os
 import statistics
@@ -541,6 +542,9 @@ def startup_section(args, rows: list, info: dict) -> None:
     """Runs benchmarks/first_loss.py in new processes: cold, then warm, per repeat."""
     repeats = 1 if args.quick else 2
     got: dict[str, list] = {"cold": [], "warm": []}
+    # pip compiles an installed graphc's bytecode; a checkout under PYTHONDONTWRITEBYTECODE
+    # would compile its ~60 modules at every import (~0.1 s): measure the installed case
+    compileall.compile_dir(str(ROOT / "graphc"), quiet=1)
     for _ in range(repeats):
         with tempfile.TemporaryDirectory(prefix="graphc-bench-startup-") as tmp:
             env = dict(os.environ, POCL_CACHE_DIR=os.path.join(tmp, "pocl"),

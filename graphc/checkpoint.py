@@ -12,8 +12,6 @@ nothing.
 from __future__ import annotations
 
 import os
-import secrets
-import zipfile
 from typing import Mapping, Sequence, Union
 
 import numpy as np
@@ -63,6 +61,7 @@ def save(path: PathLike, tensors: Tensors) -> None:
     named = _named(tensors, "save")
     if not named:
         raise ValueError("save: no parameters to save")
+    import zipfile      # here, not at ``import graphc``: most programs never save
     values = {name: t.value for name, t in named.items()}    # read before the file opens
     path = os.fspath(path)
     folder, base = os.path.split(os.path.abspath(path))
@@ -86,6 +85,7 @@ def save(path: PathLike, tensors: Tensors) -> None:
 def _temporary(folder: str, base: str) -> tuple[int, str]:
     """A new file beside the checkpoint, made with the permissions a plain ``open`` would
     give (``tempfile.mkstemp`` makes it readable by its owner only)."""
+    import secrets
     while True:
         temp = os.path.join(folder, f".{base}.{secrets.token_hex(4)}.tmp")
         try:

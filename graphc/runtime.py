@@ -165,10 +165,13 @@ def select_device(device: Union[None, str, "cl.Device"] = None) -> "cl.Device":
 def _first_working(candidates: list, what: str) -> "cl.Device":
     """The first device that compiles a trivial kernel: a driver may list a device that
     cannot compile for this machine (pip's PoCL 3.0 on CPUs its LLVM 14 does not know, such
-    as a Zen 5). Which vector widths a working device compiles is the target's probe."""
+    as a Zen 5). Which vector widths a working device compiles is the target's probe; a
+    device whose verdict is on disk compiled and ran it, and is not built for again."""
     from . import target
     failures = []
     for device in candidates:
+        if target.compiled_before(device):
+            return device
         target.probe_early(device)      # its child process builds while _probe does
         error = _probe(device)
         if error is None:

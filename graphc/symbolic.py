@@ -483,9 +483,11 @@ _NUMPY_FUNCS = {
 
 @functools.lru_cache(maxsize=EXPRESSIONS_KEPT)
 def numpy_function(expr: sp.Expr, arity: int) -> Callable[..., np.ndarray]:
-    """A numpy function of ``arity`` arrays computing ``expr`` elementwise."""
-    return sp.lambdify([operand(i) for i in range(arity)], expr,
-                       modules=[_NUMPY_FUNCS, "numpy"])
+    """A numpy function of ``arity`` arrays computing ``expr`` elementwise. numpy is
+    given as the module, not as ``"numpy"``: sympy's printer is the same (it writes
+    ``numpy.exp``), but the name makes sympy run ``from numpy import *``, which imports
+    numpy.testing, numpy.random and more: 60 ms at the first constant folded."""
+    return sp.lambdify([operand(i) for i in range(arity)], expr, modules=[_NUMPY_FUNCS, np])
 
 
 def renumber(expr: sp.Expr, mapping: dict[int, int], dtype=None) -> sp.Expr:

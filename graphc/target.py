@@ -11,7 +11,6 @@ This module does not import pyopencl; the probe's child process does.
 """
 from __future__ import annotations
 
-import concurrent.futures
 import dataclasses
 import json
 import os
@@ -359,16 +358,45 @@ def device_key(platform: str, device: str, driver: str) -> str:
     return f"{platform} | {device} | {driver} | widths {_PROBE_VERSION}"
 
 
+WIDTH_CHILD = os.path.join(os.path.dirname(os.path.abspath(__file__)), "width_child.py")
+
+
+def opencl_library() -> Optional[str]:
+    """The OpenCL library (the ICD loader) this process has loaded, pyopencl's: read from
+    ``/proc/self/maps`` (Linux), else None (then the child imports pyopencl, ``_CHILD``)."""
+    try:
+        with open("/proc/self/maps") as f:
+            for line in f:
+                parts = line.split(None, 5)
+                if len(parts) == 6 and os.path.basename(parts[5]).startswith("libOpenCL"):
+                    return parts[5].strip()
+    except OSError:
+        pass
+    return None
+
+
 def run_child(platform: str, device: str, pairs: list,
               timeout: float = PROBE_TIMEOUT) -> dict:
     """Build and run the probe kernel for each ``"dtype:width"`` of ``pairs`` in one
     child process, in order, and return {pair: passed}. A crash or a hang (killed after
     ``timeout`` seconds) fails the pair it stopped at and leaves the rest unknown
     (absent). The child inherits the environment but has its own PoCL cache, so that a
-    half-written kernel never reaches the real cache, nor a stale one the verdict."""
+    half-written kernel never reaches the real cache, nor a stale one the verdict. It
+    calls the OpenCL library this process loaded through ctypes (``width_child.py``)
+    where that library is known: a child importing numpy and pyopencl took ~1 s more of
+    the 2 CPU cores on the path to a first loss with cold caches."""
     with tempfile.TemporaryDirectory(prefix="graphc-probe-") as cache:
         env = dict(os.environ, POCL_CACHE_DIR=cache)
-        args = [sys.executable, "-c", _CHILD, platform, device, _KERNEL] + list(pairs)
+        library = opencl_library()
+        if library is None:
+            args = [sys.executable, "-c", _CHILD, platform, device, _KERNEL]
+        else:       # the same loader through ctypes: no numpy or pyopencl to import
+            args = [sys.executable, "-S", WIDTH_CHILD, library, platform, device, _KERNEL]
+            # pyopencl's wheel ships drivers beside its loader, which the loader finds
+            # there only when pyopencl loaded it: the child looks there last
+            env["LD_LIBRARY_PATH"] = os.pathsep.join(
+                [p for p in [env.get("LD_LIBRARY_PATH")] if p] + [os.path.dirname(library)])
+        args += list(pairs)
         try:
             done = subprocess.run(args, env=env, capture_output=True, text=True,
                                   timeout=timeout)
@@ -426,6 +454,18 @@ def compiled_widths(device: Any, fp64: bool = True,
     return _probe_and_keep(device, key, dtypes, child)
 
 
+def compiled_before(device: Any) -> bool:
+    """Has ``device``, with this driver, built and run the probe's vector kernel correctly
+    in an earlier process (a verdict on disk, wider than scalar)? Then it compiles
+    kernels, and ``runtime`` skips the trivial build that checks a device before use:
+    ~40 ms even with PoCL's cache warm, the first build of a process."""
+    if device.type & CL_DEVICE_TYPE_GPU:
+        return False
+    fp64 = bool(device.double_fp_config)
+    kept = _kept_widths(_device_key(device), ["float32", "float64"] if fp64 else ["float32"])
+    return kept is not None and kept["float32"] > 1
+
+
 def _device_key(device: Any) -> str:
     return device_key(device.platform.name.strip(), device.name.strip(),
                       device.driver_version.strip())
@@ -468,6 +508,7 @@ def probe_early(device: Any) -> None:
     with _EARLY_LOCK:
         if (key, fp64) in _EARLY:
             return
+        import concurrent.futures     # with logging, ~3 ms: not at ``import graphc``
         _EARLY[(key, fp64)] = future = concurrent.futures.Future()
 
     def run() -> None:

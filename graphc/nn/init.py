@@ -15,7 +15,9 @@ import numpy as np
 from ..errors import ShapeError
 from ..graph import Op, Tensor
 
-_rng = np.random.default_rng(0)
+# made at the first draw: numpy.random takes ~9 ms to import, and ``import graphc`` needs
+# none of it
+_rng: Optional[np.random.Generator] = None
 
 
 def seed(value: int) -> None:
@@ -37,7 +39,12 @@ def _set(tensor: Tensor, values: np.ndarray) -> Tensor:
 
 
 def _generator(generator: Optional[np.random.Generator]) -> np.random.Generator:
-    return _rng if generator is None else generator
+    global _rng
+    if generator is not None:
+        return generator
+    if _rng is None:
+        _rng = np.random.default_rng(0)
+    return _rng
 
 
 def calculate_gain(nonlinearity: str, param: Optional[float] = None) -> float:

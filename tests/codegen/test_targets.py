@@ -267,6 +267,27 @@ def test_probe_verdict_is_kept_per_device_and_driver(cache_home):
     assert len(calls) == 10
 
 
+def test_a_device_with_a_kept_vector_verdict_is_not_checked_again(cache_home, monkeypatch):
+    """``runtime`` skips its trivial check build for a device that built and ran the
+    width probe before (same driver); not where the verdict is missing, scalar, another
+    driver's, or for a GPU (never probed)."""
+    assert not target.compiled_before(_device())                   # nothing kept yet
+    target.compiled_widths(_device(), child=_passing_below({"float32": 8, "float64": 2}, []))
+    assert target.compiled_before(_device())
+    assert not target.compiled_before(_device(driver_version="2.0"))
+    assert not target.compiled_before(_device("gpu"))
+    target.compiled_widths(_device(name="scalar cpu"), child=lambda pairs: {pairs[0]: False})
+    assert not target.compiled_before(_device(name="scalar cpu"))
+
+    def no_build(device):
+        raise AssertionError("the trivial build ran for a device known to compile")
+    monkeypatch.setattr(runtime, "_probe", no_build)
+    monkeypatch.setattr(target, "probe_early", no_build)
+    assert runtime._first_working([_device()], "default").name == " fake cpu "
+    with pytest.raises(AssertionError, match="trivial build ran"):
+        runtime._first_working([_device(driver_version="2.0")], "default")
+
+
 def test_probe_falls_back_to_scalars_when_no_width_works(cache_home):
     def crashing(pairs):
         return {pairs[0]: False}                          # crashed at the first pair
@@ -337,6 +358,26 @@ def test_probe_child_runs_on_the_test_device(device):
     assert verdict == {"float32:4": True}
     widths = dict(runtime.context_for(device).target.compiled or ())
     assert all(w >= 1 for w in widths.values())
+
+
+def test_probe_children_with_and_without_pyopencl_agree(device, monkeypatch):
+    """The ctypes child (the loader pyopencl loaded, no numpy or pyopencl imported) gives
+    the pyopencl child's verdicts, and fails a kernel that computes wrong or does not
+    compile."""
+    import sys
+    if sys.platform.startswith("linux"):
+        assert target.opencl_library() is not None
+    platform, name = device.platform.name.strip(), device.name.strip()
+    pairs = ["float32:4"] + (["float64:2"] if device.double_fp_config else [])
+    fast = target.run_child(platform, name, pairs)
+    monkeypatch.setattr(target, "opencl_library", lambda: None)
+    assert target.run_child(platform, name, pairs) == fast == dict.fromkeys(pairs, True)
+    monkeypatch.undo()
+    wrong = target._KERNEL.replace("vstore$W(z +", "vstore$W(z + 1 +")
+    monkeypatch.setattr(target, "_KERNEL", wrong)
+    assert target.run_child(platform, name, ["float32:4"]) == {"float32:4": False}
+    monkeypatch.setattr(target, "_KERNEL", target._KERNEL.replace("vstore", "no_such_call"))
+    assert target.run_child(platform, name, ["float32:4", "float32:8"]) == {"float32:4": False}
 
 
 def test_intel_runtime_from_pip_is_registered_beside_the_systems(tmp_path, monkeypatch):

@@ -488,6 +488,7 @@ def test_a_simulator_is_chosen_only_by_name(monkeypatch):
     monkeypatch.setattr(runtime, "devices", lambda: [oclgrind, pocl])
     monkeypatch.setattr(runtime, "_probe", lambda device: None)
     monkeypatch.setattr(graphc_target, "probe_early", lambda device: None)
+    monkeypatch.setattr(graphc_target, "compiled_before", lambda device: False)
     monkeypatch.delenv("GRAPHC_DEVICE", raising=False)
     assert runtime.simulated(oclgrind) and not runtime.simulated(pocl)
     assert runtime.select_device() is pocl and runtime.select_device("cpu") is pocl
