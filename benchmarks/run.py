@@ -92,6 +92,11 @@ class Result:
         return statistics.median(t / b for t, b in zip(self.times[name], self.times[base]))
 
 
+# The sleep before each SGEMM contender's turn and before its profile: OpenBLAS's threads
+# spin ~0.1 s after a product (see ``interleave``).
+SETTLE_S = 0.3
+
+
 def interleave(contenders: dict[str, Callable], rounds: int, inner: int = 1, skip: int = 0,
                warmup: int = 1, budget_s: float = float("inf"), min_rounds: int = 3,
                settle_s: float = 0.0) -> Result:
@@ -342,9 +347,9 @@ def gemm_section(args, use_torch: bool, rows: list, info: dict) -> None:
         res = interleave(contenders, rounds=(8 if args.quick else 15) if quick else 5,
                          inner=4 if quick else 2, skip=1, warmup=0,
                          budget_s=(6 if args.quick else 12) if quick else 20, min_rounds=3,
-                         settle_s=0.15)
+                         settle_s=SETTLE_S)
         fn(ad, bd)
-        time.sleep(0.15)
+        time.sleep(SETTLE_S)
         prof = fn.profile(ad, bd, repeat=8 if quick else 3)
         kernel = sum(k.seconds for k in prof)
         product = sum(k.seconds for k in prof if k.name.startswith("matmul"))
