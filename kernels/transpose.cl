@@ -6,6 +6,5 @@ $qualifier void $name($args)
 {
     const int q0 = $gid(0) * $W;
     const int p0 = $gid(1) * $W;
-$loads
-$stores
+$moves
 }

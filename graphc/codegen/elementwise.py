@@ -13,34 +13,56 @@ from .kernel import KernelWriter, Skeleton, writes
 from .space import _Space, unravel
 
 
-def _transposed_copy(w: KernelWriter) -> Optional[Skeleton]:
-    """The kernel of a group that only copies a transposed 2-D view into rows of its
-    own (a matmul operand packed on a CPU), block by block; None for any other group.
-    As an elementwise copy, a 16 MB transpose took 12.9 ms; by blocks, 1.7 ms."""
+def _copy_of(w: KernelWriter) -> Optional[tuple]:
+    """(node, base, view) where ``w``'s group only copies one view, on a target that
+    packs matmul operands (a CPU); else None."""
     nodes = w.group.nodes
-    if not w.target.packs_transposed or len(nodes) != 1 or len(w.group.space) != 2:
+    if not w.target.packs_transposed or len(nodes) != 1:
         return None
     node = nodes[0]
     if node.arg != operand(0) or len(node.src) != 1:
         return None
-    base, view = w.load_of[id(node.src[0])]
-    W = w.target.lanes(w.dtype)
-    P, Q = w.group.space
-    S = view.strides[1]
-    if W == 1 or view.masked or view.strides[0] != 1 or S == 1 or P % W or Q % W:
-        return None
+    return (node,) + tuple(w.load_of[id(node.src[0])])
+
+
+def _bind_copy(w: KernelWriter, node, base) -> tuple:
+    """The (source, destination) argument names of a copy kernel of ``node``."""
     src = w.arg(w.buffer_of(base), node=base)
     dst = w.arg(w.buffer_of(node), write=True, node=node)
     symbol = sp.Symbol("v0_i", real=True)
     w.loads[symbol] = base
     w.expression[node] = symbol
+    return src, dst
+
+
+def _transposed_block(w: KernelWriter, W: int, load, store, pad: str) -> list:
+    """C lines moving a W x W block across: W vector loads (the c-th from address
+    ``load(c)``), then W vector stores (the r-th, to ``store(r)``) of their lanes r."""
     VT, digits = f"{w.T}{W}", "0123456789abcdef"
-    loads = [f"    const {VT} c{q} = vload{W}(0, {src} + {view.offset} + (q0 + {q}) * {S} "
-             f"+ p0);" for q in range(W)]
-    stores = [f"    vstore{W}(({VT})(" + ", ".join(f"c{q}.s{digits[p]}" for q in range(W))
-              + f"), 0, {dst} + (p0 + {p}) * {Q} + q0);" for p in range(W)]
-    fields = {"W": W, "loads": "\n".join(loads), "stores": "\n".join(stores)}
-    return Skeleton("transpose", fields, (Q // W, P // W), (1, 1))
+    lines = [f"{pad}const {VT} c{c} = vload{W}(0, {load(c)});" for c in range(W)]
+    return lines + [f"{pad}vstore{W}(({VT})(" + ", ".join(f"c{c}.s{digits[r]}"
+                                                          for c in range(W))
+                    + f"), 0, {store(r)});" for r in range(W)]
+
+
+def _transposed_copy(w: KernelWriter) -> Optional[Skeleton]:
+    """The kernel of a group that only copies a transposed 2-D view into rows of its
+    own (a matmul operand packed on a CPU), block by block; None for any other group.
+    As an elementwise copy, a 16 MB transpose took 12.9 ms; by blocks, 1.7 ms."""
+    found = _copy_of(w)
+    if found is None or len(w.group.space) != 2:
+        return None
+    node, base, view = found
+    W = w.target.lanes(w.dtype)
+    P, Q = w.group.space
+    S = view.strides[1]
+    if W == 1 or view.masked or view.strides[0] != 1 or S == 1 or P % W or Q % W:
+        return None
+    src, dst = _bind_copy(w, node, base)
+    moves = _transposed_block(w, W, lambda c: f"{src} + {view.offset} + (q0 + {c}) * {S} + p0",
+                              lambda r: f"{dst} + (p0 + {r}) * {Q} + q0", "    ")
+    return Skeleton("transpose", {"W": W, "moves": "\n".join(moves)}, (Q // W, P // W),
+                    (1, 1))
 
 
 def _block_copy(w: KernelWriter) -> Optional[Skeleton]:
@@ -48,41 +70,33 @@ def _block_copy(w: KernelWriter) -> Optional[Skeleton]:
     of the source, along its rows (unit stride along the last axis) or across them
     (unit stride along the next-to-last: a transpose a plane); None for any other group.
     A matmul's B copied into panels is such a copy, through any of B's layouts."""
-    nodes, shape = w.group.nodes, w.group.space
-    if not w.target.packs_transposed or len(nodes) != 1 or len(shape) < 3:
+    found = _copy_of(w)
+    if found is None or len(w.group.space) < 3:
         return None
-    node = nodes[0]
-    if node.arg != operand(0) or len(node.src) != 1:
-        return None
-    base, view = w.load_of[id(node.src[0])]
+    node, base, view = found
     W = w.target.lanes(w.dtype)
-    *outer, P, Q = shape
+    *outer, P, Q = w.group.space
     S_p, S_q = view.strides[-2:]
     rows = S_q == 1
     if W == 1 or view.masked or Q % W or not (rows or (S_p == 1 and P % W == 0)):
         return None
-    src = w.arg(w.buffer_of(base), node=base)
-    dst = w.arg(w.buffer_of(node), write=True, node=node)
-    symbol = sp.Symbol("v0_i", real=True)
-    w.loads[symbol] = base
-    w.expression[node] = symbol
-    VT, digits, pad = f"{w.T}{W}", "0123456789abcdef", " " * 8
+    src, dst = _bind_copy(w, node, base)
+    pad = " " * 8
     if rows:
         moves = [f"{pad}if (p0 + {r} < {P})\n{pad}    vstore{W}(vload{W}(0, {src} + src "
                  f"+ (p0 + {r}) * {S_p} + q0), 0, {dst} + dst + (p0 + {r}) * {Q} + q0);"
                  for r in range(W)]
+        how = "read along the source's rows"
     else:
-        moves = [f"{pad}const {VT} c{c} = vload{W}(0, {src} + src + (q0 + {c}) * {S_q} "
-                 f"+ p0);" for c in range(W)]
-        moves += [f"{pad}vstore{W}(({VT})(" + ", ".join(f"c{c}.s{digits[r]}" for c in
-                                                        range(W))
-                  + f"), 0, {dst} + dst + (p0 + {r}) * {Q} + q0);" for r in range(W)]
+        moves = _transposed_block(w, W, lambda c: f"{src} + src + (q0 + {c}) * {S_q} + p0",
+                                  lambda r: f"{dst} + dst + (p0 + {r}) * {Q} + q0", pad)
+        how = ("read across the source's rows, down its columns, reassembled lane by lane "
+               "in registers")
     nd = len(outer)
     planes = int(np.prod(outer, dtype=np.int64))
     terms = [str(view.offset)] + [f"x{d} * {s}" for d, s in enumerate(view.strides[:nd])
                                   if s]
-    fields = {"W": W, "P": P, "Q": Q, "PQ": P * Q, "how": ("read along the source's rows" if rows else "read across the source's rows, "
-                     "down its columns, reassembled lane by lane in registers"),
+    fields = {"W": W, "P": P, "Q": Q, "PQ": P * Q, "how": how,
               "outer": "\n".join("    " + line for line in unravel(
                   tuple(outer), "plane", lambda d: f"x{d}", list(range(nd)))),
               "src_plane": " + ".join(terms), "moves": "\n".join(moves)}

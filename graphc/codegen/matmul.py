@@ -70,8 +70,9 @@ def panel_width(target: Target, node, a_view: View, b_view: View) -> int:
     """How wide the panels are that matmul ``node``'s B is first copied into on
     ``target`` (0: none): the widest of 4, 2 or 1 vectors that divides N, so that no
     tile straddles two panels. Only where M and k are long, B is far from compact, its
-    batch axes are its own (a broadcast B would be copied once per batch item), and the time the panels
-    save at the target's probed FMA peak is more than the copy's at its copy rate."""
+    batch axes are its own (a broadcast B would be copied once per batch item), and the
+    time the panels save at the target's probed FMA peak is more than the copy's at its
+    copy rate."""
     if target.matmul_model != "registers" or not target.packs_transposed:
         return 0
     a, b = node.src
