@@ -408,7 +408,7 @@ def peak_rates(ctx: DeviceContext, fresh: bool = False) -> dict:
     """float32 FMA GFLOP/s and copy GB/s of the device, measured once and kept on disk
     (``fresh``: measured again, and kept whatever the load). A measurement taken on a
     busy machine (``busy``) is not kept unless ``fresh``: the next process measures
-    again."""
+    again. A kept rate is only ever raised (``_keep_peaks``)."""
     found = None if fresh else known_peaks(ctx.device)
     if found is not None:
         return found
