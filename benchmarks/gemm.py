@@ -8,16 +8,23 @@ suite with the whole-call comparisons; this script looks at single GEMM kernels.
 
     python benchmarks/gemm.py            # GEMM shapes
     python benchmarks/gemm.py --seed     # + per-kernel times of the seed step
+    python benchmarks/gemm.py --panels   # + each shape with B read in place, interleaved
+
+With ``--panels`` every shape is also compiled with B read in place (no panel copy,
+``codegen.matmul.PANEL_SAVES = 0`` for that compile), and the two run in alternating
+rounds; each keeps its best round (other load only ever adds time).
 """
 from __future__ import annotations
 
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pyopencl.array as cla
 
-import graphc as gc
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))    # this checkout's graphc
+import graphc as gc  # noqa: E402
 
 # (label, M, K, N, transposed A)
 SHAPES = [("64x1000 @ 1000x100", 64, 1000, 100, False),
@@ -44,7 +51,17 @@ def wall(f, repeat: int) -> float:
     return float(np.median(ts))
 
 
-def bench(label, M, K, N, trans, rng) -> None:
+def in_place(compile_):
+    """``compile_()`` with no matmul reading B from panels."""
+    from graphc.codegen import matmul
+    saved, matmul.PANEL_SAVES = matmul.PANEL_SAVES, 0.0
+    try:
+        return compile_()
+    finally:
+        matmul.PANEL_SAVES = saved
+
+
+def bench(label, M, K, N, trans, rng, panels: bool = False) -> None:
     flop = 2.0 * M * N * K
     repeat = max(3, min(200, int(2e9 / flop)))
     if trans is True:              # A = x.T, x of shape (K, M), read in place
@@ -69,7 +86,15 @@ def bench(label, M, K, N, trans, rng) -> None:
     got = fn(ad, bd)                 # binds the arguments; checks the result
     want = ref()
     err = np.max(np.abs(got - want)) / max(1.0, np.max(np.abs(want)))
-    t_gc = kernel_times(fn, (ad, bd), repeat)
+    if panels:
+        inputs = [a, b]
+        plain = in_place(lambda: gc.compile(inputs, fn.outputs[0]))
+        plain(ad, bd)
+        rounds = [(kernel_times(fn, (ad, bd), repeat), kernel_times(plain, (ad, bd), repeat))
+                  for _ in range(5)]
+        t_gc, t_plain = min(r[0] for r in rounds), min(r[1] for r in rounds)
+    else:
+        t_gc = kernel_times(fn, (ad, bd), repeat)
     ref()
     t_np = wall(ref, repeat)
     spec = fn.kernels[-1]
@@ -77,6 +102,12 @@ def bench(label, M, K, N, trans, rng) -> None:
           f"numpy {flop / t_np * 1e-9:7.1f} GFLOP/s ({t_np * 1e3:8.3f} ms)  "
           f"ratio {t_gc / t_np:5.2f}x  err {err:.1e}  global={spec.global_size} "
           f"local={spec.local_size}", flush=True)
+    if panels:
+        width = max(g.panels for g in fn.program.schedule.groups if g.kind == "matmul")
+        read = f"B in panels {width} wide" if width else "B in place"
+        print(f"{'':<28} {len(fn.kernels)} kernels ({read}); B in place "
+              f"{flop / t_plain * 1e-9:7.1f} GFLOP/s ({t_plain * 1e3:8.3f} ms, "
+              f"{t_plain / t_gc:.2f}x this)", flush=True)
 
 
 def seed_kernels(repeat: int = 200) -> None:
@@ -101,9 +132,11 @@ def main() -> None:
         print("seed step, per kernel:")
         seed_kernels()
         args = [a for a in args if a != "--seed"]
+    panels = "--panels" in args
+    args = [a for a in args if a != "--panels"]
     wanted = [s for s in SHAPES if not args or any(a in s[0] for a in args)]
     for shape in wanted:
-        bench(*shape, rng)
+        bench(*shape, rng, panels=panels)
 
 
 if __name__ == "__main__":
