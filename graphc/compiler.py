@@ -11,7 +11,7 @@ import numpy as np
 from . import distributed, inspect, rewrite, shapes, specialize
 from .codegen import BufferRef
 from .lower import HostAllreduce, Launch, lower
-from .errors import CodegenError, DeviceError, DTypeError, GraphcError, ShapeError
+from .errors import DeviceError, DTypeError, GraphcError, ShapeError
 from .graph import Op, Tensor, toposort
 from .params import commit, locked, stripes
 from .ops import as_tensor
@@ -431,7 +431,7 @@ class _Variant:
             rewrite=False, node_count=len(nodes))
         self.source = program.source
         self.built = built = ctx.build(self.source)
-        _check_group_sizes(built, program.kernels, ctx.device)
+        ctx.check_group_sizes(built, program.kernels)
         self.temps = [ctx.alloc(n) for n in program.temps]
         self.device_bytes = int(np.sum(program.temps, dtype=np.int64))
         self.staging = {id(p): ctx.alloc(p.numel() * p.dtype.itemsize) for p in inputs}
@@ -585,19 +585,3 @@ class _Variant:
                                 byte_count=results[-1].nbytes)
         return results
 
-
-def _check_group_sizes(program: Any, specs: list, device: Any) -> None:
-    """A device can run a kernel in smaller work-groups than its maximum (registers and
-    local memory limit it): say so before a launch fails with CL_INVALID_WORK_GROUP_SIZE."""
-    for spec in specs:
-        wanted = int(np.prod(spec.local_size))
-        if wanted <= 1:
-            continue
-        most = cl.Kernel(program, spec.name).get_work_group_info(
-            cl.kernel_work_group_info.WORK_GROUP_SIZE, device)
-        if wanted > most:
-            raise CodegenError(
-                f"kernel {spec.name} ({spec.kind}) needs work-groups of {wanted} work-items "
-                f"but {device.name.strip()} runs it in at most {most}; please report this "
-                "with the output of `python -m graphc devices`, and compile for another "
-                "device meanwhile")

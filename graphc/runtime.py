@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, Optional, Union
 import numpy as np
 
 from . import caches, distributed, icd
-from .errors import BuildError, DeviceError
+from .errors import BuildError, CodegenError, DeviceError
 
 if TYPE_CHECKING:
     from .target import Target
@@ -257,6 +257,23 @@ class DeviceContext:
             a.queue.finish()
         if a.events:
             cl.wait_for_events(a.events)
+
+    def check_group_sizes(self, program: "cl.Program", specs: list) -> None:
+        """A device can run a kernel in smaller work-groups than its maximum (registers
+        and local memory limit it): say so before a launch fails with
+        CL_INVALID_WORK_GROUP_SIZE."""
+        for spec in specs:
+            wanted = int(np.prod(spec.local_size))
+            if wanted <= 1:
+                continue
+            most = cl.Kernel(program, spec.name).get_work_group_info(
+                cl.kernel_work_group_info.WORK_GROUP_SIZE, self.device)
+            if wanted > most:
+                raise CodegenError(
+                    f"kernel {spec.name} ({spec.kind}) needs work-groups of {wanted} "
+                    f"work-items but {self.device.name.strip()} runs it in at most {most}; "
+                    "please report this with the output of `python -m graphc devices`, and "
+                    "compile for another device meanwhile")
 
     def write(self, buffer: "cl.Buffer", array: np.ndarray) -> None:
         """Copy ``array`` into ``buffer`` (done when this returns)."""

@@ -83,9 +83,9 @@ def _block_copy(w: KernelWriter) -> Optional[Skeleton]:
     src, dst = _bind_copy(w, node, base)
     pad = " " * 8
     if rows:
-        moves = [f"{pad}if (p0 + {r} < {P})\n{pad}    vstore{W}(vload{W}(0, {src} + src "
-                 f"+ (p0 + {r}) * {S_p} + q0), 0, {dst} + dst + (p0 + {r}) * {Q} + q0);"
-                 for r in range(W)]
+        guard = (lambda r: f"if (p0 + {r} < {P})\n{pad}    ") if P % W else (lambda r: "")
+        moves = [f"{pad}{guard(r)}vstore{W}(vload{W}(0, {src} + src + (p0 + {r}) * {S_p} "
+                 f"+ q0), 0, {dst} + dst + (p0 + {r}) * {Q} + q0);" for r in range(W)]
         how = "read along the source's rows"
     else:
         moves = _transposed_block(w, W, lambda c: f"{src} + src + (q0 + {c}) * {S_q} + p0",

@@ -564,7 +564,6 @@ def test_build_failure_is_a_build_error():
 def test_work_groups_larger_than_the_device_runs_are_a_clear_error(monkeypatch):
     """A kernel whose work-group the device cannot run (registers, local memory) fails at
     compile time with its name and both sizes, not at a launch."""
-    import graphc.compiler as compiler
     x = gc.placeholder((300, 40), name="x")
     out = gc.sum(x, axis=1)                    # one work-group of 16 or more per row
 
@@ -575,7 +574,7 @@ def test_work_groups_larger_than_the_device_runs_are_a_clear_error(monkeypatch):
         def get_work_group_info(self, what, device):
             return 8
 
-    monkeypatch.setattr(compiler.cl, "Kernel", Small)
+    monkeypatch.setattr(gc.runtime.cl, "Kernel", Small)    # the device context asks
     with pytest.raises(gc.CodegenError, match=r"kernel reduce_\w+ \(reduce\) needs work-groups "
                        r"of \d+ work-items but .* runs it in at most 8"):
         gc.compile([x], out)
